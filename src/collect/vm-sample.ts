@@ -1,0 +1,52 @@
+import type { FailureKind } from '../readers/outcome.js';
+
+/** One TAP's counters as the host's sysfs shows them (host view: rx = what the VM sent). */
+export interface TapCounters {
+  readonly name: string;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+  readonly rxPackets: number;
+  readonly txPackets: number;
+}
+
+export interface ThrottleCounters {
+  readonly periods: number;
+  readonly throttledPeriods: number;
+  readonly throttledNs: number;
+}
+
+/** A field that could not be read this time, and why; the field itself is then null. */
+export interface FieldError {
+  readonly field: string;
+  readonly kind: FailureKind;
+  readonly detail: string;
+}
+
+/**
+ * One read of one VM's counters. Values are raw kernel counters (not rates); a null means "not
+ * measured" and has an entry in `errors` — never a 0 standing in for a failure.
+ */
+export interface VmSample {
+  readonly key: string;
+  /** Wall clock, ms, taken right after the reads. */
+  readonly tMs: number;
+  readonly utimeTicks: number;
+  readonly stimeTicks: number;
+  readonly numThreads: number;
+  /** From statm (pages × page size). */
+  readonly rssBytes: number;
+  readonly vmsBytes: number;
+  /** From status: VmSwap, VmHWM. */
+  readonly swapBytes: number | null;
+  readonly peakRssBytes: number | null;
+  /** From io: read_bytes, write_bytes (storage-layer bytes). */
+  readonly diskReadBytes: number | null;
+  readonly diskWriteBytes: number | null;
+  /** Sum over the vCPU threads of schedstat run time and runqueue wait, ns. */
+  readonly vcpuRunNs: number | null;
+  readonly vcpuWaitNs: number | null;
+  /** Same order as DiscoveredVm.taps; null where that TAP could not be read. */
+  readonly taps: readonly (TapCounters | null)[];
+  readonly throttle: ThrottleCounters | null;
+  readonly errors: readonly FieldError[];
+}

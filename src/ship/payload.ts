@@ -1,0 +1,139 @@
+// The wire payload an agent POSTs to the server: HetrixTools style (PascalCase host facts plus
+// per-window `Stats`), extended with `Instances`. The JSON Schema beside this file
+// (payload.schema.json) is the contract the server validates against; keep the two in step.
+
+export const PAYLOAD_VERSION = 1;
+
+/** Average, minimum, maximum, sum and sample count of one gauge over one window. */
+export interface Agg {
+  Avg: number;
+  Min: number;
+  Max: number;
+  Sum: number;
+  Count: number;
+}
+
+/** The host's record for one window. Percentages are 0..100; byte totals cover the window. */
+export interface HostWindow {
+  /** Unix seconds of the window start (wall-clock aligned). */
+  Minute: number;
+  /** Window length in seconds. */
+  Seconds: number;
+  /** Ticks in which the host was sampled. */
+  Samples: number;
+  CPU: Agg | null;
+  IOWait: Agg | null;
+  Steal: Agg | null;
+  RAM: Agg | null;
+  Swap: Agg | null;
+  Load1: Agg | null;
+  Load5: Agg | null;
+  Load15: Agg | null;
+  /** Used percent across the mounted filesystems. */
+  Disk: Agg | null;
+  /** Bytes received / sent by the physical interfaces over the window. */
+  NetIn: number;
+  NetOut: number;
+}
+
+/** One VM's record for one window. */
+export interface InstanceWindow {
+  Minute: number;
+  Seconds: number;
+  /** Ticks in which this VM was sampled (partial windows have fewer). */
+  Samples: number;
+  /** Ticks in which the VM was expected but could not be sampled. */
+  Missed: number;
+  /** Percent of the allocated vCPUs (Lightsail CPUUtilization). */
+  CPU: Agg | null;
+  /** Percent of one core (Nomad Percent), and its user/system split. */
+  CPUCore: Agg | null;
+  CPUUser: Agg | null;
+  CPUSystem: Agg | null;
+  /** Busy percent of the vCPU threads alone (100 = every vCPU thread always running). */
+  VcpuBusy: Agg | null;
+  /** Runqueue wait of the vCPU threads as a percent of wall time, per vCPU. */
+  Steal: Agg | null;
+  MemoryRSS: Agg | null;
+  MemorySwap: Agg | null;
+  /** RSS / allocated memory, percent; null when allocated memory is unknown. */
+  MemoryUtilization: Agg | null;
+  /** VM view: NetIn = bytes the VM received (TAP tx), NetOut = bytes it sent (TAP rx). */
+  NetIn: number;
+  NetOut: number;
+  NetInPackets: number;
+  NetOutPackets: number;
+  DiskRead: number;
+  DiskWrite: number;
+  ThrottledPeriods: number;
+  ThrottledTimeNs: number;
+}
+
+/** The latest counters of a VM: the Hypeman InstanceStats values, PascalCase. */
+export interface InstanceCounters {
+  CPUSeconds: number;
+  MemoryRSSBytes: number;
+  MemoryVMSBytes: number;
+  MemorySwapBytes: number | null;
+  MemoryPeakRSSBytes: number | null;
+  NetworkRxBytes: number;
+  NetworkTxBytes: number;
+  DiskReadBytes: number | null;
+  DiskWriteBytes: number | null;
+}
+
+export interface InstanceRecord {
+  InstanceID: string;
+  InstanceName: string;
+  Hypervisor: 'qemu' | 'cloud-hypervisor' | 'firecracker' | 'crosvm';
+  PID: number;
+  /** /proc/<pid>/stat starttime, so the server can tell a restarted VM process. */
+  StartTime: number;
+  AllocatedVcpus: number;
+  AllocatedMemoryBytes: number;
+  TapDevices: string[];
+  /** Whether the VM's process was still running when the window closed. */
+  Running: boolean;
+  Counters: InstanceCounters | null;
+  Stats: InstanceWindow[];
+}
+
+export interface DiskInfo {
+  Mount: string;
+  Size: number;
+  Used: number;
+  Available: number;
+}
+
+export interface NetworkInterfaceInfo {
+  Name: string;
+  /** Bytes over the last window. */
+  NetIn: number;
+  NetOut: number;
+}
+
+export interface Payload {
+  Version: number;
+  /** ULID, fixed when the batch is made; also sent as the Idempotency-Key header. */
+  BatchID: string;
+  AgentID: string;
+  AgentVersion: string;
+  Hostname: string;
+  OperatingSystem: string;
+  Kernel: string;
+  CPUModel: string;
+  /** MHz. */
+  CPUSpeed: number;
+  CPUCores: number;
+  /** Bytes. */
+  RAM: number;
+  Swap: number;
+  /** Seconds since boot. */
+  SystemUptime: number;
+  /** Unix seconds when the batch was made. */
+  CreatedAt: number;
+  Disks: DiskInfo[];
+  NetworkInterfaces: NetworkInterfaceInfo[];
+  Stats: HostWindow[];
+  Instances: InstanceRecord[];
+}
