@@ -1,2 +1,57 @@
 #!/usr/bin/env node
-console.log('vmpulse');
+// The `vmpulse` command. Each subcommand lives in its own module and exports
+// `main(argv: string[]): Promise<number>` (the exit code); modules load lazily so that
+// `vmpulse snapshot` does not pay for the server's dependencies.
+
+interface Command {
+  readonly summary: string;
+  readonly load: () => Promise<{ main(argv: string[]): Promise<number> }>;
+}
+
+const commands: Record<string, Command> = {
+  agent: { summary: 'run the host agent (sample VMs, serve the local API, ship windows)', load: () => import('./agent/main.js') },
+  server: { summary: 'run the central server (ingest, storage, query APIs, alerting)', load: () => import('./server/main.js') },
+  start: { summary: 'run server and agent together on the embedded SQLite store', load: () => import('./start.js') },
+  snapshot: { summary: 'discover and sample every VM once, print a table (or --json)', load: () => import('./snapshot.js') },
+  token: { summary: 'manage server credentials: create, list, revoke', load: () => import('./server/token-cli.js') },
+};
+
+function usage(): string {
+  const lines = ['Usage: vmpulse <command> [options]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  lines.push('', 'Run `vmpulse <command> --help` for the options of a command.');
+  lines.push('Configuration is read from VMPULSE_* environment variables (see README.md).');
+  return lines.join('\n');
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { repoRoot } = await import('./paths.js');
+    process.stdout.write(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version + '\n');
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`vmpulse: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
+    return 2;
+  }
+  const mod = await command.load();
+  return mod.main(rest);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`vmpulse: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
