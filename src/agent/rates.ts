@@ -1,0 +1,104 @@
+// Turning two consecutive raw reads of one VM into per-second rates and percentages.
+// Counters only ever move forward in the kernel; a smaller value means a reset (a TAP re-created,
+// a cgroup moved) and is counted from zero, as Prometheus' rate() does: never a negative rate.
+import type { VmSample } from '../collect/vm-sample.js';
+
+export interface VmRates {
+  /** Percent of one core (Nomad's Percent) and its split. */
+  cpuCorePct: number;
+  cpuUserPct: number;
+  cpuSystemPct: number;
+  /** Percent of the allocated vCPUs (Lightsail CPUUtilization); null without an allocation. */
+  cpuPct: number | null;
+  /** Busy percent of the vCPU threads; runqueue wait of the vCPU threads (steal). Per vCPU. */
+  vcpuBusyPct: number | null;
+  stealPct: number | null;
+  rssBytes: number;
+  swapBytes: number | null;
+  memUtilPct: number | null;
+  /** Deltas over the interval, VM view (In = the VM received = the TAP's tx). */
+  netInBytes: number;
+  netOutBytes: number;
+  netInPackets: number;
+  netOutPackets: number;
+  diskReadBytes: number;
+  diskWriteBytes: number;
+  throttledPeriods: number;
+  throttledNs: number;
+  /** Interval length, seconds. */
+  seconds: number;
+}
+
+export interface RateContext {
+  clockTicksPerSecond: number;
+  allocatedVcpus: number;
+  allocatedMemoryBytes: number;
+  vcpuThreads: number;
+}
+
+export function counterDelta(prev: number | null | undefined, cur: number | null | undefined): number {
+  if (prev == null || cur == null) return 0;
+  return cur >= prev ? cur - prev : cur;
+}
+
+/** Per-TAP VM-view deltas, matched by name so a TAP list change never pairs the wrong counters. */
+export function tapDeltas(prev: VmSample, cur: VmSample) {
+  const before = new Map(prev.taps.filter((t) => t !== null).map((t) => [t!.name, t!]));
+  let inB = 0;
+  let outB = 0;
+  let inP = 0;
+  let outP = 0;
+  const perTap: { name: string; inBytes: number; outBytes: number; inPackets: number; outPackets: number }[] = [];
+  for (const t of cur.taps) {
+    if (!t) continue;
+    const p = before.get(t.name);
+    if (!p) continue;
+    const d = {
+      name: t.name,
+      inBytes: counterDelta(p.txBytes, t.txBytes),
+      outBytes: counterDelta(p.rxBytes, t.rxBytes),
+      inPackets: counterDelta(p.txPackets, t.txPackets),
+      outPackets: counterDelta(p.rxPackets, t.rxPackets),
+    };
+    perTap.push(d);
+    inB += d.inBytes;
+    outB += d.outBytes;
+    inP += d.inPackets;
+    outP += d.outPackets;
+  }
+  return { inBytes: inB, outBytes: outB, inPackets: inP, outPackets: outP, perTap };
+}
+
+/** Rates between two reads of the same process (same key); null when the interval is unusable. */
+export function deriveRates(prev: VmSample, cur: VmSample, ctx: RateContext): VmRates | null {
+  const seconds = (cur.tMs - prev.tMs) / 1000;
+  if (!(seconds > 0.05)) return null;
+  const tick = ctx.clockTicksPerSecond;
+  const user = counterDelta(prev.utimeTicks, cur.utimeTicks) / tick;
+  const system = counterDelta(prev.stimeTicks, cur.stimeTicks) / tick;
+  const cpuCorePct = ((user + system) / seconds) * 100;
+  const net = tapDeltas(prev, cur);
+  const vcpuWall = seconds * 1e9 * ctx.vcpuThreads;
+  const bothVcpu = prev.vcpuRunNs != null && cur.vcpuRunNs != null && ctx.vcpuThreads > 0;
+  const bothWait = prev.vcpuWaitNs != null && cur.vcpuWaitNs != null && ctx.vcpuThreads > 0;
+  return {
+    cpuCorePct,
+    cpuUserPct: (user / seconds) * 100,
+    cpuSystemPct: (system / seconds) * 100,
+    cpuPct: ctx.allocatedVcpus > 0 ? cpuCorePct / ctx.allocatedVcpus : null,
+    vcpuBusyPct: bothVcpu ? (counterDelta(prev.vcpuRunNs, cur.vcpuRunNs) / vcpuWall) * 100 : null,
+    stealPct: bothWait ? (counterDelta(prev.vcpuWaitNs, cur.vcpuWaitNs) / vcpuWall) * 100 : null,
+    rssBytes: cur.rssBytes,
+    swapBytes: cur.swapBytes,
+    memUtilPct: ctx.allocatedMemoryBytes > 0 ? (cur.rssBytes / ctx.allocatedMemoryBytes) * 100 : null,
+    netInBytes: net.inBytes,
+    netOutBytes: net.outBytes,
+    netInPackets: net.inPackets,
+    netOutPackets: net.outPackets,
+    diskReadBytes: counterDelta(prev.diskReadBytes, cur.diskReadBytes),
+    diskWriteBytes: counterDelta(prev.diskWriteBytes, cur.diskWriteBytes),
+    throttledPeriods: counterDelta(prev.throttle?.throttledPeriods, cur.throttle?.throttledPeriods),
+    throttledNs: counterDelta(prev.throttle?.throttledNs, cur.throttle?.throttledNs),
+    seconds,
+  };
+}

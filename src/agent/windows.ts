@@ -1,0 +1,244 @@
+// Per-window statistics aligned to wall-clock boundaries. A tick at nominal time T closes the
+// interval (T - interval, T]; the interval and the gauges read at T belong to the window that
+// holds the interval's midpoint, so an interval never straddles two windows when the sampling
+// interval divides the window. A window [S, S+W) is complete once a tick at S+W has been folded in.
+import type { Agg, HostWindow, InstanceWindow } from '../ship/payload.js';
+import type { VmRates } from './rates.js';
+
+export class GaugeAgg {
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+  count = 0;
+
+  add(v: number | null | undefined): void {
+    if (v == null || !Number.isFinite(v)) return;
+    this.sum += v;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    this.count++;
+  }
+
+  toAgg(): Agg | null {
+    if (this.count === 0) return null;
+    return { Avg: this.sum / this.count, Min: this.min, Max: this.max, Sum: this.sum, Count: this.count };
+  }
+}
+
+export function windowStart(tMs: number, windowSeconds: number): number {
+  const w = windowSeconds * 1000;
+  return Math.floor(tMs / w) * w;
+}
+
+/** The window a tick's interval belongs to (see the header comment). */
+export function windowOfTick(nominalMs: number, intervalMs: number, windowSeconds: number): number {
+  return windowStart(nominalMs - intervalMs / 2, windowSeconds);
+}
+
+const VM_GAUGES = ['cpuPct', 'cpuCorePct', 'cpuUserPct', 'cpuSystemPct', 'vcpuBusyPct', 'stealPct', 'rssBytes', 'swapBytes', 'memUtilPct'] as const;
+
+export class InstanceAccumulator {
+  readonly startMs: number;
+  samples = 0;
+  missed = 0;
+  private readonly g = Object.fromEntries(VM_GAUGES.map((k) => [k, new GaugeAgg()])) as Record<(typeof VM_GAUGES)[number], GaugeAgg>;
+  netIn = 0;
+  netOut = 0;
+  netInPackets = 0;
+  netOutPackets = 0;
+  diskRead = 0;
+  diskWrite = 0;
+  throttledPeriods = 0;
+  throttledNs = 0;
+
+  constructor(startMs: number) {
+    this.startMs = startMs;
+  }
+
+  /** A tick in which the VM was read. `rates` is null on its first read (no interval yet). */
+  addSample(rates: VmRates | null, gauges: { rssBytes: number; swapBytes: number | null; memUtilPct: number | null }): void {
+    this.samples++;
+    this.g.rssBytes.add(gauges.rssBytes);
+    this.g.swapBytes.add(gauges.swapBytes);
+    this.g.memUtilPct.add(gauges.memUtilPct);
+    if (!rates) return;
+    this.g.cpuPct.add(rates.cpuPct);
+    this.g.cpuCorePct.add(rates.cpuCorePct);
+    this.g.cpuUserPct.add(rates.cpuUserPct);
+    this.g.cpuSystemPct.add(rates.cpuSystemPct);
+    this.g.vcpuBusyPct.add(rates.vcpuBusyPct);
+    this.g.stealPct.add(rates.stealPct);
+    this.netIn += rates.netInBytes;
+    this.netOut += rates.netOutBytes;
+    this.netInPackets += rates.netInPackets;
+    this.netOutPackets += rates.netOutPackets;
+    this.diskRead += rates.diskReadBytes;
+    this.diskWrite += rates.diskWriteBytes;
+    this.throttledPeriods += rates.throttledPeriods;
+    this.throttledNs += rates.throttledNs;
+  }
+
+  /** A tick in which the VM was expected but not read (worker lost, read failed): not a zero. */
+  addMissed(): void {
+    this.missed++;
+  }
+
+  toWindow(windowSeconds: number): InstanceWindow {
+    return {
+      Minute: Math.floor(this.startMs / 1000),
+      Seconds: windowSeconds,
+      Samples: this.samples,
+      Missed: this.missed,
+      CPU: this.g.cpuPct.toAgg(),
+      CPUCore: this.g.cpuCorePct.toAgg(),
+      CPUUser: this.g.cpuUserPct.toAgg(),
+      CPUSystem: this.g.cpuSystemPct.toAgg(),
+      VcpuBusy: this.g.vcpuBusyPct.toAgg(),
+      Steal: this.g.stealPct.toAgg(),
+      MemoryRSS: this.g.rssBytes.toAgg(),
+      MemorySwap: this.g.swapBytes.toAgg(),
+      MemoryUtilization: this.g.memUtilPct.toAgg(),
+      NetIn: this.netIn,
+      NetOut: this.netOut,
+      NetInPackets: this.netInPackets,
+      NetOutPackets: this.netOutPackets,
+      DiskRead: this.diskRead,
+      DiskWrite: this.diskWrite,
+      ThrottledPeriods: this.throttledPeriods,
+      ThrottledTimeNs: this.throttledNs,
+    };
+  }
+}
+
+/** One tick's host values: gauges (percent, load) and byte deltas of the physical interfaces. */
+export interface HostTick {
+  cpuPct: number | null;
+  iowaitPct: number | null;
+  stealPct: number | null;
+  ramPct: number | null;
+  swapPct: number | null;
+  load1: number | null;
+  load5: number | null;
+  load15: number | null;
+  diskPct: number | null;
+  netInBytes: number;
+  netOutBytes: number;
+}
+
+const HOST_GAUGES = ['cpuPct', 'iowaitPct', 'stealPct', 'ramPct', 'swapPct', 'load1', 'load5', 'load15', 'diskPct'] as const;
+
+export class HostAccumulator {
+  readonly startMs: number;
+  samples = 0;
+  private readonly g = Object.fromEntries(HOST_GAUGES.map((k) => [k, new GaugeAgg()])) as Record<(typeof HOST_GAUGES)[number], GaugeAgg>;
+  netIn = 0;
+  netOut = 0;
+
+  constructor(startMs: number) {
+    this.startMs = startMs;
+  }
+
+  add(t: HostTick): void {
+    this.samples++;
+    for (const k of HOST_GAUGES) this.g[k].add(t[k]);
+    this.netIn += t.netInBytes;
+    this.netOut += t.netOutBytes;
+  }
+
+  toWindow(windowSeconds: number): HostWindow {
+    return {
+      Minute: Math.floor(this.startMs / 1000),
+      Seconds: windowSeconds,
+      Samples: this.samples,
+      CPU: this.g.cpuPct.toAgg(),
+      IOWait: this.g.iowaitPct.toAgg(),
+      Steal: this.g.stealPct.toAgg(),
+      RAM: this.g.ramPct.toAgg(),
+      Swap: this.g.swapPct.toAgg(),
+      Load1: this.g.load1.toAgg(),
+      Load5: this.g.load5.toAgg(),
+      Load15: this.g.load15.toAgg(),
+      Disk: this.g.diskPct.toAgg(),
+      NetIn: this.netIn,
+      NetOut: this.netOut,
+    };
+  }
+}
+
+/** A closed window: the host's record and every VM's that had at least one tick in it. */
+export interface ClosedWindow {
+  startMs: number;
+  host: HostWindow;
+  instances: Map<string, InstanceWindow>;
+}
+
+/**
+ * Holds the open windows (normally one, briefly two around a boundary) and a ring of the last
+ * `keep` closed ones. Keys are DiscoveredVm keys (pid:starttime).
+ */
+export class Windows {
+  private readonly open = new Map<number, { host: HostAccumulator; vms: Map<string, InstanceAccumulator> }>();
+  private readonly closed: ClosedWindow[] = [];
+
+  constructor(
+    readonly windowSeconds: number,
+    readonly intervalMs: number,
+    readonly keep = 60,
+  ) {}
+
+  private slot(nominalMs: number) {
+    const start = windowOfTick(nominalMs, this.intervalMs, this.windowSeconds);
+    let s = this.open.get(start);
+    if (!s) {
+      s = { host: new HostAccumulator(start), vms: new Map() };
+      this.open.set(start, s);
+    }
+    return s;
+  }
+
+  vm(key: string, nominalMs: number): InstanceAccumulator {
+    const s = this.slot(nominalMs);
+    let a = s.vms.get(key);
+    if (!a) {
+      a = new InstanceAccumulator(s.host.startMs);
+      s.vms.set(key, a);
+    }
+    return a;
+  }
+
+  host(nominalMs: number): HostAccumulator {
+    return this.slot(nominalMs).host;
+  }
+
+  /** Close every window that ends at or before `nominalMs`; oldest first. */
+  closeThrough(nominalMs: number): ClosedWindow[] {
+    const out: ClosedWindow[] = [];
+    const w = this.windowSeconds * 1000;
+    for (const start of [...this.open.keys()].sort((a, b) => a - b)) {
+      if (start + w > nominalMs) continue;
+      out.push(this.finish(start));
+    }
+    return out;
+  }
+
+  /** Close everything still open (shutdown): partial windows keep their true sample counts. */
+  closeAll(): ClosedWindow[] {
+    return [...this.open.keys()].sort((a, b) => a - b).map((s) => this.finish(s));
+  }
+
+  private finish(start: number): ClosedWindow {
+    const s = this.open.get(start)!;
+    this.open.delete(start);
+    const instances = new Map<string, InstanceWindow>();
+    for (const [k, a] of s.vms) instances.set(k, a.toWindow(this.windowSeconds));
+    const c: ClosedWindow = { startMs: start, host: s.host.toWindow(this.windowSeconds), instances };
+    this.closed.push(c);
+    if (this.closed.length > this.keep) this.closed.shift();
+    return c;
+  }
+
+  /** The last closed windows, oldest first. */
+  history(): readonly ClosedWindow[] {
+    return this.closed;
+  }
+}

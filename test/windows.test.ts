@@ -1,0 +1,124 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { GaugeAgg, Windows, windowOfTick, windowStart } from '../src/agent/windows.js';
+import { counterDelta, deriveRates } from '../src/agent/rates.js';
+import type { VmSample } from '../src/collect/vm-sample.js';
+
+const w = suite('windows');
+
+w('GaugeAgg: exact avg/min/max/sum/count over a synthetic sequence, nulls ignored', () => {
+  const g = new GaugeAgg();
+  for (const v of [3, 1, 4, 1, 5, 9, 2, 6, null, NaN]) g.add(v as number);
+  assert.equal(g.toAgg(), { Avg: 31 / 8, Min: 1, Max: 9, Sum: 31, Count: 8 });
+  assert.is(new GaugeAgg().toAgg(), null);
+});
+
+w('alignment to wall-clock boundaries', () => {
+  assert.is(windowStart(1_700_000_099_999, 60), 1_700_000_040_000);
+  assert.is(windowStart(1_700_000_040_000, 60), 1_700_000_040_000);
+  // A tick at a boundary closes the interval before it: it belongs to the previous window.
+  assert.is(windowOfTick(1_700_000_040_000, 5000, 60), 1_699_999_980_000);
+  assert.is(windowOfTick(1_700_000_045_000, 5000, 60), 1_700_000_040_000);
+});
+
+function rates(cpu: number, net: number) {
+  return {
+    cpuCorePct: cpu, cpuUserPct: cpu, cpuSystemPct: 0, cpuPct: cpu / 2, vcpuBusyPct: null, stealPct: null,
+    rssBytes: 100, swapBytes: 0, memUtilPct: 10, netInBytes: net, netOutBytes: 2 * net, netInPackets: 1, netOutPackets: 2,
+    diskReadBytes: 0, diskWriteBytes: 7, throttledPeriods: 0, throttledNs: 0, seconds: 1,
+  };
+}
+
+w('a window closes after the tick at its end, with exact totals; partial windows keep true counts', () => {
+  const ws = new Windows(10, 1000);
+  const t0 = 1_700_000_000_000; // a multiple of 10 s
+  // VM a present the whole window (ticks t0+1 .. t0+10), VM b appears at t0+6.
+  for (let i = 1; i <= 10; i++) {
+    const t = t0 + i * 1000;
+    ws.host(t).add({ cpuPct: i, iowaitPct: 0, stealPct: 0, ramPct: 50, swapPct: 0, load1: 1, load5: 1, load15: 1, diskPct: 20, netInBytes: 10, netOutBytes: 1 });
+    ws.vm('a', t).addSample(rates(i * 10, 100), { rssBytes: 100, swapBytes: 0, memUtilPct: 10 });
+    if (i >= 6) ws.vm('b', t).addSample(i === 6 ? null : rates(50, 1), { rssBytes: 200, swapBytes: null, memUtilPct: null });
+    const closed = ws.closeThrough(t);
+    assert.is(closed.length, i === 10 ? 1 : 0, `tick ${i}`);
+  }
+  const c = ws.history()[0]!;
+  assert.is(c.startMs, t0);
+  assert.is(c.host.Samples, 10);
+  assert.equal(c.host.CPU, { Avg: 5.5, Min: 1, Max: 10, Sum: 55, Count: 10 });
+  assert.is(c.host.NetIn, 100);
+  const a = c.instances.get('a')!;
+  assert.is(a.Minute, t0 / 1000);
+  assert.is(a.Samples, 10);
+  assert.equal(a.CPUCore, { Avg: 55, Min: 10, Max: 100, Sum: 550, Count: 10 });
+  assert.is(a.NetIn, 1000);
+  assert.is(a.NetOut, 2000);
+  assert.is(a.DiskWrite, 70);
+  const b = c.instances.get('b')!;
+  assert.is(b.Samples, 5);
+  assert.is(b.CPUCore!.Count, 4); // its first read has no interval yet
+  assert.is(b.MemoryRSS!.Count, 5);
+  assert.is(b.MemorySwap, null); // never measured: null, not 0
+  assert.is(b.NetIn, 4);
+});
+
+w('missed ticks are counted, never folded in as zeros; history keeps at most `keep` windows', () => {
+  const ws = new Windows(1, 1000, 3);
+  const t0 = 1_700_000_000_000;
+  for (let i = 1; i <= 5; i++) {
+    const t = t0 + i * 1000;
+    if (i % 2) ws.vm('a', t).addMissed();
+    else ws.vm('a', t).addSample(rates(10, 1), { rssBytes: 1, swapBytes: 0, memUtilPct: null });
+    ws.closeThrough(t);
+  }
+  const h = ws.history();
+  assert.is(h.length, 3);
+  assert.equal(h.map((c) => c.instances.get('a')!.Missed), [1, 0, 1]);
+  assert.is(h[0]!.instances.get('a')!.CPUCore, null);
+});
+
+const r = suite('rates');
+
+function sample(over: Partial<VmSample>): VmSample {
+  return {
+    key: '1:1', tMs: 0, utimeTicks: 0, stimeTicks: 0, numThreads: 1, rssBytes: 0, vmsBytes: 0, swapBytes: 0,
+    peakRssBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, vcpuRunNs: 0, vcpuWaitNs: 0, taps: [], throttle: null, errors: [],
+    ...over,
+  };
+}
+
+r('CPU percent of one core, of the allocation, vCPU busy and steal from deltas', () => {
+  const prev = sample({ tMs: 1000, utimeTicks: 100, stimeTicks: 50, vcpuRunNs: 0, vcpuWaitNs: 0 });
+  const cur = sample({ tMs: 3000, utimeTicks: 250, stimeTicks: 100, vcpuRunNs: 3e9, vcpuWaitNs: 4e8, rssBytes: 512, taps: [] });
+  const x = deriveRates(prev, cur, { clockTicksPerSecond: 100, allocatedVcpus: 2, allocatedMemoryBytes: 1024, vcpuThreads: 2 })!;
+  assert.is(x.cpuCorePct, 100); // 2 s of CPU in 2 s
+  assert.is(x.cpuUserPct, 75);
+  assert.is(x.cpuSystemPct, 25);
+  assert.is(x.cpuPct, 50);
+  assert.is(x.vcpuBusyPct, 75); // 3 s run over 2 threads × 2 s
+  assert.is(x.stealPct, 10);
+  assert.is(x.memUtilPct, 50);
+});
+
+r('TAP counters swap to the VM view, match by name, and a reset never goes negative', () => {
+  const t = (name: string, rx: number, tx: number) => ({ name, rxBytes: rx, txBytes: tx, rxPackets: rx / 100, txPackets: tx / 100 });
+  const prev = sample({ tMs: 0, taps: [t('a', 1000, 5000), t('b', 100, 100)] });
+  const cur = sample({ tMs: 1000, taps: [t('b', 300, 100), t('a', 400, 6000), null] });
+  const x = deriveRates(prev, cur, { clockTicksPerSecond: 100, allocatedVcpus: 0, allocatedMemoryBytes: 0, vcpuThreads: 0 })!;
+  // a: rx reset 1000 → 400 counts 400; tx +1000. b: rx +200.
+  assert.is(x.netOutBytes, 600);
+  assert.is(x.netInBytes, 1000);
+  assert.is(x.cpuPct, null);
+  assert.is(x.memUtilPct, null);
+  assert.is(x.vcpuBusyPct, null);
+  assert.is(counterDelta(10, 4), 4);
+  assert.is(counterDelta(null, 4), 0);
+});
+
+r('no rate over an empty or backwards interval', () => {
+  const ctx = { clockTicksPerSecond: 100, allocatedVcpus: 1, allocatedMemoryBytes: 0, vcpuThreads: 1 };
+  assert.is(deriveRates(sample({ tMs: 1000 }), sample({ tMs: 1000 }), ctx), null);
+  assert.is(deriveRates(sample({ tMs: 2000 }), sample({ tMs: 1000 }), ctx), null);
+});
+
+w.run();
+r.run();
