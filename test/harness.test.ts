@@ -1,0 +1,346 @@
+// The test harness proved against the kernel: stand-ins look like the real hypervisors in /proc,
+// their TAP traffic shows exactly in the TAP counters, their CPU burn is real CPU, and QEMU starts
+// with its vCPU threads and TAP (by name, and by fd as libvirt does it).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { request } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { needs } from './helpers/needs.js';
+import { ccBinary, standinBinary } from './helpers/cc.js';
+import { startStandin, vcpuName, waitWritersDone, type Standin, type StandinKind } from './helpers/standin.js';
+import { createTap, deleteTap, sendFramesToTap, tapCounters, tapExists, uniqueTapName } from './helpers/tap.js';
+import { startQemu, TAP_FD, type Qemu } from './helpers/qemu.js';
+import {
+  alive,
+  cmdline,
+  cpuSeconds,
+  cpuTicks,
+  exeOf,
+  fdCount,
+  rssBytes,
+  sleep,
+  startExitOnDemand,
+  startOddComm,
+  statComm,
+  threadNames,
+  tunFds,
+  waitFor,
+} from './helpers/procs.js';
+
+function apiGet(socketPath: string, path: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'GET', headers: { Accept: 'application/json' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('cc builds a helper once and caches it by source hash', async () => {
+  if (!(await needs('cc cache', 'cc'))) return;
+  const a = standinBinary();
+  const mtime = statSync(a).mtimeMs;
+  assert.is(ccBinary('standin.c'), a);
+  assert.is(statSync(a).mtimeMs, mtime);
+  assert.match(a, /vmpulse-cc-[0-9a-f]{16}\/standin$/);
+});
+
+test('uniqueTapName gives short, distinct vpt names', () => {
+  const names = new Set(Array.from({ length: 50 }, () => uniqueTapName()));
+  assert.is(names.size, 50);
+  for (const n of names) {
+    assert.ok(n.startsWith('vpt') && n.length <= 15, n);
+  }
+});
+
+const realArgv: Record<StandinKind, (tap: string, dir: string) => string[]> = {
+  'cloud-hypervisor': (tap, dir) => [
+    '--api-socket', `path=${dir}/api.sock`,
+    '--cpus', 'boot=3', '--memory', 'size=256M',
+    '--kernel', '/var/lib/ch/vmlinux', '--net', `tap=${tap},mac=02:00:00:00:00:01`,
+  ],
+  firecracker: (_tap, dir) => ['--api-sock', `${dir}/firecracker.socket`, '--id', 'web-1'],
+  crosvm: (tap, dir) => ['run', '--cpus', '3', '--mem', '256', '--socket', `${dir}/crosvm.sock`, '--tap-name', tap, '/boot/vmlinux'],
+};
+
+for (const kind of ['cloud-hypervisor', 'firecracker', 'crosvm'] as StandinKind[]) {
+  test(`${kind} stand-in: exe name, argv, vCPU thread names and a held TAP, as /proc shows them`, async () => {
+    if (!(await needs(`${kind} stand-in in /proc`, 'root', 'tun', 'cc'))) return;
+    const tap = createTap(uniqueTapName());
+    const dir = mkdtempSync(join(tmpdir(), 'vpt-argv-'));
+    let s: Standin | undefined;
+    try {
+      const argv = realArgv[kind](tap, dir);
+      s = await startStandin({ kind, argv, threads: 3, extraThreads: ['vmm'], taps: [tap] });
+      assert.is(basename(exeOf(s.pid)), kind);
+      assert.is(exeOf(s.pid), s.exePath);
+      assert.equal(cmdline(s.pid), [s.exePath, ...argv]);
+      assert.is(readFileSync(`/proc/${s.pid}/comm`, 'utf8').trimEnd(), kind.slice(0, 15));
+      const names = threadNames(s.pid);
+      for (let i = 0; i < 3; i++) assert.is(names.get(s.tids[i]), vcpuName(kind, i));
+      assert.is(names.get(s.tids[3]), 'vmm');
+      const fds = tunFds(s.pid);
+      assert.equal([...fds.values()], [tap]);
+      const fd = [...fds.keys()][0];
+      assert.is(s.ready.taps[0].fd, fd);
+      assert.match(readFileSync(`/proc/${s.pid}/fdinfo/${fd}`, 'utf8'), `iff:\t${tap}\n`);
+      const sdir = s.dir;
+      await s.stop();
+      assert.not.ok(alive(s.pid));
+      assert.not.ok(existsSync(sdir));
+    } finally {
+      await s?.stop();
+      deleteTap(tap);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('bytes the stand-in writes into its TAPs show exactly as the TAPs rx_bytes', async () => {
+  if (!(await needs('stand-in TAP writes', 'root', 'tun', 'cc'))) return;
+  const taps = [createTap(uniqueTapName()), createTap(uniqueTapName())];
+  let s: Standin | undefined;
+  try {
+    const before = taps.map(tapCounters);
+    // 20 507 bytes: 20 frames of 1000 and a last one of 507, at 40 kB/s (about half a second).
+    s = await startStandin({ kind: 'cloud-hypervisor', argv: ['--net', `tap=${taps[0]}`, '--net', `tap=${taps[1]}`], taps, txBytesPerSec: 40_000, txTotal: 20_507 });
+    const st = await waitWritersDone(s);
+    for (let i = 0; i < 2; i++) {
+      const after = tapCounters(taps[i]);
+      assert.is(st.taps[i].written_bytes, 20_507);
+      assert.is(st.taps[i].written_frames, 21);
+      assert.is(st.taps[i].write_errors, 0);
+      assert.is(after.rx_bytes - before[i].rx_bytes, 20_507);
+      assert.is(after.rx_packets - before[i].rx_packets, 21);
+      assert.is(after.tx_bytes - before[i].tx_bytes, 0);
+    }
+  } finally {
+    await s?.stop();
+    taps.forEach(deleteTap);
+  }
+});
+
+test('the paced writer keeps its rate', async () => {
+  if (!(await needs('stand-in TAP rate', 'root', 'tun', 'cc'))) return;
+  const tap = createTap(uniqueTapName());
+  let s: Standin | undefined;
+  try {
+    s = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'], taps: [tap], txBytesPerSec: 100_000 });
+    const c0 = tapCounters(tap).rx_bytes;
+    const t0 = Date.now();
+    await sleep(1000);
+    const rate = (tapCounters(tap).rx_bytes - c0) / ((Date.now() - t0) / 1000);
+    assert.ok(rate > 80_000 && rate < 120_000, `rate ${rate} B/s`);
+  } finally {
+    await s?.stop();
+    deleteTap(tap);
+  }
+});
+
+test('frames the host sends show as tx_bytes only once the stand-in has read them', async () => {
+  if (!(await needs('host frames into TAP', 'root', 'tun', 'cc'))) return;
+  const tap = createTap(uniqueTapName());
+  let s: Standin | undefined;
+  try {
+    s = await startStandin({ kind: 'crosvm', argv: ['run', '--tap-name', tap], taps: [tap], readPaused: true });
+    const before = tapCounters(tap);
+    assert.is(await sendFramesToTap(tap, 10, 1000), 10_000);
+    await sleep(200);
+    const queued = tapCounters(tap);
+    assert.is(queued.tx_bytes - before.tx_bytes, 0);
+    assert.is((await s.status()).taps[0].read_bytes, 0);
+    await s.setReading(true);
+    const after = await waitFor(() => {
+      const c = tapCounters(tap);
+      return c.tx_bytes - before.tx_bytes === 10_000 ? c : undefined;
+    }, 5000, 'tx_bytes to reach 10000');
+    assert.is(after.tx_packets - before.tx_packets, 10);
+    const st = await waitFor(async () => {
+      const x = await s!.status();
+      return x.taps[0].read_frames === 10 ? x : undefined;
+    }, 5000, 'the stand-in to count 10 frames');
+    assert.is(st.taps[0].read_bytes, 10_000);
+    assert.is(after.rx_bytes - before.rx_bytes, 0);
+  } finally {
+    await s?.stop();
+    deleteTap(tap);
+  }
+});
+
+test('a TAP the stand-in creates itself is up, counts, and vanishes with it', async () => {
+  if (!(await needs('stand-in-created TAP', 'root', 'tun', 'cc'))) return;
+  const tap = uniqueTapName();
+  let s: Standin | undefined;
+  try {
+    s = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'], taps: [tap], txTotal: 5000 });
+    assert.ok(s.ready.taps[0].created);
+    assert.ok(tapExists(tap));
+    assert.match(readFileSync(`/sys/class/net/${tap}/operstate`, 'utf8'), /up|unknown/);
+    await waitWritersDone(s);
+    assert.is(tapCounters(tap).rx_bytes, 5000);
+    await s.stop();
+    await waitFor(() => !tapExists(tap), 5000, `${tap} to disappear`);
+  } finally {
+    await s?.stop();
+    deleteTap(tap);
+  }
+});
+
+test('a burning thread accumulates about 1 s of CPU per second in the kernel accounting', async () => {
+  if (!(await needs('stand-in CPU burn', 'cc'))) return;
+  let s: Standin | undefined;
+  try {
+    s = await startStandin({ kind: 'cloud-hypervisor', argv: ['--cpus', 'boot=2'], threads: 2, burn: [0] });
+    const [burner, idle] = s.tids;
+    const b0 = cpuSeconds(s.pid, burner);
+    const i0 = cpuSeconds(s.pid, idle);
+    const p0 = cpuSeconds(s.pid);
+    const t0 = Date.now();
+    await sleep(1500);
+    const wall = (Date.now() - t0) / 1000;
+    const burnt = (cpuSeconds(s.pid, burner) - b0) / wall;
+    assert.ok(burnt > 0.75 && burnt < 1.1, `burning thread used ${burnt} s/s`);
+    assert.ok(cpuSeconds(s.pid, idle) - i0 <= 0.02, 'idle thread used CPU');
+    const whole = (cpuSeconds(s.pid) - p0) / wall;
+    assert.ok(whole > 0.75 && whole < 1.15, `process used ${whole} s/s`);
+  } finally {
+    await s?.stop();
+  }
+});
+
+test('VPT_BURN_DUTY=50 burns about half a CPU', async () => {
+  if (!(await needs('stand-in CPU duty', 'cc'))) return;
+  let s: Standin | undefined;
+  try {
+    s = await startStandin({ kind: 'crosvm', argv: ['run'], threads: 1, burn: 'all', burnDuty: 50 });
+    const t = s.tids[0];
+    const c0 = cpuSeconds(s.pid, t);
+    const t0 = Date.now();
+    await sleep(1500);
+    const share = (cpuSeconds(s.pid, t) - c0) / ((Date.now() - t0) / 1000);
+    assert.ok(share > 0.3 && share < 0.7, `duty 50 thread used ${share} s/s`);
+  } finally {
+    await s?.stop();
+  }
+});
+
+test('VPT_TOUCH_MB grows RSS by that much before READY', async () => {
+  if (!(await needs('stand-in memory', 'cc'))) return;
+  let a: Standin | undefined;
+  let b: Standin | undefined;
+  try {
+    a = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'] });
+    b = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'], touchMiB: 48 });
+    const grown = rssBytes(b.pid) - rssBytes(a.pid);
+    assert.ok(grown >= 48 * 1048576 && grown < 52 * 1048576, `RSS grew by ${grown}`);
+    assert.is(b.ready.touched_mb, 48);
+  } finally {
+    await a?.stop();
+    await b?.stop();
+  }
+});
+
+test('the API socket answers every GET with the configured body; a hanging one never answers', async () => {
+  if (!(await needs('stand-in API socket', 'cc'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-api-'));
+  let ch: Standin | undefined;
+  let fc: Standin | undefined;
+  try {
+    const info = { config: { cpus: { boot_vcpus: 2 }, memory: { size: 268435456 }, net: [{ tap: 'vpt0' }] }, state: 'Running' };
+    const chSock = join(dir, 'ch.sock');
+    ch = await startStandin({ kind: 'cloud-hypervisor', argv: ['--api-socket', `path=${chSock}`], apiSocket: chSock, apiBody: info });
+    const r = await apiGet(chSock, '/api/v1/vm.info');
+    assert.is(r.status, 200);
+    assert.equal(JSON.parse(r.body), info);
+    assert.is((await apiGet(chSock, '/api/v1/vmm.ping')).status, 200);
+    assert.is((await ch.status()).api_requests, 2);
+
+    const fcSock = join(dir, 'fc.sock');
+    fc = await startStandin({ kind: 'firecracker', argv: ['--api-sock', fcSock], apiSocket: fcSock, apiHang: true });
+    const t0 = Date.now();
+    let hung = false;
+    await apiGet(fcSock, '/vm/config', 400).catch(() => (hung = true));
+    assert.ok(hung, 'the hanging socket answered');
+    assert.ok(Date.now() - t0 >= 400);
+    const fcPid = fc.pid;
+    await fc.stop();
+    assert.not.ok(existsSync(fcSock), 'the stand-in removes its socket on SIGTERM');
+    assert.not.ok(alive(fcPid));
+  } finally {
+    await ch?.stop();
+    await fc?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('QEMU starts with 2 named vCPU threads and holds its TAP by ifname', async () => {
+  if (!(await needs('QEMU with TAP by name', 'root', 'tun', 'qemu'))) return;
+  const tap = createTap(uniqueTapName());
+  let q: Qemu | undefined;
+  try {
+    q = await startQemu({ name: 'vpt-guest-a', smp: 2, memMiB: 64, tap });
+    assert.is(basename(exeOf(q.pid)), 'qemu-system-x86_64');
+    const names = threadNames(q.pid);
+    assert.is(q.vcpuTids.length, 2);
+    assert.is(names.get(q.vcpuTids[0]), `CPU 0/${q.accel}`);
+    assert.is(names.get(q.vcpuTids[1]), `CPU 1/${q.accel}`);
+    const argv = cmdline(q.pid);
+    assert.ok(argv.includes(`guest=vpt-guest-a,debug-threads=on`));
+    assert.ok(argv.includes(q.uuid));
+    assert.ok(argv.some((a) => a.includes(`ifname=${tap}`)));
+    assert.equal([...tunFds(q.pid).values()], [tap]);
+    const pid = q.pid;
+    await q.stop();
+    assert.not.ok(alive(pid));
+  } finally {
+    await q?.stop();
+    deleteTap(tap);
+  }
+});
+
+test('QEMU given its TAP as an fd (libvirt style): only fdinfo names the TAP', async () => {
+  if (!(await needs('QEMU with TAP by fd', 'root', 'tun', 'qemu', 'cc'))) return;
+  const tap = createTap(uniqueTapName());
+  let q: Qemu | undefined;
+  try {
+    q = await startQemu({ name: 'vpt-guest-b', smp: 2, tapByFd: tap });
+    assert.is(basename(exeOf(q.pid)), 'qemu-system-x86_64');
+    assert.is(q.vcpuTids.length, 2);
+    const argv = cmdline(q.pid);
+    assert.not.ok(argv.some((a) => a.includes(tap)), 'the TAP name leaked into argv');
+    assert.ok(argv.includes(JSON.stringify({ type: 'tap', fd: String(TAP_FD), id: 'hostnet0' })));
+    assert.is(readlinkSync(`/proc/${q.pid}/fd/${TAP_FD}`), '/dev/net/tun');
+    assert.match(readFileSync(`/proc/${q.pid}/fdinfo/${TAP_FD}`, 'utf8'), `iff:\t${tap}\n`);
+    assert.equal([...tunFds(q.pid).entries()], [[TAP_FD, tap]]);
+  } finally {
+    await q?.stop();
+    deleteTap(tap);
+  }
+});
+
+test('procs: a comm with spaces and parentheses; a process that exits on demand; fd count', async () => {
+  const fds = fdCount();
+  const odd = await startOddComm();
+  try {
+    const stat = readFileSync(`/proc/${odd.pid}/stat`, 'utf8');
+    assert.is(statComm(stat), 'a) b (c');
+    assert.ok(stat.startsWith(`${odd.pid} (a) b (c) `), stat);
+    assert.ok(cpuTicks(odd.pid) >= 0);
+  } finally {
+    await odd.stop();
+  }
+  assert.not.ok(alive(odd.pid));
+  const p = startExitOnDemand();
+  assert.ok(alive(p.pid));
+  assert.is(await p.exit(7), 7);
+  assert.not.ok(alive(p.pid));
+  assert.ok(fdCount() <= fds + 1, `fds ${fds} -> ${fdCount()}`);
+});
+
+test.run();
