@@ -1,0 +1,293 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../src/paths.js';
+import type { Outcome } from '../src/readers/outcome.js';
+import { KeptFile, readOnce } from '../src/readers/kept-file.js';
+import { parseProcStat } from '../src/readers/parse-proc-stat.js';
+import { parseStatm } from '../src/readers/parse-statm.js';
+import { parseStatus } from '../src/readers/parse-status.js';
+import { parseIo } from '../src/readers/parse-io.js';
+import { parseCmdline } from '../src/readers/parse-cmdline.js';
+import { parseComm } from '../src/readers/parse-comm.js';
+import { parseSchedstat } from '../src/readers/parse-schedstat.js';
+import { parseFdinfo } from '../src/readers/parse-fdinfo.js';
+import { parseNetDev } from '../src/readers/parse-net-dev.js';
+import { parseCounter } from '../src/readers/parse-counter.js';
+import { parseCgroup } from '../src/readers/parse-cgroup.js';
+import { parseCgroupCpuStat, parseCpuStatV1, parseCpuStatV2 } from '../src/readers/parse-cpu-stat.js';
+import { parseHostStat } from '../src/readers/parse-host-stat.js';
+import { parseMeminfo } from '../src/readers/parse-meminfo.js';
+import { parseLoadavg } from '../src/readers/parse-loadavg.js';
+import { parseUptime } from '../src/readers/parse-uptime.js';
+import { parseCpuinfo } from '../src/readers/parse-cpuinfo.js';
+import { parseMounts, parseRealMounts } from '../src/readers/parse-mounts.js';
+import { parseOsRelease } from '../src/readers/parse-os-release.js';
+import { rootsFromEnv } from '../src/readers/roots.js';
+
+const fixture = (name: string): Buffer => readFileSync(join(repoRoot, 'test', 'fixtures', 'readers', name));
+
+function value<T>(o: Outcome<T>): T {
+  if (!o.ok) assert.unreachable(`expected ok, got ${o.kind}: ${o.detail}`);
+  return (o as { value: T }).value;
+}
+
+function isMalformed(o: Outcome<unknown>, label: string): void {
+  assert.is(o.ok ? 'ok' : o.kind, 'malformed', label);
+}
+
+const TOO_BIG = '9007199254740993'; // 2^53 + 1: not exactly representable
+
+test('stat: comm with spaces and ")" is split after the last ")"', () => {
+  const line = '4242 (a) b (c) d) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 5 0 98765 123456789 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n';
+  const s = value(parseProcStat(Buffer.from(line)));
+  assert.is(s.pid, 4242);
+  assert.is(s.comm, 'a) b (c) d');
+  assert.is(s.state, 'S');
+  assert.is(s.ppid, 1);
+  assert.is(s.utime, 1234);
+  assert.is(s.stime, 567);
+  assert.is(s.numThreads, 5);
+  assert.is(s.starttime, 98765);
+  assert.is(s.vsize, 123456789);
+  assert.is(s.rssPages, 2048);
+  isMalformed(parseProcStat(line.slice(0, 60)), 'truncated');
+  isMalformed(parseProcStat('garbage'), 'garbage');
+  isMalformed(parseProcStat(line.replace(' 1234 ', ' 12x4 ')), 'non-number utime');
+  isMalformed(parseProcStat(''), 'empty');
+});
+
+test('statm', () => {
+  const s = value(parseStatm('265142 5407 2764 5 0 45000 0\n'));
+  assert.equal(s, { sizePages: 265142, residentPages: 5407, sharedPages: 2764 });
+  isMalformed(parseStatm('265142 5407'), 'truncated');
+  isMalformed(parseStatm('265142 -5 2764 5 0 45000 0\n'), 'negative');
+  isMalformed(parseStatm(`${TOO_BIG} 1 1 1 0 1 0\n`), 'huge');
+  isMalformed(parseStatm('1.5 1 1 1 0 1 0\n'), 'non-integer');
+  isMalformed(parseStatm('\x00\x01garbage'), 'garbage');
+});
+
+test('status: kB to bytes, kernel thread has no Vm lines', () => {
+  const s = value(parseStatus(fixture('status.txt')));
+  assert.is(s.name, 'cp');
+  assert.is(s.pid, 15679);
+  assert.is(s.vmRssBytes, 2156 * 1024);
+  assert.is(s.vmHwmBytes, 2156 * 1024);
+  assert.is(s.vmSwapBytes, 0);
+  const k = value(parseStatus(fixture('status-kthread.txt')));
+  assert.is(k.pid, 2);
+  assert.is(k.vmRssBytes, null);
+  assert.is(k.vmSwapBytes, null);
+  assert.is(k.vmHwmBytes, null);
+  isMalformed(parseStatus('Name:\tx\nPid:\t5\nVmRSS:\t-4 kB\n'), 'negative');
+  isMalformed(parseStatus('Name:\tx\nPid:\t5\nVmRSS:\t12 MB\n'), 'wrong unit');
+  isMalformed(parseStatus(`Name:\tx\nPid:\t5\nVmSwap:\t${TOO_BIG} kB\n`), 'huge');
+  isMalformed(parseStatus(`Name:\tx\nPid:\t5\nVmSwap:\t9007199254740 kB\n`), 'kB*1024 beyond 2^53');
+  isMalformed(parseStatus('Name:\tx\n'), 'truncated before Pid');
+});
+
+test('io', () => {
+  const text = 'rchar: 6976\nwchar: 12\nsyscr: 10\nsyscw: 1\nread_bytes: 12288\nwrite_bytes: 4096\ncancelled_write_bytes: 512\n';
+  assert.equal(value(parseIo(text)), { rchar: 6976, wchar: 12, readBytes: 12288, writeBytes: 4096, cancelledWriteBytes: 512 });
+  isMalformed(parseIo(text.slice(0, 40)), 'truncated');
+  isMalformed(parseIo(text.replace('4096', '-4096')), 'negative');
+  isMalformed(parseIo(text.replace('4096', TOO_BIG)), 'huge');
+  isMalformed(parseIo('hello'), 'garbage');
+});
+
+test('cmdline and comm', () => {
+  assert.equal(value(parseCmdline(Buffer.from('qemu-system-x86_64\0-name\0guest=a b,debug-threads=on\0'))), [
+    'qemu-system-x86_64',
+    '-name',
+    'guest=a b,debug-threads=on',
+  ]);
+  assert.equal(value(parseCmdline(Buffer.alloc(0))), []);
+  assert.equal(value(parseCmdline('rewritten title')), ['rewritten title']);
+  assert.is(value(parseComm('CPU 0/KVM\n')), 'CPU 0/KVM');
+  assert.is(value(parseComm('cloud-hyperviso\n')), 'cloud-hyperviso');
+  isMalformed(parseComm('\n'), 'empty');
+  isMalformed(parseComm('a\nb\n'), 'two lines');
+});
+
+test('schedstat', () => {
+  assert.equal(value(parseSchedstat('1123700 158136 1\n')), { runNs: 1123700, waitNs: 158136, timeslices: 1 });
+  isMalformed(parseSchedstat('1123700 158136'), 'truncated');
+  isMalformed(parseSchedstat('1123700 -1 1'), 'negative');
+  isMalformed(parseSchedstat(`${TOO_BIG} 1 1`), 'huge');
+  isMalformed(parseSchedstat('x y z'), 'garbage');
+});
+
+test('fdinfo: tun iff line, flags octal', () => {
+  const tun = value(parseFdinfo('pos:\t0\nflags:\t0104002\nmnt_id:\t26\nino:\t1066\niff:\tvnet12\n'));
+  assert.equal(tun, { pos: 0, flags: 0o104002, iff: 'vnet12' });
+  const plain = value(parseFdinfo('pos:\t4096\nflags:\t0100000\nmnt_id:\t24\nino:\t3\n'));
+  assert.equal(plain, { pos: 4096, flags: 0o100000, iff: null });
+  isMalformed(parseFdinfo('pos:\t0\nflags:\t0109\n'), 'non-octal flags');
+  isMalformed(parseFdinfo('flags:\t02\n'), 'no pos');
+  isMalformed(parseFdinfo('pos:\t0\nflags:\t02\niff:\tname-that-is-too-long\n'), 'iff > 15 chars');
+});
+
+test('net/dev: every interface', () => {
+  const devs = value(parseNetDev(fixture('net-dev.txt')));
+  assert.equal(devs.map((d) => d.name), ['lo', 'ifb0', 'ifb1', 'eth0']);
+  const eth0 = devs.find((d) => d.name === 'eth0')!;
+  assert.equal(eth0, { name: 'eth0', rxBytes: 251012859, rxPackets: 9558, rxErrs: 0, rxDrop: 0, txBytes: 703668, txPackets: 6812, txErrs: 0, txDrop: 0 });
+  const text = fixture('net-dev.txt').toString();
+  isMalformed(parseNetDev(text.slice(0, text.length - 30)), 'truncated last line');
+  isMalformed(parseNetDev('eth0: 1 2 3\n'), 'no header');
+  isMalformed(parseNetDev(text.replace('251012859', '-251012859')), 'negative');
+  isMalformed(parseNetDev(text.replace('251012859', TOO_BIG)), 'huge');
+});
+
+test('sysfs counter', () => {
+  assert.is(value(parseCounter('251012859\n')), 251012859);
+  assert.is(value(parseCounter('0\n')), 0);
+  isMalformed(parseCounter(''), 'empty');
+  isMalformed(parseCounter('-1\n'), 'negative');
+  isMalformed(parseCounter(`${TOO_BIG}\n`), 'huge');
+  isMalformed(parseCounter('12 34\n'), 'two numbers');
+  isMalformed(parseCounter('1e5\n'), 'exponent');
+});
+
+test('cgroup: v1, v2 and hybrid', () => {
+  const hybrid = '9:name=systemd:/\n4:memory:/machine/qemu-1.scope\n2:cpu,cpuacct:/machine/qemu-1.scope/emulator\n0::/machine.slice/x:y\n';
+  assert.equal(value(parseCgroup(hybrid)), { v1Cpu: '/machine/qemu-1.scope/emulator', v2: '/machine.slice/x:y' });
+  assert.equal(value(parseCgroup('0::/system.slice/vm.service\n')), { v1Cpu: null, v2: '/system.slice/vm.service' });
+  // cpuacct alone is not the cpu controller
+  assert.equal(value(parseCgroup('2:cpuacct:/a\n1:cpu:/b\n')), { v1Cpu: '/b', v2: null });
+  isMalformed(parseCgroup(''), 'empty');
+  isMalformed(parseCgroup('garbage\n'), 'garbage');
+  isMalformed(parseCgroup('x:cpu:/a\n'), 'bad hierarchy id');
+  isMalformed(parseCgroup('1:cpu:relative\n'), 'relative path');
+});
+
+test('cgroup cpu.stat v1 (ns) and v2 (usec -> ns)', () => {
+  const v1 = 'nr_periods 120\nnr_throttled 7\nthrottled_time 350000000\n';
+  assert.equal(value(parseCpuStatV1(v1)), { periods: 120, throttledPeriods: 7, throttledNs: 350000000 });
+  const v2 = 'usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\nnr_periods 120\nnr_throttled 7\nthrottled_usec 350000\n';
+  assert.equal(value(parseCpuStatV2(v2)), { periods: 120, throttledPeriods: 7, throttledNs: 350000000 });
+  assert.equal(value(parseCgroupCpuStat(v2, 2)), value(parseCgroupCpuStat(v1, 1)));
+  const noCtl = parseCpuStatV2('usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n');
+  assert.is(noCtl.ok ? 'ok' : noCtl.kind, 'missing');
+  isMalformed(parseCpuStatV1('nr_periods 120\n'), 'truncated');
+  isMalformed(parseCpuStatV1('nr_periods -1\nnr_throttled 7\nthrottled_time 3\n'), 'negative');
+  isMalformed(parseCpuStatV2(`nr_periods 1\nnr_throttled 1\nthrottled_usec ${2 ** 50}\n`), 'usec*1000 beyond 2^53');
+  isMalformed(parseCpuStatV1('blah'), 'garbage');
+});
+
+test('host /proc/stat', () => {
+  const s = value(parseHostStat(fixture('stat-host.txt')));
+  assert.equal(s.cpu, { user: 41218, nice: 0, system: 7140, idle: 113261, iowait: 842, irq: 0, softirq: 243, steal: 1587, guest: 0, guestNice: 0 });
+  assert.is(s.cpuCount, 2);
+  assert.type(s.btime, 'number');
+  assert.ok(s.btime! > 1_500_000_000);
+  isMalformed(parseHostStat('cpu  1 2 3\n'), 'truncated cpu line');
+  isMalformed(parseHostStat('cpu  1 2 3 -4 5 6 7 8 9 10\n'), 'negative');
+  isMalformed(parseHostStat(`cpu  1 2 3 ${TOO_BIG} 5 6 7 8 9 10\n`), 'huge');
+  isMalformed(parseHostStat('intr 0\n'), 'no cpu line');
+});
+
+test('meminfo: kB to bytes', () => {
+  const m = value(parseMeminfo(fixture('meminfo.txt')));
+  assert.is(m.memTotalBytes, 24684096 * 1024);
+  assert.is(m.memFreeBytes, 23758952 * 1024);
+  assert.is(m.memAvailableBytes, 24001104 * 1024);
+  assert.is(m.buffersBytes, 4804 * 1024);
+  assert.is(m.cachedBytes, 413544 * 1024);
+  assert.is(m.swapTotalBytes, 0);
+  assert.is(m.swapFreeBytes, 0);
+  assert.is(m.all.MemTotal, m.memTotalBytes);
+  assert.not.ok('HugePages_Total' in m.all);
+  const old = value(parseMeminfo('MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n'));
+  assert.is(old.memAvailableBytes, null);
+  isMalformed(parseMeminfo('MemTotal: 100 kB\n'), 'truncated');
+  isMalformed(parseMeminfo('MemTotal: -100 kB\nMemFree: 50 kB\n'), 'negative');
+  isMalformed(parseMeminfo(`MemTotal: ${TOO_BIG} kB\n`), 'huge');
+});
+
+test('loadavg and uptime', () => {
+  assert.equal(value(parseLoadavg('0.12 0.49 0.36 2/140 10726\n')), { load1: 0.12, load5: 0.49, load15: 0.36, runnable: 2, entities: 140, lastPid: 10726 });
+  isMalformed(parseLoadavg('0.12 0.49\n'), 'truncated');
+  isMalformed(parseLoadavg('0.12 -0.49 0.36 2/140 10726\n'), 'negative');
+  isMalformed(parseLoadavg('0.12 0.49 0.36 2-140 10726\n'), 'garbage');
+  assert.equal(value(parseUptime('632.12 846.92\n')), { uptimeSeconds: 632.12, idleSeconds: 846.92 });
+  isMalformed(parseUptime('632.12\n'), 'truncated');
+  isMalformed(parseUptime('abc def\n'), 'garbage');
+  isMalformed(parseUptime('-5.00 1.00\n'), 'negative');
+});
+
+test('cpuinfo', () => {
+  const c = value(parseCpuinfo(fixture('cpuinfo.txt')));
+  assert.is(c.count, 2);
+  assert.is(c.modelName, 'Intel(R) Xeon(R) Processor @ 2.50GHz');
+  assert.is(c.mhz, 2499.998);
+  const arm = value(parseCpuinfo('processor\t: 0\nBogoMIPS\t: 50.00\n\nprocessor\t: 1\nBogoMIPS\t: 50.00\n'));
+  assert.equal(arm, { modelName: null, mhz: null, count: 2 });
+  isMalformed(parseCpuinfo('garbage'), 'no processors');
+  isMalformed(parseCpuinfo('processor\t: 0\ncpu MHz\t\t: fast\n'), 'bad MHz');
+});
+
+test('mounts: pseudo and network filesystems filtered, octal escapes decoded', () => {
+  const all = value(parseMounts(fixture('mounts.txt')));
+  assert.is(all.length, 13);
+  const real = value(parseRealMounts(fixture('mounts.txt')));
+  assert.equal(real.map((m) => m.mountPoint), ['/', '/boot/efi', '/var/lib/libvirt/images', '/srv/vm images']);
+  assert.is(real[0]!.device, '/dev/nvme0n1p2');
+  assert.is(real[0]!.fsType, 'ext4');
+  isMalformed(parseMounts('/dev/sda1 / ext4\n'), 'truncated');
+  isMalformed(parseMounts('/dev/sda1 relative ext4 rw 0 0\n'), 'relative mount point');
+});
+
+test('os-release', () => {
+  assert.is(value(parseOsRelease(fixture('os-release.txt'))).prettyName, 'Debian GNU/Linux 12 (bookworm)');
+  assert.is(value(parseOsRelease("NAME=Foo\nPRETTY_NAME='Foo 1'\n")).prettyName, 'Foo 1');
+  assert.is(value(parseOsRelease('PRETTY_NAME="Say \\"hi\\""\n')).prettyName, 'Say "hi"');
+  assert.is(value(parseOsRelease('# nothing\nNAME=Bar\n')).prettyName, 'Linux');
+});
+
+test('KeptFile: pread at 0 sees new content, grows its buffer, close is idempotent', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpulse-kept-'));
+  try {
+    const path = join(dir, 'f');
+    const big = 'x'.repeat(10_000) + 'END';
+    writeFileSync(path, 'first');
+    const kf = value(KeptFile.open(path, false, 64));
+    assert.is(value(kf.read()).toString(), 'first');
+    writeFileSync(path, big);
+    assert.is(value(kf.read()).toString(), big);
+    writeFileSync(path, 'short');
+    assert.is(value(kf.read()).toString(), 'short');
+    kf.close();
+    kf.close();
+    const after = kf.read();
+    assert.is(after.ok ? 'ok' : after.kind, 'io');
+
+    // A real procfs file larger than the initial buffer comes back whole.
+    const status = value(KeptFile.open('/proc/self/status', true, 64));
+    const text = value(status.read()).toString();
+    assert.ok(text.startsWith('Name:'));
+    assert.ok(text.includes('\nVmRSS:'), 'complete status read through a 64-byte start buffer');
+    status.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('errors map to kinds: /proc ENOENT is gone, sysfs ENOENT is missing', () => {
+  const gone = KeptFile.open('/proc/999999999/stat', true);
+  assert.is(gone.ok ? 'ok' : gone.kind, 'gone');
+  const missing = KeptFile.open('/sys/class/net/vpt-none-xyz/statistics/rx_bytes', false);
+  assert.is(missing.ok ? 'ok' : missing.kind, 'missing');
+  const once = readOnce('/proc/999999999/status', true);
+  assert.is(once.ok ? 'ok' : once.kind, 'gone');
+  assert.ok(value(readOnce('/proc/self/stat', true)).toString().startsWith(`${process.pid} (`));
+});
+
+test('roots come from the environment', () => {
+  assert.equal(rootsFromEnv({}), { procRoot: '/proc', sysRoot: '/sys' });
+  assert.equal(rootsFromEnv({ VMPULSE_PROC_ROOT: '/tmp/p', VMPULSE_SYS_ROOT: '/tmp/s' }), { procRoot: '/tmp/p', sysRoot: '/tmp/s' });
+});
+
+test.run();
