@@ -20,6 +20,7 @@ import {
   exeOf,
   fdCount,
   rssBytes,
+  schedstat,
   sleep,
   startExitOnDemand,
   startOddComm,
@@ -201,14 +202,21 @@ test('a burning thread accumulates about 1 s of CPU per second in the kernel acc
     const b0 = cpuSeconds(s.pid, burner);
     const i0 = cpuSeconds(s.pid, idle);
     const p0 = cpuSeconds(s.pid);
+    const q0 = schedstat(s.pid, burner);
     const t0 = Date.now();
     await sleep(1500);
     const wall = (Date.now() - t0) / 1000;
     const burnt = (cpuSeconds(s.pid, burner) - b0) / wall;
-    assert.ok(burnt > 0.75 && burnt < 1.1, `burning thread used ${burnt} s/s`);
+    const q1 = schedstat(s.pid, burner);
+    const waited = (q1.waitS - q0.waitS) / wall;
+    // A burner is always either running or waiting for a CPU; on a busy host (other test runs on
+    // 2 cores) it waits, so the kernel's run-queue wait is what is missing from 1 s/s.
+    assert.ok(Math.abs((q1.runS - q0.runS) / wall + waited - 1) < 0.1, `run+wait ${(q1.runS - q0.runS) / wall}+${waited}`);
+    assert.ok(Math.abs(burnt + waited - 1) < 0.15, `burning thread used ${burnt} s/s and waited ${waited} s/s`);
+    if (waited < 0.05) assert.ok(burnt > 0.85, `burning thread used ${burnt} s/s on an idle host`);
     assert.ok(cpuSeconds(s.pid, idle) - i0 <= 0.02, 'idle thread used CPU');
     const whole = (cpuSeconds(s.pid) - p0) / wall;
-    assert.ok(whole > 0.75 && whole < 1.15, `process used ${whole} s/s`);
+    assert.ok(Math.abs(whole - burnt) < 0.1, `process used ${whole} s/s, the burner ${burnt} s/s`);
   } finally {
     await s?.stop();
   }
@@ -260,6 +268,8 @@ test('the API socket answers every GET with the configured body; a hanging one n
     assert.equal(JSON.parse(r.body), info);
     assert.is((await apiGet(chSock, '/api/v1/vmm.ping')).status, 200);
     assert.is((await ch.status()).api_requests, 2);
+    ch.setApiBody({ state: 'Shutdown' });
+    assert.equal(JSON.parse((await apiGet(chSock, '/api/v1/vm.info')).body), { state: 'Shutdown' });
 
     const fcSock = join(dir, 'fc.sock');
     fc = await startStandin({ kind: 'firecracker', argv: ['--api-sock', fcSock], apiSocket: fcSock, apiHang: true });

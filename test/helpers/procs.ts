@@ -39,6 +39,12 @@ export function cpuSeconds(pid: number, tid?: number): number {
   return cpuTicks(pid, tid) / clockTicks();
 }
 
+/** Run time and run-queue wait of a thread in seconds, from /proc/<pid>/task/<tid>/schedstat. */
+export function schedstat(pid: number, tid: number): { runS: number; waitS: number } {
+  const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+  return { runS: run / 1e9, waitS: wait / 1e9 };
+}
+
 /** Resident set size in bytes, from /proc/<pid>/statm and the page size. */
 export function rssBytes(pid: number): number {
   const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);

@@ -492,6 +492,12 @@ int main(int argc, char **argv) {
     return send_frames(argv[2], atol(argv[3]), atol(argv[4]));
   }
 
+  // Never outlive the test process that started us (a crashed run must not leave burners behind).
+  if (env_ll("VPT_PDEATHSIG", 1)) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() == 1) return 0;
+  }
+
   // Every thread inherits this mask; only the main thread takes the signals, with sigwaitinfo.
   sigset_t set;
   sigemptyset(&set);

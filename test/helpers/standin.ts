@@ -22,12 +22,13 @@
 //   VPT_API_SOCKET=path         serve HTTP/1.1 there: every GET → 200 + VPT_API_BODY_FILE's
 //                               content (re-read per request), other methods → 204
 //   VPT_API_HANG=1              accept connections on the API socket and never answer
+//   VPT_PDEATHSIG=0             do not die with the parent (default: SIGTERM when it dies)
 //   VPT_STATUS_FILE=path        JSON counters, rewritten (atomically) on SIGUSR1, SIGUSR2,
 //                               SIGWINCH and at exit
 // It prints `READY <status json>` on stdout once threads are named, TAPs open and memory touched,
 // and exits 0 on SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { standinBinary } from './cc.js';
@@ -113,6 +114,8 @@ export interface Standin {
   setReading(on: boolean): Promise<StandinStatus>;
   /** SIGTERM by PID (SIGKILL after a grace period), wait, remove the temp dir. Idempotent. */
   stop(): Promise<void>;
+  /** Replace the body the API socket serves from the next request on. */
+  setApiBody(body: string | object): void;
   /** Output on stderr so far (for failure messages). */
   stderr(): string;
 }
@@ -225,6 +228,12 @@ export async function startStandin(opts: StandinOptions): Promise<Standin> {
     status: () => signalled('SIGUSR1'),
     setReading: (on) => signalled(on ? 'SIGUSR2' : 'SIGWINCH'),
     stop,
+    setApiBody(body) {
+      if (!opts.apiSocket) throw new Error('this stand-in has no API socket');
+      const tmp = join(dir, 'api-body.json.tmp');
+      writeFileSync(tmp, typeof body === 'string' ? body : JSON.stringify(body));
+      renameSync(tmp, join(dir, 'api-body.json'));
+    },
     stderr: () => stderr,
   };
 }
