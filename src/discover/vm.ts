@@ -39,4 +39,14 @@ export interface DiscoveredVm {
   readonly argv: readonly string[];
   /** Wall-clock ms when discovery first saw this process. */
   readonly discoveredAt: number;
+  /**
+   * Where allocatedVcpus / allocatedMemoryBytes came from: 'cmdline', 'default' (the hypervisor's
+   * documented default for what the command line omits), 'config-file', 'api', 'threads', 'unknown'.
+   */
+  readonly allocationSource?: {
+    readonly vcpus: 'cmdline' | 'default' | 'config-file' | 'api' | 'threads' | 'unknown';
+    readonly memory: 'cmdline' | 'default' | 'config-file' | 'api' | 'unknown';
+  };
+  /** Basename of /proc/<pid>/exe (argv[0]'s when exe is unreadable). */
+  readonly exe?: string;
 }

@@ -1,0 +1,69 @@
+// crosvm command line → HypervisorConfig. Pure. Only `crosvm run` is a VM; `crosvm stop`,
+// `crosvm balloon` and friends are short-lived control commands. crosvm has no configuration API,
+// so what the command line omits is crosvm's default (1 vCPU, 256 MiB).
+import { ok, malformed, type Outcome } from '../readers/outcome.js';
+import { basename } from './cmdline.js';
+import type { HypervisorConfig } from './config.js';
+import { collectOptions, lastValue, parseKeyValues, valuesOf } from './long-opts.js';
+import { MiB, parseCount } from './units.js';
+
+export interface CrosvmConfig extends HypervisorConfig {
+  readonly hypervisor: 'crosvm';
+}
+
+export function isCrosvmBinary(name: string): boolean {
+  return basename(name) === 'crosvm';
+}
+
+/** The subcommand: the first argument that is not an option (crosvm's global flags take none). */
+export function crosvmSubcommand(argv: readonly string[]): string | null {
+  for (let i = 1; i < argv.length; i++) if (!argv[i]!.startsWith('-')) return argv[i]!;
+  return null;
+}
+
+export function parseCrosvmArgv(argv: readonly string[]): Outcome<CrosvmConfig> {
+  if (argv.length === 0) return malformed('crosvm argv', 'empty');
+  const opts = collectOptions(argv);
+  const warnings: string[] = [];
+  let defaulted = false;
+
+  let vcpus: number | null = null;
+  const cpus = lastValue(opts, 'cpus', 'c');
+  if (cpus !== null) {
+    vcpus = parseCount(parseKeyValues(cpus, 'num-cores').get('num-cores'));
+    if (vcpus === null) warnings.push(`--cpus ${cpus}: not understood`);
+  } else {
+    vcpus = 1;
+    defaulted = true;
+  }
+
+  let memoryBytes: number | null = null;
+  const mem = lastValue(opts, 'mem', 'm');
+  if (mem !== null) {
+    const mib = parseCount(parseKeyValues(mem, 'size').get('size'));
+    if (mib === null) warnings.push(`--mem ${mem}: not understood`);
+    else memoryBytes = mib * MiB;
+  } else {
+    memoryBytes = 256 * MiB;
+    defaulted = true;
+  }
+
+  const taps: string[] = [];
+  for (const v of valuesOf(opts, 'net')) {
+    const name = v[0] ? parseKeyValues(v[0]).get('tap-name') : undefined;
+    if (name) taps.push(name);
+  }
+  for (const v of valuesOf(opts, 'tap-name')) if (v[0]) taps.push(v[0]);
+
+  return ok({
+    hypervisor: 'crosvm',
+    vcpus,
+    memoryBytes,
+    defaulted,
+    taps: [...new Set(taps)],
+    apiSocket: lastValue(opts, 'socket', 's'),
+    uuid: null,
+    name: null,
+    warnings,
+  });
+}
