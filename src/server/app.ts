@@ -1,0 +1,138 @@
+// The server as a library: buildApp wires routes onto a store; startServer also opens the store,
+// migrates, listens and runs retention. `vmpulse server`, `vmpulse start` and the tests use it.
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { installAuth } from './auth.js';
+import type { ServerConfig } from './config.js';
+import { Credentials, loadOrCreateMasterKey } from './credentials.js';
+import { ApiError, AuthError } from './errors.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { instanceRoutes } from './routes/instances.js';
+import { lightsailRoutes } from './routes/lightsail.js';
+import { serverRoutes } from './routes/servers.js';
+import { openStore, type RetentionResult, type Store } from './store/store.js';
+import { payloadValidator } from './validate.js';
+
+/** Never logged, whatever a log level or serializer would otherwise include. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-amz-security-token"]',
+  'headers.authorization',
+  'request.headers.authorization',
+  'secret',
+  '*.secret',
+];
+
+export interface BuildOptions {
+  maxBodyBytes: number;
+  retentionDays: number;
+  logLevel: string;
+  https?: { cert: Buffer; key: Buffer } | null;
+}
+
+export async function buildApp(store: Store, credentials: Credentials, opts: BuildOptions): Promise<FastifyInstance> {
+  payloadValidator(); // compile the schema once, before the first request
+  const app = Fastify({
+    logger: { level: opts.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    bodyLimit: opts.maxBodyBytes,
+    // Batches at the size limit take a moment to arrive from a slow link.
+    requestTimeout: 120_000,
+    ...(opts.https ? { https: opts.https } : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  installAuth(app, store, credentials);
+
+  app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    if (err instanceof ApiError) return reply.code(err.statusCode).send(err.body());
+    if (err instanceof AuthError) {
+      return reply.code(err.kind === 'unauthenticated' ? 401 : 403).send({ code: err.kind === 'unauthenticated' ? 'unauthorized' : 'forbidden', message: err.message });
+    }
+    const fe = err as FastifyError;
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'payload_too_large', message: `the body exceeds ${opts.maxBodyBytes} bytes` });
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(fe.statusCode).send({ code: (fe.code ?? 'bad_request').toLowerCase(), message: fe.message });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ code: 'internal', message: 'internal server error' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  app.get('/healthz', async () => ({ status: 'ok', engine: store.engine }));
+  await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays });
+  await app.register(serverRoutes);
+  await app.register(instanceRoutes);
+  await app.register(lightsailRoutes);
+  return app;
+}
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  store: Store;
+  credentials: Credentials;
+  /** Runs retention now (also run at start and every retentionIntervalS). */
+  runRetention(now?: number): Promise<RetentionResult>;
+  close(): Promise<void>;
+}
+
+/** Opens the store and master key the config names (shared by the server and the token CLI). */
+export async function openBackend(config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'>): Promise<{ store: Store; credentials: Credentials }> {
+  const masterKey = loadOrCreateMasterKey(config.keyFile);
+  const store = await openStore(config.db, { poolMax: config.pgPoolMax });
+  try {
+    await store.migrate();
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  return { store, credentials: new Credentials(store, masterKey) };
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const { store, credentials } = await openBackend(config);
+  let app: FastifyInstance;
+  try {
+    const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
+    app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https });
+    await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  const addr = app.server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${addr.port}`;
+
+  const runRetention = (now = Date.now() / 1000) => store.retain(Math.floor(now - config.retentionDays * 86400));
+  let retaining: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    retaining = runRetention().then(
+      (r) => {
+        if (r.deletedRows || r.droppedPartitions.length) app.log.info({ retention: r }, 'retention removed old per-minute data');
+      },
+      (err) => app.log.error({ err }, 'retention failed'),
+    );
+  };
+  tick();
+  const timer = setInterval(tick, config.retentionIntervalS * 1000);
+  timer.unref();
+
+  let closed: Promise<void> | null = null;
+  return {
+    url,
+    app,
+    store,
+    credentials,
+    runRetention,
+    close() {
+      closed ??= (async () => {
+        clearInterval(timer);
+        await app.close();
+        await retaining;
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}

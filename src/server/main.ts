@@ -1,0 +1,42 @@
+// `vmpulse server`: the central server until SIGINT/SIGTERM, then a clean close (exit code 0).
+import { SERVER_ENV_HELP, loadServerConfig } from './config.js';
+import { startServer } from './app.js';
+
+export { startServer } from './app.js';
+
+const HELP = `Usage: vmpulse server [--help]
+
+Runs the central server: authenticated ingest (POST /v1/ingest), storage on SQLite or
+PostgreSQL, and the query APIs (GET /v1/servers, /v1/servers/{agentId}/stats, /v1/instances,
+/v1/instances/{id}/stats, /v1/instances/{id}/metric-data, and Lightsail's
+GetInstanceMetricData over the AWS JSON 1.1 protocol at POST /).
+Create credentials with \`vmpulse token create\`.
+
+${SERVER_ENV_HELP}
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (argv.length > 0) {
+    process.stderr.write(`vmpulse server: unexpected argument ${JSON.stringify(argv[0])}\n\n${HELP}`);
+    return 2;
+  }
+  const config = loadServerConfig();
+  const server = await startServer(config);
+  server.app.log.info({ url: server.url, engine: server.store.engine }, 'vmpulse server listening');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      server.app.log.info({ signal }, 'shutting down');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

@@ -1,0 +1,96 @@
+// Database rows → store records, shared by both engines (both return snake_case column names).
+import type { InstanceCounters, InstanceWindow, HostWindow, Payload } from '../../ship/payload.js';
+import type { AgentRow, InstanceRow, IngestOptions, Role, TokenRow } from './store.js';
+import { COUNTER_COLS } from './schema.js';
+
+type Raw = Record<string, unknown>;
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export function toToken(r: Raw): TokenRow {
+  return {
+    accessKeyId: String(r.access_key_id),
+    name: String(r.name),
+    role: String(r.role) as Role,
+    secretSha256: String(r.secret_sha256),
+    agentId: r.agent_id === null || r.agent_id === undefined ? null : String(r.agent_id),
+    createdAt: num(r.created_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
+}
+
+export function toAgent(r: Raw): AgentRow {
+  return {
+    agentId: String(r.agent_id),
+    hostname: String(r.hostname),
+    agentVersion: String(r.agent_version),
+    operatingSystem: String(r.operating_system),
+    kernel: String(r.kernel),
+    cpuModel: String(r.cpu_model),
+    cpuSpeed: num(r.cpu_speed),
+    cpuCores: num(r.cpu_cores),
+    ram: num(r.ram),
+    swap: num(r.swap),
+    systemUptime: num(r.system_uptime),
+    disks: JSON.parse(String(r.disks)),
+    networkInterfaces: JSON.parse(String(r.network_interfaces)),
+    firstSeen: num(r.first_seen),
+    lastSeen: num(r.last_seen),
+    lastCreatedAt: num(r.last_created_at),
+  };
+}
+
+export function toInstance(r: Raw): InstanceRow {
+  let counters: InstanceCounters | null = null;
+  if (Number(r.has_counters) === 1) {
+    const c: Record<string, number | null> = {};
+    for (const [k, col] of Object.entries(COUNTER_COLS)) c[k] = numOrNull(r[col]);
+    counters = c as unknown as InstanceCounters;
+  }
+  return {
+    agentId: String(r.agent_id),
+    hostname: r.hostname === null || r.hostname === undefined ? '' : String(r.hostname),
+    instanceId: String(r.instance_id),
+    name: String(r.name),
+    hypervisor: String(r.hypervisor),
+    pid: num(r.pid),
+    startTime: num(r.start_time),
+    allocatedVcpus: num(r.allocated_vcpus),
+    allocatedMemoryBytes: num(r.allocated_memory_bytes),
+    tapDevices: JSON.parse(String(r.tap_devices)),
+    running: Number(r.running) === 1,
+    counters,
+    firstSeen: num(r.first_seen),
+    lastSeen: num(r.last_seen),
+    firstMinute: numOrNull(r.first_minute),
+  };
+}
+
+export function toMinuteRow(r: Raw): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(r)) out[k] = numOrNull(v);
+  return out;
+}
+
+/**
+ * Windows of one batch that are stored: inside the retention bounds, and one record per minute
+ * (the last one wins) so a single upsert statement never touches a row twice.
+ */
+export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonly T[], opts: IngestOptions): { kept: T[]; skipped: number } {
+  const byMinute = new Map<number, T>();
+  let skipped = 0;
+  for (const w of list) {
+    if ((opts.minMinute !== undefined && w.Minute < opts.minMinute) || (opts.maxMinute !== undefined && w.Minute > opts.maxMinute)) {
+      skipped++;
+      continue;
+    }
+    byMinute.set(w.Minute, w);
+  }
+  return { kept: [...byMinute.values()], skipped };
+}
+
+export function batchMinutes(p: Payload): number[] {
+  const out: number[] = p.Stats.map((s) => s.Minute);
+  for (const i of p.Instances) for (const s of i.Stats) out.push(s.Minute);
+  return out;
+}

@@ -1,0 +1,238 @@
+// Column layout shared by both engines. The per-minute tables are wide (one column per Agg part)
+// rather than JSON so that period statistics are computed from stored Sum/Count/Min/Max with plain
+// SQL or a single row scan, never from averages of averages. Column names are fixed identifiers
+// from this file only; user input never reaches an identifier.
+import type { Agg, HostWindow, InstanceRecord, InstanceWindow, Payload } from '../../ship/payload.js';
+
+export type ColKind = 'text' | 'int' | 'real';
+export interface Col {
+  readonly name: string;
+  readonly kind: ColKind;
+}
+
+export const AGG_PARTS = ['avg', 'min', 'max', 'sum', 'count'] as const;
+
+export const HOST_AGGS = {
+  CPU: 'cpu',
+  IOWait: 'iowait',
+  Steal: 'steal',
+  RAM: 'ram',
+  Swap: 'swap',
+  Load1: 'load1',
+  Load5: 'load5',
+  Load15: 'load15',
+  Disk: 'disk',
+} as const satisfies Partial<Record<keyof HostWindow, string>>;
+
+export const INSTANCE_AGGS = {
+  CPU: 'cpu',
+  CPUCore: 'cpu_core',
+  CPUUser: 'cpu_user',
+  CPUSystem: 'cpu_system',
+  VcpuBusy: 'vcpu_busy',
+  Steal: 'steal',
+  MemoryRSS: 'memory_rss',
+  MemorySwap: 'memory_swap',
+  MemoryUtilization: 'memory_utilization',
+} as const satisfies Partial<Record<keyof InstanceWindow, string>>;
+
+export const INSTANCE_TOTALS = {
+  NetIn: 'net_in',
+  NetOut: 'net_out',
+  NetInPackets: 'net_in_packets',
+  NetOutPackets: 'net_out_packets',
+  DiskRead: 'disk_read',
+  DiskWrite: 'disk_write',
+  ThrottledPeriods: 'throttled_periods',
+  ThrottledTimeNs: 'throttled_time_ns',
+} as const satisfies Partial<Record<keyof InstanceWindow, string>>;
+
+function aggCols(prefixes: readonly string[]): Col[] {
+  const out: Col[] = [];
+  for (const p of prefixes) for (const part of AGG_PARTS) out.push({ name: `${p}_${part}`, kind: part === 'count' ? 'int' : 'real' });
+  return out;
+}
+
+export const HOST_MINUTE_COLS: readonly Col[] = [
+  { name: 'agent_id', kind: 'text' },
+  { name: 'minute', kind: 'int' },
+  { name: 'seconds', kind: 'int' },
+  { name: 'samples', kind: 'int' },
+  { name: 'net_in', kind: 'real' },
+  { name: 'net_out', kind: 'real' },
+  ...aggCols(Object.values(HOST_AGGS)),
+];
+
+export const INSTANCE_MINUTE_COLS: readonly Col[] = [
+  { name: 'agent_id', kind: 'text' },
+  { name: 'instance_id', kind: 'text' },
+  { name: 'minute', kind: 'int' },
+  { name: 'seconds', kind: 'int' },
+  { name: 'samples', kind: 'int' },
+  { name: 'missed', kind: 'int' },
+  ...Object.values(INSTANCE_TOTALS).map((name): Col => ({ name, kind: 'real' })),
+  ...aggCols(Object.values(INSTANCE_AGGS)),
+];
+
+export const COUNTER_COLS = {
+  CPUSeconds: 'cpu_seconds',
+  MemoryRSSBytes: 'memory_rss_bytes',
+  MemoryVMSBytes: 'memory_vms_bytes',
+  MemorySwapBytes: 'memory_swap_bytes',
+  MemoryPeakRSSBytes: 'memory_peak_rss_bytes',
+  NetworkRxBytes: 'network_rx_bytes',
+  NetworkTxBytes: 'network_tx_bytes',
+  DiskReadBytes: 'disk_read_bytes',
+  DiskWriteBytes: 'disk_write_bytes',
+} as const;
+
+/** Identity and allocation: replaced by the newest batch. */
+export const INSTANCE_FACT_COLS: readonly Col[] = [
+  { name: 'name', kind: 'text' },
+  { name: 'hypervisor', kind: 'text' },
+  { name: 'pid', kind: 'int' },
+  { name: 'start_time', kind: 'int' },
+  { name: 'allocated_vcpus', kind: 'int' },
+  { name: 'allocated_memory_bytes', kind: 'int' },
+  { name: 'tap_devices', kind: 'text' },
+  { name: 'running', kind: 'int' },
+];
+/** Latest counters: replaced only by a newer batch that carried counters. */
+export const INSTANCE_COUNTER_COLS: readonly Col[] = [
+  { name: 'has_counters', kind: 'int' },
+  ...Object.values(COUNTER_COLS).map((name): Col => ({ name, kind: 'real' })),
+];
+export const INSTANCE_COLS: readonly Col[] = [
+  { name: 'agent_id', kind: 'text' },
+  { name: 'instance_id', kind: 'text' },
+  ...INSTANCE_FACT_COLS,
+  ...INSTANCE_COUNTER_COLS,
+  { name: 'first_seen', kind: 'int' },
+  { name: 'last_seen', kind: 'int' },
+  { name: 'first_minute', kind: 'int' },
+];
+
+export const AGENT_FACT_COLS: readonly Col[] = [
+  { name: 'hostname', kind: 'text' },
+  { name: 'agent_version', kind: 'text' },
+  { name: 'operating_system', kind: 'text' },
+  { name: 'kernel', kind: 'text' },
+  { name: 'cpu_model', kind: 'text' },
+  { name: 'cpu_speed', kind: 'real' },
+  { name: 'cpu_cores', kind: 'int' },
+  { name: 'ram', kind: 'int' },
+  { name: 'swap', kind: 'int' },
+  { name: 'system_uptime', kind: 'real' },
+  { name: 'disks', kind: 'text' },
+  { name: 'network_interfaces', kind: 'text' },
+];
+export const AGENT_COLS: readonly Col[] = [
+  { name: 'agent_id', kind: 'text' },
+  ...AGENT_FACT_COLS,
+  { name: 'first_seen', kind: 'int' },
+  { name: 'last_seen', kind: 'int' },
+  { name: 'last_created_at', kind: 'int' },
+];
+
+export type Value = string | number | null;
+
+function aggValues(a: Agg | null): Value[] {
+  return a ? [a.Avg, a.Min, a.Max, a.Sum, a.Count] : [null, null, null, null, null];
+}
+
+export function hostMinuteValues(agentId: string, w: HostWindow): Value[] {
+  const out: Value[] = [agentId, w.Minute, w.Seconds, w.Samples, w.NetIn, w.NetOut];
+  for (const k of Object.keys(HOST_AGGS) as (keyof typeof HOST_AGGS)[]) out.push(...aggValues(w[k]));
+  return out;
+}
+
+export function instanceMinuteValues(agentId: string, instanceId: string, w: InstanceWindow): Value[] {
+  const out: Value[] = [agentId, instanceId, w.Minute, w.Seconds, w.Samples, w.Missed];
+  for (const k of Object.keys(INSTANCE_TOTALS) as (keyof typeof INSTANCE_TOTALS)[]) out.push(w[k]);
+  for (const k of Object.keys(INSTANCE_AGGS) as (keyof typeof INSTANCE_AGGS)[]) out.push(...aggValues(w[k]));
+  return out;
+}
+
+export function instanceValues(agentId: string, r: InstanceRecord, seenAt: number): Value[] {
+  const c = r.Counters;
+  const minutes = r.Stats.map((s) => s.Minute);
+  return [
+    agentId,
+    r.InstanceID,
+    r.InstanceName,
+    r.Hypervisor,
+    r.PID,
+    r.StartTime,
+    r.AllocatedVcpus,
+    r.AllocatedMemoryBytes,
+    JSON.stringify(r.TapDevices),
+    r.Running ? 1 : 0,
+    c ? 1 : 0,
+    ...(Object.keys(COUNTER_COLS) as (keyof typeof COUNTER_COLS)[]).map((k) => (c ? c[k] : null)),
+    seenAt,
+    seenAt,
+    minutes.length ? Math.min(...minutes) : null,
+  ];
+}
+
+export function agentValues(p: Payload, receivedAt: number): Value[] {
+  return [
+    p.AgentID,
+    p.Hostname,
+    p.AgentVersion,
+    p.OperatingSystem,
+    p.Kernel,
+    p.CPUModel,
+    p.CPUSpeed,
+    p.CPUCores,
+    p.RAM,
+    p.Swap,
+    p.SystemUptime,
+    JSON.stringify(p.Disks),
+    JSON.stringify(p.NetworkInterfaces),
+    receivedAt,
+    receivedAt,
+    p.CreatedAt,
+  ];
+}
+
+export interface Dialect {
+  least(a: string, b: string): string;
+  greatest(a: string, b: string): string;
+}
+
+/**
+ * Upsert tails. A batch replayed late from an agent's spool must not overwrite newer facts, so
+ * facts follow the newest CreatedAt / last_seen while first/last times widen monotonically.
+ */
+export function agentUpsertTail(d: Dialect): string {
+  const newer = 'excluded.last_created_at >= agents.last_created_at';
+  const sets = AGENT_FACT_COLS.map((c) => `${c.name} = CASE WHEN ${newer} THEN excluded.${c.name} ELSE agents.${c.name} END`);
+  sets.push(`first_seen = ${d.least('agents.first_seen', 'excluded.first_seen')}`);
+  sets.push(`last_seen = ${d.greatest('agents.last_seen', 'excluded.last_seen')}`);
+  sets.push(`last_created_at = ${d.greatest('agents.last_created_at', 'excluded.last_created_at')}`);
+  return `ON CONFLICT (agent_id) DO UPDATE SET ${sets.join(', ')}`;
+}
+
+export function instanceUpsertTail(d: Dialect): string {
+  const newer = 'excluded.last_seen >= instances.last_seen';
+  const sets = INSTANCE_FACT_COLS.map((c) => `${c.name} = CASE WHEN ${newer} THEN excluded.${c.name} ELSE instances.${c.name} END`);
+  for (const c of INSTANCE_COUNTER_COLS) {
+    sets.push(`${c.name} = CASE WHEN ${newer} AND excluded.has_counters = 1 THEN excluded.${c.name} ELSE instances.${c.name} END`);
+  }
+  sets.push(`first_seen = ${d.least('instances.first_seen', 'excluded.first_seen')}`);
+  sets.push(`last_seen = ${d.greatest('instances.last_seen', 'excluded.last_seen')}`);
+  sets.push(
+    `first_minute = ${d.least('COALESCE(instances.first_minute, excluded.first_minute)', 'COALESCE(excluded.first_minute, instances.first_minute)')}`,
+  );
+  return `ON CONFLICT (agent_id, instance_id) DO UPDATE SET ${sets.join(', ')}`;
+}
+
+/** The same (agent, instance, minute) sent again in a later batch replaces the earlier record. */
+export function minuteUpsertTail(cols: readonly Col[], key: string[]): string {
+  const sets = cols.filter((c) => !key.includes(c.name)).map((c) => `${c.name} = excluded.${c.name}`);
+  return `ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
+}
+
+export const MINUTE_SECONDS = 60;
+export const DAY_SECONDS = 86400;
