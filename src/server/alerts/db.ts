@@ -1,0 +1,379 @@
+// Persistence of alarms, per-instance states, history and the notification outbox, on the
+// server's own database (the same VMPULSE_DB) through a connection of its own: the Store interface
+// has no raw SQL, and alerting must not widen it. One SQL text serves both engines (`?`
+// placeholders, rewritten to `$n` for PostgreSQL); every evaluation pass of one alarm commits in
+// one transaction, so a crash leaves either the old states or the new states with their history
+// and outbox rows, never a state change without its notification.
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ALERT_MIGRATIONS, PG_MIGRATE_LOCK } from './migrations.js';
+import type { AlarmDefinition, AlarmSource, AlarmState, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
+
+type Param = string | number | null;
+type Row = Record<string, unknown>;
+
+interface Exec {
+  all(sql: string, params?: Param[]): Promise<Row[]>;
+  run(sql: string, params?: Param[]): Promise<number>;
+}
+
+interface Engine extends Exec {
+  readonly kind: 'sqlite' | 'postgres';
+  tx<T>(fn: (e: Exec) => Promise<T>): Promise<T>;
+  migrate(): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+class SqliteEngine implements Engine {
+  readonly kind = 'sqlite' as const;
+  private readonly cache = new Map<string, Database.Statement>();
+  private chain: Promise<unknown> = Promise.resolve();
+  constructor(private readonly db: Database.Database) {}
+
+  private st(sql: string): Database.Statement {
+    let s = this.cache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.cache.set(sql, s);
+    }
+    return s;
+  }
+  async all(sql: string, params: Param[] = []): Promise<Row[]> {
+    return this.st(sql).all(...params) as Row[];
+  }
+  async run(sql: string, params: Param[] = []): Promise<number> {
+    return this.st(sql).run(...params).changes;
+  }
+  // The callbacks are async only in signature; on this engine every statement runs synchronously,
+  // yet a transaction spans awaits, so transactions are chained to never interleave.
+  tx<T>(fn: (e: Exec) => Promise<T>): Promise<T> {
+    const next = this.chain.then(async () => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const out = await fn(this);
+        this.db.exec('COMMIT');
+        return out;
+      } catch (e) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+    this.chain = next.catch(() => {});
+    return next;
+  }
+  async migrate(): Promise<number[]> {
+    const applied: number[] = [];
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const run = this.db.transaction(() => {
+      for (const m of ALERT_MIGRATIONS) {
+        const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+        if (done) continue;
+        this.db.exec(m.sqlite);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Math.floor(Date.now() / 1000));
+        applied.push(m.version);
+      }
+    });
+    run.immediate();
+    return applied;
+  }
+  async close(): Promise<void> {
+    await this.chain;
+    this.db.close();
+  }
+}
+
+const toDollar = (sql: string): string => {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+};
+
+class PgExec implements Exec {
+  constructor(private readonly q: pg.Pool | pg.PoolClient) {}
+  async all(sql: string, params: Param[] = []): Promise<Row[]> {
+    return (await this.q.query(toDollar(sql), params)).rows as Row[];
+  }
+  async run(sql: string, params: Param[] = []): Promise<number> {
+    return (await this.q.query(toDollar(sql), params)).rowCount ?? 0;
+  }
+}
+
+class PgEngine extends PgExec implements Engine {
+  readonly kind = 'postgres' as const;
+  constructor(private readonly pool: pg.Pool) {
+    super(pool);
+  }
+  async tx<T>(fn: (e: Exec) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await fn(new PgExec(c));
+      await c.query('COMMIT');
+      return out;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+  async migrate(): Promise<number[]> {
+    return this.tx(async (e) => {
+      await e.all('SELECT pg_advisory_xact_lock(?)', [PG_MIGRATE_LOCK]);
+      await e.run('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+      const applied: number[] = [];
+      for (const m of ALERT_MIGRATIONS) {
+        if ((await e.all('SELECT 1 FROM schema_migrations WHERE version = ?', [m.version])).length) continue;
+        await e.run(m.postgres);
+        await e.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Math.floor(Date.now() / 1000)]);
+        applied.push(m.version);
+      }
+      return applied;
+    });
+  }
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export interface OutboxRow {
+  id: string;
+  kind: 'webhook' | 'alertmanager';
+  url: string;
+  alarmName: string;
+  instanceId: string;
+  dedupKey: string;
+  body: string;
+  attempts: number;
+  nextMs: number;
+  createdMs: number;
+}
+
+/** What one evaluation pass of one alarm changes; committed together. */
+export interface PassWrite {
+  /** New or changed states (inserted or replaced). */
+  upserts: InstanceState[];
+  /** Instances whose state is dropped (gone for good, or no longer matched). */
+  removals: string[];
+  history: HistoryEntry[];
+  outbox: OutboxRow[];
+  /** Instances evaluated with no change: only their evaluated_ms moves. */
+  touched: string[];
+  evaluatedMs: number;
+}
+
+const num = (v: unknown): number => Number(v);
+
+function toState(r: Row): InstanceState {
+  return {
+    alarmName: String(r.alarm_name),
+    instanceId: String(r.instance_id),
+    agentId: String(r.agent_id),
+    instanceName: String(r.instance_name),
+    state: r.state as AlarmState,
+    reason: String(r.reason),
+    sinceMs: num(r.since_ms),
+    evaluatedMs: num(r.evaluated_ms),
+  };
+}
+
+function toHistory(r: Row): HistoryEntry {
+  return {
+    id: String(r.id),
+    alarmName: String(r.alarm_name),
+    instanceId: String(r.instance_id),
+    agentId: String(r.agent_id),
+    instanceName: String(r.instance_name),
+    atMs: num(r.at_ms),
+    oldState: (r.old_state ?? null) as AlarmState | null,
+    newState: r.new_state as AlarmState,
+    reason: String(r.reason),
+    datapoints: JSON.parse(String(r.datapoints)),
+  };
+}
+
+function toOutbox(r: Row): OutboxRow {
+  return {
+    id: String(r.id),
+    kind: r.kind as OutboxRow['kind'],
+    url: String(r.url),
+    alarmName: String(r.alarm_name),
+    instanceId: String(r.instance_id),
+    dedupKey: String(r.dedup_key),
+    body: String(r.body),
+    attempts: num(r.attempts),
+    nextMs: num(r.next_ms),
+    createdMs: num(r.created_ms),
+  };
+}
+
+const CHUNK = 400;
+
+async function insertMany(e: Exec, head: string, width: number, rows: Param[][], tail = ''): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const part = rows.slice(i, i + CHUNK);
+    const one = `(${Array(width).fill('?').join(', ')})`;
+    await e.run(`${head} VALUES ${part.map(() => one).join(', ')} ${tail}`, part.flat());
+  }
+}
+
+async function inList(e: Exec, sqlHead: string, fixed: Param[], ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const part = ids.slice(i, i + CHUNK);
+    await e.run(`${sqlHead} (${part.map(() => '?').join(', ')})`, [...fixed, ...part]);
+  }
+}
+
+const STATE_COLS = 'alarm_name, instance_id, agent_id, instance_name, state, reason, since_ms, evaluated_ms';
+const stateParams = (s: InstanceState): Param[] => [s.alarmName, s.instanceId, s.agentId, s.instanceName, s.state, s.reason, s.sinceMs, s.evaluatedMs];
+const OUTBOX_COLS = 'id, kind, url, alarm_name, instance_id, dedup_key, body, attempts, next_ms, created_ms';
+const outboxParams = (o: OutboxRow): Param[] => [o.id, o.kind, o.url, o.alarmName, o.instanceId, o.dedupKey, o.body, o.attempts, o.nextMs, o.createdMs];
+
+export class AlertDb {
+  private constructor(private readonly e: Engine) {}
+
+  get engine(): 'sqlite' | 'postgres' {
+    return this.e.kind;
+  }
+
+  /** Opens VMPULSE_DB (a SQLite path or a postgres:// URL) for alerting; call migrate() next. */
+  static async open(db: string, opts: { poolMax?: number } = {}): Promise<AlertDb> {
+    if (/^postgres(ql)?:\/\//i.test(db)) {
+      const pool = new pg.Pool({
+        connectionString: db,
+        max: opts.poolMax ?? 4,
+        types: {
+          getTypeParser: ((oid: number, format?: string) =>
+            oid === 20 ? (v: string) => Number(v) : (pg.types.getTypeParser as (o: number, f?: string) => unknown)(oid, format)) as typeof pg.types.getTypeParser,
+        },
+      });
+      pool.on('error', () => {});
+      return new AlertDb(new PgEngine(pool));
+    }
+    const file = resolve(db);
+    mkdirSync(dirname(file), { recursive: true });
+    const d = new Database(file);
+    d.pragma('journal_mode = WAL');
+    d.pragma('synchronous = NORMAL');
+    d.pragma('busy_timeout = 5000');
+    return new AlertDb(new SqliteEngine(d));
+  }
+
+  migrate(): Promise<number[]> {
+    return this.e.migrate();
+  }
+
+  close(): Promise<void> {
+    return this.e.close();
+  }
+
+  /** Creates or replaces an alarm; states of instances it still matches are kept (CloudWatch keeps state on update). */
+  async putAlarm(def: AlarmDefinition, source: AlarmSource, nowMs: number): Promise<'created' | 'updated'> {
+    return this.e.tx(async (e) => {
+      const had = (await e.all('SELECT 1 FROM alarms WHERE alarm_name = ?', [def.alarmName])).length > 0;
+      if (had) await e.run('UPDATE alarms SET definition = ?, source = ?, updated_ms = ? WHERE alarm_name = ?', [JSON.stringify(def), source, nowMs, def.alarmName]);
+      else await e.run('INSERT INTO alarms (alarm_name, definition, source, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?)', [def.alarmName, JSON.stringify(def), source, nowMs, nowMs]);
+      return had ? 'updated' : 'created';
+    });
+  }
+
+  private toStored(r: Row): StoredAlarm {
+    return { definition: JSON.parse(String(r.definition)), source: r.source as AlarmSource, createdMs: num(r.created_ms), updatedMs: num(r.updated_ms) };
+  }
+
+  async getAlarm(name: string): Promise<StoredAlarm | null> {
+    const rows = await this.e.all('SELECT * FROM alarms WHERE alarm_name = ?', [name]);
+    return rows.length ? this.toStored(rows[0]!) : null;
+  }
+
+  async listAlarms(): Promise<StoredAlarm[]> {
+    return (await this.e.all('SELECT * FROM alarms ORDER BY alarm_name')).map((r) => this.toStored(r));
+  }
+
+  /** Deletes the alarm, its states and history; queues `outbox` (resolves) in the same transaction. */
+  async deleteAlarm(name: string, outbox: OutboxRow[] = []): Promise<boolean> {
+    return this.e.tx(async (e) => {
+      const n = await e.run('DELETE FROM alarms WHERE alarm_name = ?', [name]);
+      await e.run('DELETE FROM alarm_states WHERE alarm_name = ?', [name]);
+      await e.run('DELETE FROM alarm_history WHERE alarm_name = ?', [name]);
+      await e.run('DELETE FROM alarm_outbox WHERE alarm_name = ? AND done_ms IS NULL AND kind = ?', [name, 'alertmanager']);
+      await insertMany(e, `INSERT INTO alarm_outbox (${OUTBOX_COLS})`, 10, outbox.map(outboxParams));
+      return n > 0;
+    });
+  }
+
+  async states(alarmName?: string): Promise<InstanceState[]> {
+    const rows = alarmName
+      ? await this.e.all('SELECT * FROM alarm_states WHERE alarm_name = ? ORDER BY instance_id', [alarmName])
+      : await this.e.all('SELECT * FROM alarm_states ORDER BY alarm_name, instance_id');
+    return rows.map(toState);
+  }
+
+  async statesIn(state: AlarmState): Promise<InstanceState[]> {
+    return (await this.e.all('SELECT * FROM alarm_states WHERE state = ? ORDER BY alarm_name, instance_id', [state])).map(toState);
+  }
+
+  async history(alarmName: string, opts: { limit?: number; instanceId?: string } = {}): Promise<HistoryEntry[]> {
+    const limit = Math.max(1, Math.min(opts.limit ?? 1000, 10000));
+    const rows = opts.instanceId
+      ? await this.e.all(`SELECT * FROM alarm_history WHERE alarm_name = ? AND instance_id = ? ORDER BY at_ms DESC, id DESC LIMIT ${limit}`, [alarmName, opts.instanceId])
+      : await this.e.all(`SELECT * FROM alarm_history WHERE alarm_name = ? ORDER BY at_ms DESC, id DESC LIMIT ${limit}`, [alarmName]);
+    return rows.map(toHistory);
+  }
+
+  async applyPass(alarmName: string, w: PassWrite): Promise<void> {
+    if (!w.upserts.length && !w.removals.length && !w.history.length && !w.outbox.length && !w.touched.length) return;
+    await this.e.tx(async (e) => {
+      // An alarm deleted while its pass ran must not come back as orphan states.
+      if (!(await e.all('SELECT 1 FROM alarms WHERE alarm_name = ?', [alarmName])).length) return;
+      await inList(e, 'DELETE FROM alarm_states WHERE alarm_name = ? AND instance_id IN', [alarmName], w.removals);
+      await inList(e, 'UPDATE alarm_states SET evaluated_ms = ? WHERE alarm_name = ? AND instance_id IN', [w.evaluatedMs, alarmName], w.touched);
+      await insertMany(
+        e,
+        `INSERT INTO alarm_states (${STATE_COLS})`,
+        8,
+        w.upserts.map(stateParams),
+        `ON CONFLICT (alarm_name, instance_id) DO UPDATE SET agent_id = excluded.agent_id, instance_name = excluded.instance_name, state = excluded.state,
+         reason = excluded.reason, since_ms = excluded.since_ms, evaluated_ms = excluded.evaluated_ms`,
+      );
+      await insertMany(
+        e,
+        'INSERT INTO alarm_history (id, alarm_name, instance_id, agent_id, instance_name, at_ms, old_state, new_state, reason, datapoints)',
+        10,
+        w.history.map((h) => [h.id, h.alarmName, h.instanceId, h.agentId, h.instanceName, h.atMs, h.oldState, h.newState, h.reason, JSON.stringify(h.datapoints)]),
+      );
+      // Alertmanager keeps one alert per label set: a newer transition makes any undelivered older
+      // one for the same alert obsolete, and delivering it late would re-fire a resolved alert.
+      for (const o of w.outbox) {
+        if (o.kind !== 'alertmanager') continue;
+        await e.run(
+          `UPDATE alarm_outbox SET done_ms = ?, outcome = 'superseded' WHERE kind = 'alertmanager' AND url = ? AND alarm_name = ? AND instance_id = ? AND done_ms IS NULL`,
+          [o.createdMs, o.url, o.alarmName, o.instanceId],
+        );
+      }
+      await insertMany(e, `INSERT INTO alarm_outbox (${OUTBOX_COLS})`, 10, w.outbox.map(outboxParams));
+    });
+  }
+
+  async dueOutbox(nowMs: number, limit: number): Promise<OutboxRow[]> {
+    return (await this.e.all(`SELECT * FROM alarm_outbox WHERE done_ms IS NULL AND next_ms <= ? ORDER BY created_ms, id LIMIT ${Math.floor(limit)}`, [nowMs])).map(toOutbox);
+  }
+
+  async pendingOutbox(): Promise<number> {
+    return num((await this.e.all('SELECT COUNT(*) AS n FROM alarm_outbox WHERE done_ms IS NULL'))[0]!.n);
+  }
+
+  async outboxDone(id: string, nowMs: number, outcome: 'delivered' | 'expired', error: string | null = null): Promise<void> {
+    await this.e.run('UPDATE alarm_outbox SET done_ms = ?, outcome = ?, last_error = ? WHERE id = ? AND done_ms IS NULL', [nowMs, outcome, error, id]);
+  }
+
+  async outboxRetry(id: string, attempts: number, nextMs: number, error: string): Promise<void> {
+    await this.e.run('UPDATE alarm_outbox SET attempts = ?, next_ms = ?, last_error = ? WHERE id = ? AND done_ms IS NULL', [attempts, nextMs, error.slice(0, 500), id]);
+  }
+
+  /** Delivered and cancelled outbox rows older than cutoff are of no further use. */
+  async pruneOutbox(cutoffMs: number): Promise<number> {
+    return this.e.run('DELETE FROM alarm_outbox WHERE done_ms IS NOT NULL AND done_ms < ?', [cutoffMs]);
+  }
+}

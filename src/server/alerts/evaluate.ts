@@ -1,0 +1,131 @@
+// The M-of-N alarm decision, pure: the last N period datapoints (value or missing) and the current
+// state in, the next state and a reason out. No clock, no I/O, so the whole table is testable.
+//
+// Rules implemented (N = evaluationPeriods, M = datapointsToAlarm, a point "breaches" when
+// `value <op> threshold` holds; B = breaching present points, G = good present points,
+// P = B + G present points, X = N - P missing points):
+//
+//   breaching     missing points count as breaching:  B + X >= M → ALARM, else OK.
+//   notBreaching  missing points count as good:       B >= M → ALARM, else OK.
+//   ignore        P = 0 → keep the current state.
+//                 B >= M → ALARM.
+//                 G > N - M (ALARM impossible whatever the missing points were) → OK.
+//                 otherwise (not enough data to decide) → keep the current state.
+//   missing       P = 0 → INSUFFICIENT_DATA.
+//                 B >= M → ALARM.
+//                 B = 0 → OK (at least one present point, none breaching).
+//                 P >= M, or G > N - M → OK (enough present points were judged).
+//                 otherwise (fewer than M present, some breaching, and the missing ones could
+//                 still complete M) → keep the current state: CloudWatch avoids premature ALARM
+//                 on intermittent data, and we do not call OK a window whose only data breaches.
+//
+// CloudWatch's table for a 3-of-3 alarm (X breaching, 0 good, - missing), newest point last,
+// reduced to the N = 3 points this function is given, and what the rules above return:
+//
+//   points   | MISSING           | IGNORE         | BREACHING | NOT BREACHING
+//   ---------+-------------------+----------------+-----------+--------------
+//   0 0 0    | OK                | OK             | OK        | OK
+//   - - 0    | OK                | OK             | OK        | OK
+//   - - -    | INSUFFICIENT_DATA | current state  | ALARM     | OK
+//   X X X    | ALARM             | ALARM          | ALARM     | ALARM
+//   X - X    | current state     | current state  | ALARM     | OK
+//   - - X    | current state     | current state  | ALARM     | OK
+//
+// CloudWatch itself fetches a wider "evaluation range" than N when data is missing; this
+// implementation judges exactly the N most recent periods, which is what the caller hands in.
+import type { AlarmState, ComparisonOperator, Datapoint, TreatMissingData } from './types.js';
+
+export interface EvaluationRule {
+  comparisonOperator: ComparisonOperator;
+  threshold: number;
+  evaluationPeriods: number;
+  datapointsToAlarm: number;
+  treatMissingData: TreatMissingData;
+}
+
+export interface Decision {
+  state: AlarmState;
+  reason: string;
+  breaching: number;
+  present: number;
+}
+
+const OP_TEXT: Record<ComparisonOperator, string> = {
+  GreaterThanOrEqualToThreshold: 'greater than or equal to',
+  GreaterThanThreshold: 'greater than',
+  LessThanThreshold: 'less than',
+  LessThanOrEqualToThreshold: 'less than or equal to',
+};
+
+export function breaches(op: ComparisonOperator, value: number, threshold: number): boolean {
+  switch (op) {
+    case 'GreaterThanOrEqualToThreshold':
+      return value >= threshold;
+    case 'GreaterThanThreshold':
+      return value > threshold;
+    case 'LessThanThreshold':
+      return value < threshold;
+    case 'LessThanOrEqualToThreshold':
+      return value <= threshold;
+  }
+}
+
+function fmt(v: number): string {
+  return Number.isInteger(v) ? `${v}.0` : String(Number(v.toPrecision(6)));
+}
+
+/**
+ * `points` are the N most recent periods, oldest first (missing as value null); fewer than N
+ * entries means the missing ones are the oldest.
+ */
+export function evaluate(rule: EvaluationRule, points: readonly (Datapoint | number | null)[], current: AlarmState): Decision {
+  const n = rule.evaluationPeriods;
+  const m = rule.datapointsToAlarm;
+  const values: (number | null)[] = points.slice(-n).map((p) => (p === null || typeof p === 'number' ? p : p.value));
+  while (values.length < n) values.unshift(null);
+
+  let b = 0;
+  let g = 0;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v)) continue;
+    if (breaches(rule.comparisonOperator, v, rule.threshold)) b++;
+    else g++;
+  }
+  const p = b + g;
+  const x = n - p;
+  const shown = `[${values
+    .slice()
+    .reverse()
+    .map((v) => (v === null ? 'missing' : fmt(v)))
+    .join(', ')}]`;
+  const cmp = `${OP_TEXT[rule.comparisonOperator]} the threshold (${fmt(rule.threshold)})`;
+  const base = { breaching: b, present: p };
+  const crossed = (count: number, how: string): Decision => ({
+    ...base,
+    state: 'ALARM',
+    reason: `Threshold Crossed: ${count} out of the last ${n} datapoints ${shown} were ${cmp}${how} (minimum ${m} datapoints for ALARM).`,
+  });
+  const fine = (how: string): Decision => ({
+    ...base,
+    state: 'OK',
+    reason: `Threshold Crossed: ${b} out of the last ${n} datapoints ${shown} were ${cmp}${how}; ${m} needed for ALARM.`,
+  });
+  const keep = (why: string): Decision => ({ ...base, state: current, reason: why });
+
+  switch (rule.treatMissingData) {
+    case 'breaching':
+      return b + x >= m ? crossed(b + x, x ? ` (${x} missing, treated as breaching)` : '') : fine(x ? ` (${x} missing, treated as breaching)` : '');
+    case 'notBreaching':
+      return b >= m ? crossed(b, '') : fine(x ? ` (${x} missing, treated as not breaching)` : '');
+    case 'ignore':
+      if (p === 0) return keep(`No datapoints in the last ${n} periods; missing data is ignored, state kept.`);
+      if (b >= m) return crossed(b, '');
+      if (g > n - m) return fine('');
+      return keep(`Not enough datapoints to decide: ${b} breaching, ${g} not, ${x} missing ${shown}; missing data is ignored, state kept.`);
+    case 'missing':
+      if (p === 0) return { ...base, state: 'INSUFFICIENT_DATA', reason: `Insufficient Data: all ${n} datapoints ${shown} were missing.` };
+      if (b >= m) return crossed(b, '');
+      if (b === 0 || p >= m || g > n - m) return fine(x ? ` (${x} missing)` : '');
+      return keep(`Not enough datapoints to decide: ${b} breaching out of ${p} present ${shown}, ${m} needed for ALARM; state kept.`);
+  }
+}

@@ -1,0 +1,98 @@
+// Alerting as one unit the server starts: the alert tables on the server's database, the alarms
+// from the built-ins and VMPULSE_ALARMS_FILE, the evaluator and the delivery loop, and the routes.
+//
+//   const alerts = await startAlerting({ store, db: config.db, log: app.log });
+//   await app.register(alarmRoutes, { service: alerts.service });
+//   ... on close: await alerts.stop();
+import type { Store } from '../store/store.js';
+import { loadAlertConfig, type AlertConfig } from './config.js';
+import { AlertDb } from './db.js';
+import { Delivery } from './delivery.js';
+import { Evaluator } from './evaluator.js';
+import { AlarmService, builtinAlarms, readAlarmsFile, BUILTIN_HOST_SILENT, BUILTIN_VM_GONE } from './service.js';
+import { storeDataSource, type AlarmDataSource } from './source.js';
+
+export { alarmRoutes } from './routes.js';
+export { AlarmService } from './service.js';
+export { Evaluator } from './evaluator.js';
+export { Delivery } from './delivery.js';
+export { AlertDb } from './db.js';
+export { evaluate } from './evaluate.js';
+export { loadAlertConfig, ALERT_ENV_HELP } from './config.js';
+export { ALERT_MIGRATIONS } from './migrations.js';
+
+export interface AlertingOptions {
+  store: Store;
+  /** VMPULSE_DB: the same database the store uses. */
+  db: string;
+  config?: AlertConfig;
+  source?: AlarmDataSource;
+  /** Start the evaluation and delivery loops (default true). */
+  loops?: boolean;
+  log?: { warn(o: object, m: string): void; info(o: object, m: string): void };
+}
+
+export interface Alerting {
+  config: AlertConfig;
+  db: AlertDb;
+  service: AlarmService;
+  evaluator: Evaluator;
+  delivery: Delivery;
+  stop(): Promise<void>;
+}
+
+export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
+  const config = o.config ?? loadAlertConfig();
+  const db = await AlertDb.open(o.db);
+  try {
+    await db.migrate();
+    const service = new AlarmService(db, config.publicUrl);
+    if (config.builtins) {
+      for (const d of builtinAlarms({ webhooks: config.defaultWebhooks, alertmanagers: config.defaultAlertmanagers })) await service.put(d, 'builtin');
+    } else {
+      for (const name of [BUILTIN_HOST_SILENT, BUILTIN_VM_GONE]) {
+        if ((await db.getAlarm(name))?.source === 'builtin') await service.delete(name);
+      }
+    }
+    if (config.alarmsFile) for (const d of readAlarmsFile(config.alarmsFile)) await service.put(d, 'file');
+
+    const evaluator = new Evaluator({
+      db,
+      source: o.source ?? storeDataSource(o.store),
+      lagSeconds: config.lagSeconds,
+      goneGraceSeconds: config.goneGraceSeconds,
+      publicUrl: config.publicUrl,
+      log: o.log,
+    });
+    const delivery = new Delivery({
+      db,
+      intervalMs: config.deliveryIntervalMs,
+      retryBaseMs: config.retryBaseMs,
+      retryMaxMs: config.retryMaxMs,
+      maxAgeS: config.deliveryMaxAgeS,
+      httpTimeoutMs: config.httpTimeoutMs,
+      resendSeconds: config.resendSeconds,
+      publicUrl: config.publicUrl,
+      log: o.log,
+    });
+    if (o.loops !== false) {
+      evaluator.start(config.evalIntervalMs);
+      delivery.start();
+    }
+    return {
+      config,
+      db,
+      service,
+      evaluator,
+      delivery,
+      async stop() {
+        await evaluator.stop();
+        await delivery.stop();
+        await db.close();
+      },
+    };
+  } catch (e) {
+    await db.close().catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,74 @@
+// The alerting tables. They live in the server's database and are recorded in its
+// `schema_migrations` table under versions 1001+ (a range of their own, so the store's migrations
+// 1, 2, ... never collide with them). Every statement is IF NOT EXISTS: the store's migrate() and
+// AlertDb.migrate() may both apply them, in either order, and the second is a no-op.
+
+export interface AlertMigration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+const tables = (int: string, serialText: string): string => `
+CREATE TABLE IF NOT EXISTS alarms (
+  alarm_name TEXT PRIMARY KEY,
+  definition TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_ms ${int} NOT NULL,
+  updated_ms ${int} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alarm_states (
+  alarm_name TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  instance_name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  since_ms ${int} NOT NULL,
+  evaluated_ms ${int} NOT NULL,
+  PRIMARY KEY (alarm_name, instance_id)
+);
+CREATE TABLE IF NOT EXISTS alarm_history (
+  id ${serialText} PRIMARY KEY,
+  alarm_name TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  instance_name TEXT NOT NULL,
+  at_ms ${int} NOT NULL,
+  old_state TEXT,
+  new_state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  datapoints TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_history_alarm ON alarm_history (alarm_name, at_ms);
+CREATE TABLE IF NOT EXISTS alarm_outbox (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  url TEXT NOT NULL,
+  alarm_name TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  body TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_ms ${int} NOT NULL,
+  created_ms ${int} NOT NULL,
+  done_ms ${int},
+  outcome TEXT,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS alarm_outbox_due ON alarm_outbox (done_ms, next_ms);
+CREATE INDEX IF NOT EXISTS alarm_outbox_key ON alarm_outbox (kind, url, alarm_name, instance_id);
+`;
+
+export const ALERT_MIGRATIONS: readonly AlertMigration[] = [
+  {
+    version: 1001,
+    name: 'alerts: alarms, alarm_states, alarm_history, alarm_outbox',
+    sqlite: tables('INTEGER', 'TEXT'),
+    postgres: tables('BIGINT', 'TEXT'),
+  },
+];
+
+/** The same lock key the PostgreSQL store takes around its migrations. */
+export const PG_MIGRATE_LOCK = 0x766d7075;
