@@ -15,9 +15,14 @@ export function isCrosvmBinary(name: string): boolean {
   return basename(name) === 'crosvm';
 }
 
-/** The subcommand: the first argument that is not an option (crosvm's global flags take none). */
+const SUBCOMMANDS = new Set([
+  'run', 'stop', 'suspend', 'resume', 'balloon', 'balloon_stats', 'battery', 'disk', 'gpu', 'usb',
+  'create_qcow2', 'device', 'make_rt', 'powerbtn', 'sleepbtn', 'snapshot', 'swap', 'vfio', 'version', 'sys', 'virtio-net',
+]);
+
+/** The subcommand: the first known subcommand word (global options like --log-level take values). */
 export function crosvmSubcommand(argv: readonly string[]): string | null {
-  for (let i = 1; i < argv.length; i++) if (!argv[i]!.startsWith('-')) return argv[i]!;
+  for (let i = 1; i < argv.length; i++) if (SUBCOMMANDS.has(argv[i]!)) return argv[i]!;
   return null;
 }
 

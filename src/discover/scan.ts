@@ -444,18 +444,17 @@ export class Discovery {
   /** Re-reads vCPU threads and TAPs of a VM that is still coming up; the new VM when changed. */
   private refresh(pid: number, e: VmEntry, stats: ScanStats, nowMs: number): DiscoveredVm | null {
     const vm = e.vm;
-    const incomplete = vm.allocatedVcpus === 0 || vm.vcpuTids.length < vm.allocatedVcpus;
+    // With the count taken from the threads themselves, more may still come.
+    const fromThreads = vm.allocationSource?.vcpus === 'threads' || vm.allocationSource?.vcpus === 'unknown';
+    const incomplete = fromThreads || vm.vcpuTids.length < vm.allocatedVcpus;
     if (!incomplete || !e.threadsNamed || nowMs - vm.discoveredAt > this.refreshWindowMs) return null;
     stats.refreshed++;
     const tids = readVcpuTids(this.procRoot, pid, vm.hypervisor);
-    if (!tids.ok) return null;
+    if (!tids.ok || sameNumbers(tids.value, vm.vcpuTids)) return null;
+    // TAPs are opened as the VM boots, with its vCPUs; fdinfo takes the rtnl lock, so only then.
     const tun = readTunTaps(this.procRoot, pid);
     const taps = tun.ok ? mergeTaps(tun.value, vm.taps) : [...vm.taps];
-    const fromThreads = vm.allocationSource?.vcpus === 'threads' || vm.allocationSource?.vcpus === 'unknown';
     const vcpus = fromThreads ? tids.value.length : vm.allocatedVcpus;
-    const same =
-      sameNumbers(tids.value, vm.vcpuTids) && taps.length === vm.taps.length && taps.every((t, i) => t === vm.taps[i]);
-    if (same) return null;
     return {
       ...vm,
       vcpuTids: tids.value,
