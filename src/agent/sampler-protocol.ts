@@ -1,0 +1,121 @@
+// The messages between the agent and its sampler workers. Results travel as one Float64Array
+// per shard (structured clone of a typed array is one memcpy): a tick over 1,000 VMs must not
+// build 1,000 objects in a worker only to clone them field by field on the way out.
+import type { DiscoveredVm } from '../discover/vm.js';
+import type { FailureKind } from '../readers/outcome.js';
+import type { SystemConstants } from '../readers/system.js';
+import type { FieldError, TapCounters, VmSample } from '../collect/vm-sample.js';
+
+export interface ShardTask {
+  /** The shard's generation; a worker that has not been reset to it answers `resync`. */
+  readonly generation: number;
+  /** Close every reader first and take `generation` (a new or replaced worker). */
+  readonly reset: boolean;
+  readonly roots: { readonly procRoot: string; readonly sysRoot: string };
+  readonly constants: SystemConstants;
+  readonly upserts: readonly { readonly slot: number; readonly vm: DiscoveredVm }[];
+  readonly removes: readonly number[];
+}
+
+export interface ShardResult {
+  readonly generation: number;
+  readonly resync: boolean;
+  readonly slots: Int32Array;
+  readonly status: Int8Array;
+  readonly data: Float64Array;
+  /** Only slots whose error set changed since the previous result; [] means "now none". */
+  readonly errorChanges: readonly { readonly slot: number; readonly errors: readonly FieldError[] }[];
+}
+
+export const STATUS_OK = 0;
+const STATUS_KINDS: readonly FailureKind[] = ['gone', 'denied', 'missing', 'malformed', 'io'];
+
+export function statusCode(kind: FailureKind): number {
+  return STATUS_KINDS.indexOf(kind) + 1;
+}
+
+export function statusKind(code: number): FailureKind {
+  return STATUS_KINDS[code - 1] ?? 'io';
+}
+
+/** Fixed fields per VM, then 4 per TAP: rxBytes, txBytes, rxPackets, txPackets. */
+export const FIXED = 16;
+
+/** Write one sample at `at`; returns the next offset. Nulls are NaN. */
+export function packSample(out: Float64Array, at: number, s: VmSample): number {
+  const n = (v: number | null) => (v === null ? NaN : v);
+  out[at] = s.tMs;
+  out[at + 1] = s.utimeTicks;
+  out[at + 2] = s.stimeTicks;
+  out[at + 3] = s.numThreads;
+  out[at + 4] = s.rssBytes;
+  out[at + 5] = s.vmsBytes;
+  out[at + 6] = n(s.swapBytes);
+  out[at + 7] = n(s.peakRssBytes);
+  out[at + 8] = n(s.diskReadBytes);
+  out[at + 9] = n(s.diskWriteBytes);
+  out[at + 10] = n(s.vcpuRunNs);
+  out[at + 11] = n(s.vcpuWaitNs);
+  out[at + 12] = s.throttle ? s.throttle.periods : NaN;
+  out[at + 13] = s.throttle ? s.throttle.throttledPeriods : NaN;
+  out[at + 14] = s.throttle ? s.throttle.throttledNs : NaN;
+  out[at + 15] = s.taps.length;
+  let o = at + FIXED;
+  for (const t of s.taps) {
+    out[o] = t ? t.rxBytes : NaN;
+    out[o + 1] = t ? t.txBytes : NaN;
+    out[o + 2] = t ? t.rxPackets : NaN;
+    out[o + 3] = t ? t.txPackets : NaN;
+    o += 4;
+  }
+  return o;
+}
+
+export function packedLength(s: VmSample): number {
+  return FIXED + 4 * s.taps.length;
+}
+
+/** Read one sample back; TAP names come from the VM, in the order the reader used. */
+export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, errors: readonly FieldError[]): { sample: VmSample; next: number } {
+  const v = (i: number) => {
+    const x = data[at + i]!;
+    return Number.isNaN(x) ? null : x;
+  };
+  const nTaps = data[at + 15]!;
+  const taps: (TapCounters | null)[] = [];
+  let o = at + FIXED;
+  for (let i = 0; i < nTaps; i++) {
+    const rx = data[o]!;
+    taps.push(
+      Number.isNaN(rx)
+        ? null
+        : { name: vm.taps[i] ?? `tap${i}`, rxBytes: rx, txBytes: data[o + 1]!, rxPackets: data[o + 2]!, txPackets: data[o + 3]! },
+    );
+    o += 4;
+  }
+  const periods = v(12);
+  const sample: VmSample = {
+    key: vm.key,
+    tMs: data[at]!,
+    utimeTicks: data[at + 1]!,
+    stimeTicks: data[at + 2]!,
+    numThreads: data[at + 3]!,
+    rssBytes: data[at + 4]!,
+    vmsBytes: data[at + 5]!,
+    swapBytes: v(6),
+    peakRssBytes: v(7),
+    diskReadBytes: v(8),
+    diskWriteBytes: v(9),
+    vcpuRunNs: v(10),
+    vcpuWaitNs: v(11),
+    throttle: periods === null ? null : { periods, throttledPeriods: data[at + 13]!, throttledNs: data[at + 14]! },
+    taps,
+    errors,
+  };
+  return { sample, next: o };
+}
+
+/** What travels to a worker: argv can be kilobytes (libvirt) and the reader never needs it. */
+export function forWorker(vm: DiscoveredVm): DiscoveredVm {
+  return { ...vm, argv: [] };
+}
