@@ -6,7 +6,7 @@ export interface AgentApiConfig {
   readonly listen: { readonly host: string; readonly port: number };
   /** Bearer token every route but /healthz requires; undefined leaves the API open (loopback default). */
   readonly token: string | undefined;
-  /** Most VMs that get per-VM series on /metrics (Hypeman-style cardinality guard). */
+  /** Most VMs that get per-VM series on /metrics (Hypeman-style cardinality guard); 0 turns them off. */
   readonly labelBudget: number;
 }
 
