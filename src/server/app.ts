@@ -7,6 +7,7 @@ import { installAuth } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { Credentials, loadOrCreateMasterKey } from './credentials.js';
 import { ApiError, AuthError } from './errors.js';
+import { alarmRoutes, startAlerting, type Alerting } from './alerts/index.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
@@ -71,6 +72,8 @@ export interface RunningServer {
   app: FastifyInstance;
   store: Store;
   credentials: Credentials;
+  /** Alarm evaluation and notification (src/server/alerts). */
+  alerts: Alerting;
   /** Runs retention now (also run at start and every retentionIntervalS). */
   runRetention(now?: number): Promise<RetentionResult>;
   close(): Promise<void>;
@@ -92,11 +95,15 @@ export async function openBackend(config: Pick<ServerConfig, 'db' | 'keyFile' | 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const { store, credentials } = await openBackend(config);
   let app: FastifyInstance;
+  let alerts: Alerting | null = null;
   try {
     const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
     app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https });
+    alerts = await startAlerting({ store, db: config.db, overrides: config.alerts, log: app.log });
+    await app.register(alarmRoutes, { service: alerts.service });
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
+    await alerts?.stop().catch(() => {});
     await store.close().catch(() => {});
     throw e;
   }
@@ -124,11 +131,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     app,
     store,
     credentials,
+    alerts,
     runRetention,
     close() {
       closed ??= (async () => {
         clearInterval(timer);
         await app.close();
+        await alerts.stop();
         await retaining;
         await store.close();
       })();

@@ -15,6 +15,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { envReader, parseListen } from '../config/env.js';
 import { isPostgresUrl } from './store/store.js';
+import type { AlertingOverrides } from './alerts/index.js';
 
 export interface ServerConfig {
   host: string;
@@ -27,6 +28,8 @@ export interface ServerConfig {
   retentionIntervalS: number;
   logLevel: string;
   pgPoolMax: number;
+  /** Over the VMPULSE_ALARM_* environment (src/server/alerts/config.ts); tests set loops: false. */
+  alerts?: AlertingOverrides;
 }
 
 export const SERVER_ENV_HELP = `Environment:

@@ -21,11 +21,15 @@ export { evaluate } from './evaluate.js';
 export { loadAlertConfig, ALERT_ENV_HELP } from './config.js';
 export { ALERT_MIGRATIONS } from './migrations.js';
 
+/** What a caller (the server's config, a test) may set over the environment's values. */
+export type AlertingOverrides = Partial<AlertConfig> & { loops?: boolean };
+
 export interface AlertingOptions {
   store: Store;
   /** VMPULSE_DB: the same database the store uses. */
   db: string;
-  config?: AlertConfig;
+  /** Applied over loadAlertConfig() (the VMPULSE_ALARM_* environment). */
+  overrides?: AlertingOverrides;
   source?: AlarmDataSource;
   /** Start the evaluation and delivery loops (default true). */
   loops?: boolean;
@@ -42,7 +46,8 @@ export interface Alerting {
 }
 
 export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
-  const config = o.config ?? loadAlertConfig();
+  const { loops, ...over } = o.overrides ?? {};
+  const config: AlertConfig = { ...loadAlertConfig(), ...over };
   const db = await AlertDb.open(o.db);
   try {
     await db.migrate();
@@ -75,7 +80,7 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
       publicUrl: config.publicUrl,
       log: o.log,
     });
-    if (o.loops !== false) {
+    if ((o.loops ?? loops) !== false) {
       evaluator.start(config.evalIntervalMs);
       delivery.start();
     }

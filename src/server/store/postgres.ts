@@ -21,6 +21,7 @@ import {
   type Value,
 } from './schema.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
+import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
 import {
   checkColumns,
   type AgentRow,
@@ -95,6 +96,8 @@ CREATE TABLE tokens (
 `,
   },
 ];
+// Alerting's tables (versions 1001+), owned by src/server/alerts.
+MIGRATIONS.push(...ALERT_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.postgres })));
 
 function dayName(dayStart: number): string {
   return new Date(dayStart * 1000).toISOString().slice(0, 10).replace(/-/g, '');

@@ -20,6 +20,7 @@ import {
   type Dialect,
 } from './schema.js';
 import { keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
+import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
 import {
   checkColumns,
   type AgentRow,
@@ -94,6 +95,8 @@ CREATE TABLE tokens (
 `,
   },
 ];
+// Alerting's tables (versions 1001+), owned by src/server/alerts.
+MIGRATIONS.push(...ALERT_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.sqlite })));
 
 const placeholders = (n: number): string => `(${Array(n).fill('?').join(', ')})`;
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
