@@ -47,7 +47,11 @@ export const lightsailRoutes: FastifyPluginAsync = async (app) => {
       req.log.error({ err }, 'GetInstanceMetricData failed');
       e = new LightsailError('ServiceException', 'internal error');
     }
-    void reply.code(e.statusCode).header('x-amzn-ErrorType', e.type).type(req.method === 'POST' ? JSON11 : 'application/json').send(e.body());
+    void reply
+      .code(e.statusCode)
+      .header('x-amzn-ErrorType', e.type)
+      .header('content-type', req.method === 'POST' ? JSON11 : 'application/json; charset=utf-8')
+      .send(Buffer.from(JSON.stringify(e.body())));
   });
 
   app.post('/', async (req, reply) => {
@@ -80,7 +84,8 @@ export const lightsailRoutes: FastifyPluginAsync = async (app) => {
       unit: stringParam(input.unit, 'unit'),
       statistics: statisticsParam(input.statistics),
     });
-    return reply.type(JSON11).send(wire(result));
+    // A Buffer keeps the content type exactly as AWS sends it (no charset parameter).
+    return reply.header('content-type', JSON11).send(Buffer.from(JSON.stringify(wire(result))));
   });
 
   app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
