@@ -13,6 +13,7 @@ import { INSTANCE_STATS_KEYS } from '../src/agent/instance-stats.js';
 import { resolveInstance } from '../src/agent/resolve.js';
 import { loadAgentApiConfig } from '../src/agent/api-config.js';
 import type { AgentView } from '../src/agent/view.js';
+import { pino } from 'pino';
 import { needs } from './helpers/needs.js';
 import { BATCH, FakeView, OLD, T0, WEB } from './helpers/fake-view.js';
 
@@ -251,6 +252,18 @@ api('bearer token: missing or wrong → 401, right → 200, /healthz open', asyn
   });
 });
 
+api('the token never reaches the log, right or wrong', async () => {
+  const token = 'tok-never-logged-77';
+  const lines: string[] = [];
+  const logger = pino({ level: 'trace' }, { write: (l: string) => void lines.push(l) });
+  await withApi(new FakeView(), { token, logger }, async ({ url }) => {
+    assert.is((await fetch(`${url}/instances`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.is((await fetch(`${url}/instances`, { headers: { authorization: 'Bearer guessed-token-1' } })).status, 401);
+  });
+  assert.ok(lines.some((l) => l.includes('/instances')), 'requests were logged');
+  assert.not.ok(lines.some((l) => l.includes(token) || l.includes('guessed-token-1')));
+});
+
 api('unknown route → 404 JSON, wrong method → 405 with Allow, errors → 500 without a stack', async () => {
   class Broken extends FakeView {
     override hostHistory(): never {
@@ -261,6 +274,8 @@ api('unknown route → 404 JSON, wrong method → 405 with Allow, errors → 500
     const nf = await getJson(`${url}/nope`);
     assert.is(nf.status, 404);
     assert.is(nf.body.code, 'not_found');
+    assert.is((await getJson(`${url}/instances/x/stats/detail/more`)).status, 404);
+    assert.is((await fetch(`${url}/instances`, { method: 'HEAD' })).status, 200);
     for (const [method, path] of [['POST', '/instances'], ['DELETE', `/instances/${WEB.instanceId}/stats`], ['PUT', '/metrics']] as const) {
       const r = await getJson(`${url}${path}`, { method, ...(method === 'DELETE' ? {} : { body: '{}', headers: { 'content-type': 'application/json' } }) });
       assert.is(r.status, 405, `${method} ${path}`);

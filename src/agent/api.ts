@@ -97,7 +97,7 @@ const ROUTES: { path: string; re: RegExp }[] = [
   '/instances/:id/stats/detail',
   '/instances/:id/history',
   '/host/history',
-].map((path) => ({ path, re: new RegExp(`^${path.replace(/:id/g, '[^/]+')}/?$`) }));
+].map((path) => ({ path, re: new RegExp(`^${path.replace(/:id/g, '[^/]+')}$`) }));
 
 const THREAD_PAIR_GAP_MS = 250;
 const THREAD_PREV_MAX_AGE_MS = 300_000;
@@ -128,7 +128,7 @@ export const agentApiPlugin: FastifyPluginAsync<AgentApiPluginOptions> = async (
 
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0]!;
-    if (ROUTES.some((r) => r.re.test(path))) {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && ROUTES.some((r) => r.re.test(path))) {
       reply.header('Allow', 'GET, HEAD');
       return sendError(reply, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}; use GET`);
     }
