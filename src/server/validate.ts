@@ -48,19 +48,23 @@ function pointerEscape(s: string): string {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-/** The JSON pointer of the first non-finite number (JSON.parse turns 1e400 into Infinity). */
-function firstNonFinite(v: unknown, path: string): string | null {
-  if (typeof v === 'number') return Number.isFinite(v) ? null : path;
+/**
+ * The JSON pointer of the first number that is not finite or beyond ±2^53 (JSON.parse turns 1e400
+ * into Infinity; larger integers lose precision and overflow PostgreSQL's bigint). Runs after the
+ * schema check, so the depth is bounded by the schema.
+ */
+function firstUnsafeNumber(v: unknown, path: string): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? null : path;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const r = firstNonFinite(v[i], `${path}/${i}`);
+      const r = firstUnsafeNumber(v[i], `${path}/${i}`);
       if (r !== null) return r;
     }
     return null;
   }
   if (v && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
-      const r = firstNonFinite(x, `${path}/${pointerEscape(k)}`);
+      const r = firstUnsafeNumber(x, `${path}/${pointerEscape(k)}`);
       if (r !== null) return r;
     }
   }
@@ -85,8 +89,6 @@ export function parsePayload(body: Buffer): Payload {
   } catch (e) {
     throw new ApiError(400, 'invalid_json', `the body is not JSON: ${(e as Error).message}`);
   }
-  const bad = firstNonFinite(data, '');
-  if (bad !== null) throw invalid(bad || '/', `${bad || '/'}: numbers must be finite`);
   const validate = payloadValidator();
   if (!validate(data)) {
     const e = validate.errors![0]!;
@@ -94,6 +96,8 @@ export function parsePayload(body: Buffer): Payload {
     const what = e.keyword === 'additionalProperties' ? 'is not a known field' : e.message ?? 'is invalid';
     throw invalid(field, `${field} ${what}`);
   }
+  const bad = firstUnsafeNumber(data, '');
+  if (bad !== null) throw invalid(bad || '/', `${bad || '/'}: numbers must be finite and within ±2^53`);
   const p = data as Payload;
   const seen = new Map<string, number>();
   p.Instances.forEach((inst, i) => {
