@@ -25,7 +25,7 @@ import {
 import type { CreatedCredential } from '../src/server/credentials.js';
 import type { RunningServer } from '../src/server/app.js';
 
-export const ALERT_TEST_OVERRIDES = {
+const ALERT_TEST_OVERRIDES = {
   loops: false,
   builtins: false,
   lagSeconds: 0,
@@ -75,7 +75,7 @@ async function withEnv(engine: Engine, name: string, alerts: ServerConfig['alert
 }
 
 /** One batch carrying `minutes` of host windows and the given VMs' windows (CPU per VM). */
-export function batch(minutes: number[], vms: { id: string; name: string; cpu: number }[], o: Partial<Payload> = {}): Payload {
+function batch(minutes: number[], vms: { id: string; name: string; cpu: number }[], o: Partial<Payload> = {}): Payload {
   const last = Math.max(...minutes);
   return payload({
     CreatedAt: last + 60,
