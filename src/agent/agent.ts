@@ -15,10 +15,10 @@ import { parseProcStat } from '../readers/parse-proc-stat.js';
 import { parseComm } from '../readers/parse-comm.js';
 import { parseSchedstat } from '../readers/parse-schedstat.js';
 import type { SystemConstants } from '../readers/system.js';
-import type { HostWindow, InstanceWindow } from '../ship/payload.js';
+import type { HostWindow, InstanceWindow, NetworkInterfaceInfo } from '../ship/payload.js';
 import type { AgentConfig } from './config.js';
 import { SamplerPool } from './pool.js';
-import { deriveRates, tapDeltas, type VmRates } from './rates.js';
+import { counterDelta, deriveRates, tapDeltas, type VmRates } from './rates.js';
 import { diskUsedPercent, hostTick } from './host-rates.js';
 import { Windows, type ClosedWindow, type HostTick } from './windows.js';
 import type { AgentHealth, AgentView, HostView, InstanceView, TapRate, ThreadUsage } from './view.js';
@@ -34,6 +34,8 @@ export interface AgentObserver {
 export interface WindowReport {
   readonly window: ClosedWindow;
   readonly vms: ReadonlyMap<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>;
+  /** Bytes in/out of each physical interface since the previous window was handed on. */
+  readonly interfaces: readonly NetworkInterfaceInfo[];
 }
 
 interface InstanceState {
@@ -54,6 +56,7 @@ export class Agent implements AgentView {
   private readonly instancesByKey = new Map<string, InstanceState>();
   private physical = new Set<string>();
   private hostPrev: HostCounters | null = null;
+  private netAtLastWindow = new Map<string, { rx: number; tx: number }>();
   private hostLatest: HostTick | null = null;
   private facts: HostView['facts'];
   private tickTimer: NodeJS.Timeout | null = null;
@@ -139,11 +142,16 @@ export class Agent implements AgentView {
     return this.discovering;
   }
 
-  private markGone(key: string, why: string): void {
+  /**
+   * The window in which a VM is found gone holds a record for it with no samples and Running
+   * false, so the server learns that the process ended rather than guessing from silence.
+   */
+  private markGone(key: string, why: string, nominal = Date.now()): void {
     const s = this.instancesByKey.get(key);
     if (!s || s.state === 'gone') return;
     s.state = 'gone';
     s.goneAtMs = Date.now();
+    if (!this.stopped) this.windows.vm(key, nominal);
     this.log.info({ instance_id: s.vm.instanceId, pid: s.vm.pid, why }, 'VM gone');
   }
 
@@ -192,7 +200,7 @@ export class Agent implements AgentView {
       if (!s) continue;
       if (!outcome.ok) {
         if (outcome.kind === 'gone') {
-          this.markGone(key, outcome.detail);
+          this.markGone(key, outcome.detail, nominal);
           this.requestRescan();
         } else {
           this.observer?.readError(outcome.kind);
@@ -260,13 +268,24 @@ export class Agent implements AgentView {
         const s = this.instancesByKey.get(key);
         if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running' });
       }
-      // Gone VMs stay visible until the window that holds their last read has been handed on.
-      const end = window.startMs + this.windowSeconds * 1000;
-      for (const [key, s] of this.instancesByKey) if (s.state === 'gone' && (s.goneAtMs ?? 0) <= end) this.instancesByKey.delete(key);
+      // Gone VMs stay visible until the window that records their end has been handed on.
+      for (const key of window.instances.keys()) {
+        const s = this.instancesByKey.get(key);
+        if (s?.state === 'gone') this.instancesByKey.delete(key);
+      }
+      const interfaces: NetworkInterfaceInfo[] = [];
+      const now = new Map<string, { rx: number; tx: number }>();
+      for (const n of this.hostPrev?.net ?? []) {
+        if (!this.physical.has(n.name)) continue;
+        now.set(n.name, { rx: n.rxBytes, tx: n.txBytes });
+        const was = this.netAtLastWindow.get(n.name);
+        if (was) interfaces.push({ Name: n.name, NetIn: counterDelta(was.rx, n.rxBytes), NetOut: counterDelta(was.tx, n.txBytes) });
+      }
+      this.netAtLastWindow = now;
       this.facts = { ...this.facts, SystemUptime: this.hostPrev ? Math.floor(this.hostPrev.uptime.uptimeSeconds) : this.facts.SystemUptime };
       for (const l of this.windowListeners) {
         try {
-          await l({ window, vms });
+          await l({ window, vms, interfaces });
         } catch (err) {
           this.log.error({ err, minute: window.host.Minute }, 'window listener failed');
         }

@@ -1,0 +1,184 @@
+// `vmpulse agent`: sample every VM on this host, serve the local API and /metrics, and — with
+// VMPULSE_ENDPOINT — spool and ship every closed window to the server.
+import type { Logger } from 'pino';
+import { createLogger } from '../log.js';
+import { systemConstants } from '../readers/system.js';
+import { filesystems } from '../collect/host.js';
+import { readShipConfig, type ShipConfig } from '../ship/config.js';
+import { openOutbox, agentVersion, type Outbox } from '../ship/outbox.js';
+import { resolveAgentId } from '../ship/identity.js';
+import { newBatchId } from '../ship/batch-id.js';
+import { agentConfig, type AgentConfig } from './config.js';
+import { loadAgentApiConfig, type AgentApiConfig } from './api-config.js';
+import { startAgentApi, type AgentApi } from './api.js';
+import { Agent, type AgentObserver } from './agent.js';
+import { buildPayload } from './payload-builder.js';
+import type { AgentMetrics } from './metrics.js';
+
+const HELP = `Usage: vmpulse agent [--check]
+
+Runs the host agent: discovers every hypervisor process, samples it every
+VMPULSE_SAMPLE_INTERVAL_MS, aggregates per VMPULSE_WINDOW_SECONDS window, serves the local API
+and /metrics on VMPULSE_LISTEN, and with VMPULSE_ENDPOINT ships every window to the server
+(spooled on disk in VMPULSE_SPOOL_DIR until the server has acknowledged it).
+
+  --check   validate the configuration, reach the endpoint with the token, and exit
+            (0 when everything is in order)
+
+Every variable is listed in README.md.`;
+
+export interface RunningAgent {
+  readonly agent: Agent;
+  readonly api: AgentApi;
+  readonly outbox: Outbox | null;
+  readonly agentId: string | null;
+  stop(): Promise<{ remaining: number }>;
+}
+
+/** Starts the agent in this process; `vmpulse start` uses it too. */
+export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?: AgentApiConfig; ship?: ShipConfig }): Promise<RunningAgent> {
+  const { log } = opts;
+  const config = opts.config ?? agentConfig();
+  const apiCfg = opts.api ?? loadAgentApiConfig();
+  const ship = opts.ship ?? readShipConfig();
+  const constants = systemConstants();
+  let metrics: AgentMetrics | null = null;
+  const observer: AgentObserver = {
+    observeTick: (s) => metrics?.observeTick(s),
+    observeDiscovery: (s) => metrics?.observeDiscovery(s),
+    readError: (k) => metrics?.readError(k),
+  };
+  const agent = new Agent(config, constants, log.child({ component: 'sampler' }), observer);
+  const outbox = ship.endpoints.length > 0 ? await openOutbox(ship, log.child({ component: 'ship' }), { version: agentVersion() }) : null;
+  if (!outbox) log.info('VMPULSE_ENDPOINT is not set: sampling and serving the local API only, shipping nothing');
+  const api = await startAgentApi(agent, { listen: apiCfg.listen, token: apiCfg.token ?? '', labelBudget: apiCfg.labelBudget, logger: log });
+  metrics = api.metrics;
+  if (outbox) {
+    metrics.setShipperStats(() => {
+      const s = outbox.stats();
+      return {
+        spoolRecords: s.spool.records,
+        spoolBytes: s.spool.bytes,
+        batchesShipped: s.shipper.shipped,
+        batchesFailed: s.shipper.failedAttempts,
+        batchesDropped: s.spool.dropped,
+        batchesDeadLettered: s.shipper.deadLettered,
+        spoolCorruptRecords: s.spool.corrupt,
+      };
+    });
+    const version = agentVersion();
+    agent.onWindow(async (report) => {
+      const payload = buildPayload(report, {
+        batchId: newBatchId(),
+        agentId: outbox.agentId,
+        agentVersion: version,
+        facts: agent.host().facts,
+        disks: filesystems({ procRoot: config.procRoot }).map((f) => ({ Mount: f.Mount, Size: f.Size, Used: f.Used, Available: f.Available })),
+        interfaces: report.interfaces,
+        clockTicksPerSecond: constants.clockTicksPerSecond,
+      });
+      await outbox.enqueue(payload);
+    });
+  }
+  await agent.start();
+  log.info({ api: api.url, endpoint: ship.endpoints, windowSeconds: config.windowSeconds, intervalMs: config.intervalMs, workers: config.workers }, 'agent started');
+  let stopping: Promise<{ remaining: number }> | null = null;
+  return {
+    agent,
+    api,
+    outbox,
+    agentId: outbox?.agentId ?? null,
+    stop() {
+      stopping ??= (async () => {
+        // Close the open window first so it is spooled, then give the shipper a bounded time.
+        await agent.stop();
+        const r = outbox ? await outbox.close({ flushMs: ship.flushMs }) : { remaining: 0 };
+        await api.close();
+        return r;
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function check(log: Logger): Promise<number> {
+  let ok = true;
+  const say = (good: boolean, what: string) => {
+    process.stdout.write(`${good ? 'ok  ' : 'FAIL'} ${what}\n`);
+    if (!good) ok = false;
+  };
+  let ship: ShipConfig | null = null;
+  try {
+    const c = agentConfig();
+    say(true, `sampling every ${c.intervalMs} ms, windows of ${c.windowSeconds} s, ${c.workers} workers, proc root ${c.procRoot}`);
+    const a = loadAgentApiConfig();
+    say(true, `local API on ${a.listen.host}:${a.listen.port}${a.token ? ' (token required)' : ''}`);
+    ship = readShipConfig();
+    const k = systemConstants();
+    say(true, `clock ticks ${k.clockTicksPerSecond}/s, page size ${k.pageSize} bytes`);
+  } catch (err) {
+    say(false, `configuration: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  if (ship.endpoints.length === 0) {
+    say(true, 'no VMPULSE_ENDPOINT: the agent will not ship');
+    return ok ? 0 : 1;
+  }
+  const { agentId, source } = resolveAgentId({ configured: ship.agentId, spoolDir: ship.spoolDir });
+  say(true, `AgentID ${agentId} (from ${source}), spool ${ship.spoolDir}`);
+  const { got } = await import('got');
+  for (const endpoint of ship.endpoints) {
+    try {
+      const res = await got.get(`${endpoint}/v1/whoami`, {
+        headers: ship.token ? { authorization: `Bearer ${ship.token}` } : {},
+        timeout: { request: ship.timeoutMs },
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+        responseType: 'json',
+      });
+      const body = res.body as { role?: string; agent_id?: string | null; message?: string };
+      if (res.statusCode === 200 && body.role === 'agent' && (!body.agent_id || body.agent_id === agentId)) say(true, `${endpoint}: reachable, token accepted (role agent${body.agent_id ? `, bound to ${body.agent_id}` : ', binds on first batch'})`);
+      else if (res.statusCode === 200) say(false, `${endpoint}: token is for role ${body.role}${body.agent_id ? ` bound to ${body.agent_id}` : ''}, not an agent credential for ${agentId}`);
+      else say(false, `${endpoint}: HTTP ${res.statusCode}${body?.message ? `: ${body.message}` : ''}`);
+    } catch (err) {
+      say(false, `${endpoint}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  log.flush?.();
+  return ok ? 0 : 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  const unknown = argv.filter((a) => a !== '--check');
+  if (unknown.length) {
+    process.stderr.write(`vmpulse agent: unknown option ${unknown[0]}\n\n${HELP}\n`);
+    return 2;
+  }
+  const log = createLogger('vmpulse-agent');
+  if (argv.includes('--check')) return check(log);
+  const running = await startAgent({ log });
+  return new Promise<number>((resolve) => {
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) return;
+      signalled = true;
+      log.info({ signal: sig }, 'stopping: closing the open window and flushing');
+      running.stop().then(
+        ({ remaining }) => {
+          log.info({ remaining }, 'agent stopped');
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'agent stop failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,17 @@
+// One pino logger per process: JSON lines by default (what journald and log shippers want),
+// readable lines when stdout is a terminal or VMPULSE_LOG_FORMAT=pretty. Secrets are redacted.
+import { pino, type Logger } from 'pino';
+import { envReader } from './config/env.js';
+
+export const REDACT_PATHS = ['req.headers.authorization', 'headers.authorization', 'authorization', 'token', 'secret', '*.token', '*.secret'];
+
+export function createLogger(name: string, source: NodeJS.ProcessEnv = process.env): Logger {
+  const env = envReader(source);
+  const level = env.get('VMPULSE_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+  const format = env.get('VMPULSE_LOG_FORMAT').default(process.stdout.isTTY ? 'pretty' : 'json').asEnum(['json', 'pretty']);
+  const base = { level, name, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (format === 'pretty') {
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  }
+  return pino(base);
+}

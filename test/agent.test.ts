@@ -1,0 +1,222 @@
+// The agent's sampling path against ground truth: real stand-in processes burning CPU and writing
+// into real TAPs, windows of a few seconds, VMs coming and going, a sampler worker killed mid-tick.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Agent, type WindowReport } from '../src/agent/agent.js';
+import type { AgentConfig } from '../src/agent/config.js';
+import { systemConstants } from '../src/readers/system.js';
+import { needs } from './helpers/needs.js';
+import { startStandin, type Standin } from './helpers/standin.js';
+import { createTap, deleteTap, uniqueTapName } from './helpers/tap.js';
+import { fdCount, sleep, waitFor } from './helpers/procs.js';
+
+const log = pino({ level: 'silent' });
+
+function config(over: Partial<AgentConfig> = {}): AgentConfig {
+  return { procRoot: '/proc', sysRoot: '/sys', intervalMs: 500, windowSeconds: 3, discoveryIntervalMs: 1000, workers: 2, apiTimeoutMs: 300, ...over };
+}
+
+/** Runs an agent and records every window it hands on. */
+async function withAgent<T>(cfg: AgentConfig, fn: (agent: Agent, reports: WindowReport[]) => Promise<T>): Promise<T> {
+  const agent = new Agent(cfg, systemConstants(), log);
+  const reports: WindowReport[] = [];
+  agent.onWindow((r) => void reports.push(r));
+  await agent.start();
+  try {
+    return await fn(agent, reports);
+  } finally {
+    await agent.stop();
+  }
+}
+
+/**
+ * The first window that started after `afterMs` and holds `key` with a full set of ticks, plus the
+ * VM's raw reads that bound it (the last read of the window before and of this one): the kernel's
+ * own counters at the agent's own read instants, the ground truth for the window's figures.
+ */
+async function fullWindowOf(reports: WindowReport[], key: string, afterMs: number, cfg: AgentConfig, timeoutMs = 20_000) {
+  const ticks = (cfg.windowSeconds * 1000) / cfg.intervalMs;
+  const i = await waitFor(
+    () => {
+      const j = reports.findIndex((r, n) => n > 0 && r.window.startMs >= afterMs && (r.window.instances.get(key)?.Samples ?? 0) >= ticks);
+      return j > 0 ? j : null;
+    },
+    timeoutMs,
+    `a full window for ${key}`,
+    50,
+  );
+  const before = reports[i - 1]!.vms.get(key)?.latest;
+  const end = reports[i]!.vms.get(key)?.latest;
+  assert.ok(before && end, 'bounding reads');
+  return { w: reports[i]!.window.instances.get(key)!, before: before!, end: end!, seconds: (end!.tMs - before!.tMs) / 1000 };
+}
+
+const s = suite('agent sampling');
+
+s('a thread burning one core reads as ~100 % of one core and 50 % of 2 allocated vCPUs', async () => {
+  if (!(await needs('agent CPU ground truth', 'root', 'cc'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-agent-'));
+  mkdirSync(join(dir, 'burn-1'));
+  let st: Standin | undefined;
+  try {
+    st = await startStandin({ kind: 'cloud-hypervisor', argv: ['--api-socket', `path=${dir}/burn-1/api.sock`, '--cpus', 'boot=2', '--memory', 'size=128M'], threads: 2, burn: [0] });
+    const cfg = config();
+    await withAgent(cfg, async (agent, reports) => {
+      const key = await waitFor(() => agent.instances().find((i) => i.vm.pid === st!.pid)?.vm.key, 10_000, 'discovery of the stand-in');
+      const { w, before, end, seconds } = await fullWindowOf(reports, key, Date.now(), cfg);
+      assert.ok(w.CPUCore, 'CPUCore measured');
+      // The kernel's utime+stime between the two reads that bound the window.
+      const kernelPct = ((end.utimeTicks + end.stimeTicks - before.utimeTicks - before.stimeTicks) / systemConstants().clockTicksPerSecond / seconds) * 100;
+      assert.ok(Math.abs(w.CPUCore!.Avg - kernelPct) <= 2, `CPUCore avg ${w.CPUCore!.Avg} vs kernel ${kernelPct}`);
+      assert.ok(Math.abs(w.CPUCore!.Avg - 100) <= 5, `CPUCore avg ${w.CPUCore!.Avg} (kernel ${kernelPct}: a burning thread that got less than a core means the machine is overloaded)`);
+      assert.ok(Math.abs(w.CPU!.Avg - w.CPUCore!.Avg / 2) < 1e-9, `CPU ${w.CPU!.Avg} is half of CPUCore`);
+      // The burning thread is vCPU 0 of 2: the vCPU threads together are ~50 % busy.
+      assert.ok(Math.abs(w.VcpuBusy!.Avg - 50) <= 5, `VcpuBusy ${w.VcpuBusy!.Avg}`);
+      assert.is(w.CPUCore!.Count, w.Samples, 'every tick of a full window has a rate');
+      assert.is(w.Missed, 0);
+      assert.is(w.MemoryUtilization!.Count, w.Samples);
+    });
+  } finally {
+    await st?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s('a VM writing K bytes per second into its TAP shows K × window seconds within 1 %', async () => {
+  if (!(await needs('agent network ground truth', 'root', 'tun', 'cc'))) return;
+  const tap = createTap(uniqueTapName());
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-agent-'));
+  mkdirSync(join(dir, 'net-1'));
+  let st: Standin | undefined;
+  try {
+    const K = 250_000;
+    st = await startStandin({ kind: 'crosvm', argv: ['run', '--cpus', '1', '--mem', '64', '--socket', `${dir}/net-1/c.sock`, '--net', `tap-name=${tap}`, '/k'], threads: 1, taps: [tap], txBytesPerSec: K });
+    const cfg = config();
+    await withAgent(cfg, async (agent, reports) => {
+      const key = await waitFor(() => agent.instances().find((i) => i.vm.pid === st!.pid)?.vm.key, 10_000, 'discovery');
+      const { w, before, end, seconds } = await fullWindowOf(reports, key, Date.now(), cfg);
+      // Byte-exact: the window holds exactly what the TAP counted between its bounding reads.
+      assert.is(w.NetOut, end.taps[0]!.rxBytes - before.taps[0]!.rxBytes);
+      // And that is K per second of the time it covers, within 1 %.
+      const expected = K * seconds;
+      assert.ok(Math.abs(w.NetOut - expected) / expected <= 0.01, `NetOut ${w.NetOut} over ${seconds} s vs ${expected}`);
+      assert.is(w.NetIn, 0, 'nothing was sent to the VM');
+      assert.ok(Math.abs(w.NetOutPackets - expected / 1000) <= expected / 1000 / 100 + 1, `packets ${w.NetOutPackets}`);
+    });
+  } finally {
+    await st?.stop();
+    deleteTap(tap);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s('200 stand-ins coming and going while ticks run: no fd leak, vanished VMs close their windows', async () => {
+  if (!(await needs('agent churn', 'root', 'cc'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-churn-'));
+  const running: Standin[] = [];
+  const start = async (i: number) => {
+    mkdirSync(join(dir, `churn-${i}`));
+    const st = await startStandin({ kind: 'crosvm', argv: ['run', '--cpus', '1', '--mem', '32', '--socket', `${dir}/churn-${i}/c.sock`, '/k'], threads: 1 });
+    running.push(st);
+  };
+  try {
+    await sleep(200);
+    const fdsBefore = fdCount();
+    const cfg = config({ intervalMs: 250, windowSeconds: 1, discoveryIntervalMs: 300 });
+    let goneKeys: string[] = [];
+    let goneAt = 0;
+    await withAgent(cfg, async (agent, reports) => {
+      for (let i = 0; i < 200; i += 20) await Promise.all(Array.from({ length: 20 }, (_, j) => start(i + j)));
+      const mine = () => new Set(running.map((r) => r.pid));
+      await waitFor(() => agent.instances().filter((v) => mine().has(v.vm.pid) && v.latest).length === 200, 30_000, 'all 200 sampled', 100);
+      const sizes = agent.samplerPool.shardSizes();
+      assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `balanced shards ${sizes}`);
+      // Half of them go away while ticks run.
+      const leaving = running.splice(0, 100);
+      goneKeys = agent.instances().filter((v) => leaving.some((l) => l.pid === v.vm.pid)).map((v) => v.vm.key);
+      assert.is(goneKeys.length, 100);
+      await Promise.all(leaving.map((l) => l.stop()));
+      goneAt = Date.now();
+      await waitFor(() => agent.instances().filter((v) => goneKeys.includes(v.vm.key)).length === 0, 15_000, 'gone VMs dropped after their window', 100);
+      const after = agent.samplerPool.shardSizes();
+      const ourPids = new Set(running.map((r) => r.pid));
+      assert.is(agent.instances().filter((v) => ourPids.has(v.vm.pid)).length, 100);
+      assert.ok(Math.max(...after) - Math.min(...after) <= 1, `rebalanced ${after}`);
+      // Each vanished VM: windows with its true sample counts while it lived, and one last window
+      // recording its end (Running false), holding only the ticks it was still alive for
+      // (a partial window), none counted as missed; nothing after that.
+      for (const key of goneKeys) {
+        const mine = reports.filter((r) => r.window.instances.has(key));
+        assert.ok(mine.length >= 1, `${key} had windows`);
+        const last = mine[mine.length - 1]!;
+        const lived = mine.slice(0, -1);
+        assert.is(last.vms.get(key)!.running, false, `${key}: its last window says it ended`);
+        assert.ok(last.window.instances.get(key)!.Samples < 4, 'a partial window at most');
+        assert.is(last.window.instances.get(key)!.Missed, 0);
+        assert.ok(last.window.startMs <= goneAt + 1000, `${key}: recorded in the window it left in`);
+        for (const r of lived) {
+          assert.is(r.vms.get(key)!.running, true);
+          assert.ok(r.window.instances.get(key)!.Samples >= 1);
+          assert.ok(r.window.instances.get(key)!.Samples <= 4);
+        }
+        assert.ok(reports.at(-1)!.window.startMs >= last.window.startMs);
+      }
+    });
+    // The agent closed every fd it opened: pools, kept files, sockets. (The test's own pipes to
+    // the stand-ins go with them.)
+    await Promise.all(running.splice(0).map((r) => r.stop()));
+    await sleep(200);
+    assert.ok(fdCount() <= fdsBefore + 2, `fds before ${fdsBefore}, after ${fdCount()}`);
+  } finally {
+    await Promise.all(running.map((r) => r.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s('a sampler worker killed mid-tick: the VMs of that tick are not sampled (not zero), the next tick is complete', async () => {
+  if (!(await needs('worker crash', 'root', 'cc'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-crash-'));
+  const sts: Standin[] = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      mkdirSync(join(dir, `crash-${i}`));
+      sts.push(await startStandin({ kind: 'crosvm', argv: ['run', '--cpus', '1', '--mem', '32', '--socket', `${dir}/crash-${i}/c.sock`, '/k'], threads: 1 }));
+    }
+    // A long interval: the test drives ticks itself.
+    const cfg = config({ intervalMs: 60_000, windowSeconds: 60, discoveryIntervalMs: 60_000 });
+    const agent = new Agent(cfg, systemConstants(), log);
+    await agent.start();
+    try {
+      const pool = agent.samplerPool;
+      const first = await pool.tick();
+      const ours = new Set(agent.instances().filter((v) => sts.some((x) => x.pid === v.vm.pid)).map((v) => v.vm.key));
+      assert.is(ours.size, 6);
+      for (const k of ours) assert.ok(first.samples.get(k)?.ok, `sampled ${k}`);
+      // Kill shard 0's thread while a tick is in flight.
+      const inflight = pool.tick();
+      await pool.threadsOf(0)[0]!.terminate();
+      const crashed = await inflight;
+      const lost = [...crashed.notSampled];
+      assert.is(crashed.failedShards, 1);
+      assert.ok(lost.length > 0, 'the crashed shard had VMs');
+      for (const k of lost) assert.not.ok(crashed.samples.has(k), 'no sample invented for a lost VM');
+      const next = await pool.tick();
+      assert.is(next.failedShards, 0);
+      assert.is(next.notSampled.size, 0);
+      for (const k of ours) assert.ok(next.samples.get(k)?.ok, `sampled again ${k}`);
+      // Through the agent: the lost tick counts as Missed in the window, not as a zero sample.
+      await agent.tickAt(Date.now());
+    } finally {
+      await agent.stop();
+    }
+  } finally {
+    await Promise.all(sts.map((x) => x.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s.run();
