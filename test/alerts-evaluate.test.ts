@@ -225,3 +225,30 @@ n('backoff doubles up to the cap; summary state is the worst', () => {
 });
 
 n.run();
+
+const f = suite('alerts: alarms file');
+
+f('config/alarms.example.json loads and validates; a bad file names the alarm and field', async () => {
+  const { readAlarmsFile } = await import('../src/server/alerts/service.js');
+  const { repoRoot } = await import('../src/paths.js');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const defs = readAlarmsFile(join(repoRoot, 'config', 'alarms.example.json'));
+  assert.equal(defs.map((d) => [d.alarmName, d.metricName, d.period, d.datapointsToAlarm]), [
+    ['web-cpu-high', 'CPUUtilization', 300, 2],
+    ['db1-memory', 'MemoryUtilization', 60, 3],
+    ['hv7-steal', 'CPUStealPercent', 300, 2],
+  ]);
+  assert.equal(defs[0]!.notificationTriggers, ['ALARM', 'OK']);
+  assert.is(defs[1]!.monitoredResourceName, 'db-1');
+  const dir = mkdtempSync(join(tmpdir(), 'vmpulse-alarms-'));
+  try {
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ alarmName: 'x', selector: { all: true }, metricName: 'CPUUtilization', comparisonOperator: 'GreaterThanThreshold', threshold: 1, evaluationPeriods: 2, period: 45 }]));
+    assert.throws(() => readAlarmsFile(join(dir, 'bad.json')), /alarm 0: period must be a multiple of 60/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+f.run();

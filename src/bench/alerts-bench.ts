@@ -1,0 +1,147 @@
+// One alarm evaluation pass over a fleet: 10,000 instances (100 hosts × 100 VMs) and 5 fleet-wide
+// alarms, on SQLite and on PostgreSQL, with per-minute data ingested through the server's store.
+//
+//   node dist/src/bench/alerts-bench.js [--instances 10000] [--minutes 20] [--engines sqlite,postgres]
+//
+// PostgreSQL: a throwaway database on VMPULSE_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres,
+// trust auth), created and dropped by this program. Pass 1 is cold (every instance is new: 50,000
+// state rows are written); pass 2 is the steady state (same window, no transitions).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ulid } from 'ulid';
+import { AlertDb } from '../server/alerts/db.js';
+import { Evaluator } from '../server/alerts/evaluator.js';
+import { builtinAlarms } from '../server/alerts/service.js';
+import { storeDataSource } from '../server/alerts/source.js';
+import { parseAlarm } from '../server/alerts/validate.js';
+import { openStore } from '../server/store/store.js';
+import type { Agg, Payload } from '../ship/payload.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+
+const INSTANCES = Number(arg('instances', '10000'));
+const MINUTES = Number(arg('minutes', '20'));
+const ENGINES = arg('engines', 'sqlite,postgres').split(',');
+const PER_HOST = 100;
+const HOSTS = Math.ceil(INSTANCES / PER_HOST);
+const PG_URL = process.env.VMPULSE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const agg = (v: number): Agg => ({ Avg: v, Min: v, Max: v, Sum: v * 12, Count: 12 });
+
+function hostBatch(h: number, minutes: number[], createdAt: number): Payload {
+  const agentId = `agent-${h}`;
+  return {
+    Version: 1,
+    BatchID: ulid(),
+    AgentID: agentId,
+    AgentVersion: 'bench',
+    Hostname: `hv${h}.bench`,
+    OperatingSystem: 'Linux',
+    Kernel: '6.1',
+    CPUModel: 'bench',
+    CPUSpeed: 3000,
+    CPUCores: 64,
+    RAM: 256 * 2 ** 30,
+    Swap: 0,
+    SystemUptime: 1000,
+    CreatedAt: createdAt,
+    Disks: [],
+    NetworkInterfaces: [],
+    Stats: minutes.map((m) => ({
+      Minute: m, Seconds: 60, Samples: 12, CPU: agg(30), IOWait: agg(1), Steal: null, RAM: agg(50), Swap: agg(0),
+      Load1: agg(1), Load5: agg(1), Load15: agg(1), Disk: agg(40), NetIn: 1e6, NetOut: 1e6,
+    })),
+    Instances: Array.from({ length: Math.min(PER_HOST, INSTANCES - h * PER_HOST) }, (_, v) => {
+      const id = `vm-${h}-${v}`;
+      // A few VMs per host are pegged, so the CPU alarm has real transitions to write.
+      const cpu = v % 20 === 0 ? 99 : 10 + (v % 50);
+      return {
+        InstanceID: id, InstanceName: `web-${h}-${v}`, Hypervisor: 'qemu' as const, PID: 1000 + v, StartTime: 1, AllocatedVcpus: 2,
+        AllocatedMemoryBytes: 4 * 2 ** 30, TapDevices: [`tap${v}`], Running: true, Counters: null,
+        Stats: minutes.map((m) => ({
+          Minute: m, Seconds: 60, Samples: 12, Missed: 0, CPU: agg(cpu), CPUCore: agg(cpu * 2), CPUUser: agg(cpu), CPUSystem: agg(1),
+          VcpuBusy: agg(cpu), Steal: agg(0.5), MemoryRSS: agg(2 ** 30), MemorySwap: null, MemoryUtilization: agg(25 + (v % 70)),
+          NetIn: 5e5, NetOut: 2e5, NetInPackets: 500, NetOutPackets: 200, DiskRead: 4096, DiskWrite: 8192, ThrottledPeriods: 0, ThrottledTimeNs: 0,
+        })),
+      };
+    }),
+  };
+}
+
+const ALARMS = [
+  { alarmName: 'cpu-high', selector: { all: true }, metricName: 'CPUUtilization', statistic: 'Average', period: 60, comparisonOperator: 'GreaterThanOrEqualToThreshold', threshold: 90, evaluationPeriods: 3 },
+  { alarmName: 'memory-high', selector: { all: true }, metricName: 'MemoryUtilization', statistic: 'Maximum', period: 300, comparisonOperator: 'GreaterThanThreshold', threshold: 90, evaluationPeriods: 2 },
+  { alarmName: 'net-in-burst', selector: { all: true }, metricName: 'NetworkIn', statistic: 'Sum', period: 60, comparisonOperator: 'GreaterThanThreshold', threshold: 1e9, evaluationPeriods: 5, datapointsToAlarm: 3 },
+].map((a) => parseAlarm(a));
+
+async function runEngine(engine: string): Promise<void> {
+  let db: string;
+  let cleanup: () => Promise<void>;
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'vmpulse-alerts-bench-'));
+    db = join(dir, 'bench.db');
+    cleanup = async () => rmSync(dir, { recursive: true, force: true });
+  } else {
+    const name = `vmpulse_alerts_bench_${process.pid}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const u = new URL(PG_URL);
+    u.pathname = `/${name}`;
+    db = u.toString();
+    cleanup = async () => {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    };
+  }
+  const store = await openStore(db, { poolMax: 16 });
+  const alerts = await AlertDb.open(db);
+  try {
+    await store.migrate();
+    await alerts.migrate();
+    const now = Math.floor(Date.now() / 60000) * 60;
+    const minutes = Array.from({ length: MINUTES }, (_, i) => now - (MINUTES - i) * 60);
+    const t0 = performance.now();
+    for (let h = 0; h < HOSTS; h++) await store.ingest(hostBatch(h, minutes, now), { receivedAt: now });
+    const ingestMs = performance.now() - t0;
+    for (const d of [...ALARMS, ...builtinAlarms({ webhooks: [], alertmanagers: [] })]) await alerts.putAlarm(d, 'api', Date.now());
+    const ev = new Evaluator({ db: alerts, source: storeDataSource(store), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench' });
+    const perAlarm: string[] = [];
+    const p1 = await ev.evaluateOnce(now * 1000);
+    const p2 = await ev.evaluateOnce(now * 1000);
+    // Per-alarm cost of the steady pass, to see which metric kinds dominate.
+    const instances = await storeDataSource(store).listInstances();
+    for (const a of await alerts.listAlarms()) {
+      const s = { alarms: 0, instances: 0, evaluated: 0, transitions: 0, removed: 0, notifications: 0, ms: 0 };
+      const t = performance.now();
+      await ev.evaluateAlarm(a.definition, instances, now * 1000, s);
+      perAlarm.push(`${a.definition.alarmName} ${(performance.now() - t).toFixed(0)} ms`);
+    }
+    const states = await alerts.states();
+    const inAlarm = states.filter((s) => s.state === 'ALARM').length;
+    const line = (p: typeof p1) =>
+      `${p.ms.toFixed(0)} ms (${p.evaluated} instance-alarm evaluations, ${p.transitions} transitions; ${((p.ms * 1000) / Math.max(1, p.evaluated)).toFixed(1)} µs each)`;
+    process.stdout.write(
+      `${engine}: ${INSTANCES} instances × ${MINUTES} min ingested in ${(ingestMs / 1000).toFixed(1)} s; ${ALARMS.length + 2} fleet-wide alarms\n` +
+        `  pass 1 (cold): ${line(p1)}\n` +
+        `  pass 2 (steady): ${line(p2)}\n` +
+        `  per alarm (steady): ${perAlarm.join(', ')}\n` +
+        `  states ${states.length}, in ALARM ${inAlarm}\n`,
+    );
+  } finally {
+    await alerts.close();
+    await store.close();
+    await cleanup();
+  }
+}
+
+for (const e of ENGINES) await runEngine(e);
