@@ -244,7 +244,7 @@ f('config/alarms.example.json loads and validates; a bad file names the alarm an
   assert.is(defs[1]!.monitoredResourceName, 'db-1');
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-alarms-'));
   try {
-    writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ alarmName: 'x', selector: { all: true }, metricName: 'CPUUtilization', comparisonOperator: 'GreaterThanThreshold', threshold: 1, evaluationPeriods: 2, period: 45 }]));
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify([{ alarmName: 'x', selector: { all: true }, metricName: 'CPUUtilization', comparisonOperator: 'GreaterThanThreshold', threshold: 1, evaluationPeriods: 2, period: 90 }]));
     assert.throws(() => readAlarmsFile(join(dir, 'bad.json')), /alarm 0: period must be a multiple of 60/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
