@@ -1,21 +1,17 @@
-// The agent's local API against an AgentView. Today the view is test/helpers/fake-view.ts (fixed,
-// realistic numbers); the real-agent tests reuse `withApi`, `getJson`, `parseExposition` and the
-// contract checks (`checkInstanceStatsShape`, `checkExposition`) with a live view.
+// The agent's local API against an AgentView: test/helpers/fake-view.ts (fixed, realistic numbers).
+// The real agent with real QEMU and stand-ins is tested in agent-e2e.test.ts with the shared checks
+// of test/helpers/api-check.ts.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { type AgentApi, type AgentApiOptions, startAgentApi } from '../src/agent/api.js';
-import { INSTANCE_STATS_KEYS } from '../src/agent/instance-stats.js';
 import { resolveInstance } from '../src/agent/resolve.js';
 import { loadAgentApiConfig } from '../src/agent/api-config.js';
 import type { AgentView } from '../src/agent/view.js';
 import { pino } from 'pino';
 import { needs } from './helpers/needs.js';
 import { BATCH, FakeView, OLD, T0, WEB } from './helpers/fake-view.js';
+import { checkInstanceStatsShape, findSamples, getJson, HYPEMAN_METRICS, parseExposition, startPrometheus } from './helpers/api-check.js';
 
 export async function withApi<T>(view: AgentView, opts: AgentApiOptions, fn: (api: AgentApi) => Promise<T>): Promise<T> {
   const api = await startAgentApi(view, { listen: { host: '127.0.0.1', port: 0 }, token: '', labelBudget: 2000, logger: false, ...opts });
@@ -26,65 +22,7 @@ export async function withApi<T>(view: AgentView, opts: AgentApiOptions, fn: (ap
   }
 }
 
-export async function getJson(url: string, init: RequestInit = {}) {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let body: unknown = null;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return { status: res.status, headers: res.headers, body: body as Record<string, any>, text };
-}
-
-export interface ExpoSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-export function parseExposition(text: string): { types: Map<string, string>; samples: ExpoSample[] } {
-  const types = new Map<string, string>();
-  const samples: ExpoSample[] = [];
-  for (const line of text.split('\n')) {
-    const t = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (t) types.set(t[1]!, t[2]!);
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(m, `unparsable exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m![2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    samples.push({ name: m![1]!, labels, value: Number(m![3]) });
-  }
-  return { types, samples };
-}
-
-const find = (samples: ExpoSample[], name: string, labels: Record<string, string> = {}) =>
-  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-
-export const HYPEMAN_METRICS: [string, string][] = [
-  ['hypeman_vm_cpu_seconds_total', 'counter'],
-  ['hypeman_vm_allocated_vcpus', 'gauge'],
-  ['hypeman_vm_memory_rss_bytes', 'gauge'],
-  ['hypeman_vm_memory_vms_bytes', 'gauge'],
-  ['hypeman_vm_allocated_memory_bytes', 'gauge'],
-  ['hypeman_vm_network_rx_bytes_total', 'counter'],
-  ['hypeman_vm_network_tx_bytes_total', 'counter'],
-  ['hypeman_vm_memory_utilization_ratio', 'gauge'],
-];
-
-/** The seed's InstanceStats contract: exact key set and JSON types. */
-export function checkInstanceStatsShape(body: Record<string, unknown>, allocatedMemory: number) {
-  const expected = INSTANCE_STATS_KEYS.filter((k) => k !== 'memory_utilization_ratio' || allocatedMemory > 0);
-  assert.equal(Object.keys(body).sort(), [...expected].sort());
-  assert.type(body.instance_id, 'string');
-  assert.type(body.instance_name, 'string');
-  for (const k of ['memory_rss_bytes', 'memory_vms_bytes', 'network_rx_bytes', 'network_tx_bytes', 'allocated_vcpus', 'allocated_memory_bytes'])
-    assert.ok(Number.isSafeInteger(body[k]), `${k} is an integer: ${body[k]}`);
-  assert.type(body.cpu_seconds, 'number');
-  if (allocatedMemory > 0) assert.type(body.memory_utilization_ratio, 'number');
-}
+const find = findSamples;
 
 const api = suite('agent-api');
 
@@ -505,18 +443,6 @@ api('label budget: limit 1 with 2 VMs → one VM has series, the rest are counte
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 api('a real Prometheus scrapes the API: rate(hypeman_vm_cpu_seconds_total[30s]) matches the slope', async () => {
@@ -525,33 +451,19 @@ api('a real Prometheus scrapes the API: rate(hypeman_vm_cpu_seconds_total[30s]) 
   const v = new FakeView();
   v.webCpuSlope = 0.8;
   await withApi(v, {}, async ({ url }) => {
-    const dir = mkdtempSync(join(tmpdir(), 'vmpulse-prom-'));
-    const port = await freePort();
-    const target = new URL(url).host;
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vmpulse\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['${target}']\n`,
-    );
-    const prom = spawn(
-      'prometheus',
-      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    prom.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+    const prom = await startPrometheus(new URL(url).host);
     try {
-      const q = encodeURIComponent(`rate(hypeman_vm_cpu_seconds_total{instance_id="${WEB.instanceId}"}[30s])`);
+      const q = `rate(hypeman_vm_cpu_seconds_total{instance_id="${WEB.instanceId}"}[30s])`;
       // rate() divides the extrapolated increase by the whole range, so it equals the slope only
       // once the scraped samples span the 30 s range: wait for the first sample, then 31 s more.
       let value: number | null = null;
       let firstSeenMs: number | null = null;
       const deadline = Date.now() + 45_000;
-      while (Date.now() < deadline && prom.exitCode === null) {
+      while (Date.now() < deadline && !prom.exited()) {
         await sleep(1000);
         try {
-          const r = await getJson(`http://127.0.0.1:${port}/api/v1/query?query=${q}`);
-          const result = r.body?.data?.result as { metric: Record<string, string>; value: [number, string] }[] | undefined;
-          if (r.status !== 200 || !result || result.length !== 1) continue;
+          const result = await prom.query(q);
+          if (result.length !== 1) continue;
           assert.is(result[0]!.metric.instance_name, 'my-web-server');
           const x = Number(result[0]!.value[1]);
           assert.ok(x > 0, `rate ${x}`);
@@ -565,15 +477,10 @@ api('a real Prometheus scrapes the API: rate(hypeman_vm_cpu_seconds_total[30s]) 
           // Prometheus not listening yet.
         }
       }
-      assert.ok(value !== null, `no settled rate from Prometheus within 45 s (exit ${prom.exitCode}): ${stderr}`);
+      assert.ok(value !== null, `no settled rate from Prometheus within 45 s: ${prom.stderr()}`);
       assert.ok(Math.abs(value! - 0.8) < 0.06, `rate ${value} vs slope 0.8`);
     } finally {
-      if (prom.exitCode === null) {
-        prom.kill('SIGTERM');
-        for (let i = 0; i < 50 && prom.exitCode === null && prom.signalCode === null; i++) await sleep(100);
-        if (prom.exitCode === null && prom.signalCode === null) prom.kill('SIGKILL');
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await prom.stop();
     }
   });
 });
