@@ -53,6 +53,19 @@ function pointerEscape(s: string): string {
  * into Infinity; larger integers lose precision and overflow PostgreSQL's bigint). Runs after the
  * schema check, so the depth is bounded by the schema.
  */
+function hasUnsafeNumber(v: unknown): boolean {
+  if (typeof v === 'number') return !(Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER);
+  if (Array.isArray(v)) {
+    for (const x of v) if (hasUnsafeNumber(x)) return true;
+    return false;
+  }
+  if (v && typeof v === 'object') {
+    for (const k in v) if (hasUnsafeNumber((v as Record<string, unknown>)[k])) return true;
+  }
+  return false;
+}
+
+/** Slow path of hasUnsafeNumber: builds the pointer, only once a bad number is known to exist. */
 function firstUnsafeNumber(v: unknown, path: string): string | null {
   if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? null : path;
   if (Array.isArray(v)) {
@@ -96,7 +109,7 @@ export function parsePayload(body: Buffer): Payload {
     const what = e.keyword === 'additionalProperties' ? 'is not a known field' : e.message ?? 'is invalid';
     throw invalid(field, `${field} ${what}`);
   }
-  const bad = firstUnsafeNumber(data, '');
+  const bad = hasUnsafeNumber(data) ? firstUnsafeNumber(data, '') : null;
   if (bad !== null) throw invalid(bad || '/', `${bad || '/'}: numbers must be finite and within ±2^53`);
   const p = data as Payload;
   const seen = new Map<string, number>();
