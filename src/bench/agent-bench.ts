@@ -1,0 +1,302 @@
+// `npm run bench`: what sampling costs per VM per tick. Starts N stand-in VMs (crosvm stand-ins:
+// two sleeping vCPU-named threads and one real TAP each), discovers them with the real Discovery,
+// then for the same number of ticks (after the same warm-up ticks, which are not counted) runs:
+//   pool      the agent's SamplerPool (one task per shard per tick)
+//   inline    the same VmReaders on the main thread
+//   naive     open/read/close of the same files every tick, same parsers
+//   per-task  one Piscina run() per VM per tick (workers/per-vm-bench.ts)
+//   c         src/bench/reference.c: kept fds, pread at offset 0, parse the same numbers
+// CPU is process.cpuUsage() (every thread of this process) for the Node paths and the C program's
+// own getrusage. Kills every stand-in by PID and removes every TAP it made, also on error/SIGINT.
+//
+//   node dist/src/bench/agent-bench.js [--vms 1000] [--ticks 20] [--warmup 3] [--workers N]
+//                                      [--rounds 1] [--json]
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { SamplerPool } from '../agent/pool.js';
+import { VmReader } from '../collect/vm-reader.js';
+import { Discovery } from '../discover/scan.js';
+import type { DiscoveredVm } from '../discover/vm.js';
+import { forWorker } from '../agent/sampler-protocol.js';
+import { repoRoot } from '../paths.js';
+import { rootsFromEnv } from '../readers/roots.js';
+import { systemConstants } from '../readers/system.js';
+import { fileList, readNaive, vmFileSet, type VmFileSet } from './file-set.js';
+import { StandinFleet, compileC } from './standins.js';
+
+const args = process.argv.slice(2);
+function intArg(name: string, dflt: number): number {
+  const i = args.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(args[i + 1]) : dflt;
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} wants a positive integer`);
+  return v;
+}
+const vmCount = intArg('vms', 1000);
+const ticks = intArg('ticks', 20);
+const warmup = intArg('warmup', 3);
+const rounds = intArg('rounds', 1);
+const workers = intArg('workers', Math.min(availableParallelism(), 4));
+const json = args.includes('--json');
+// --paths pool,inline,naive,per-task,c: a subset (for profiling one path with node --cpu-prof).
+const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c'];
+const want = (p: string) => pathsArg.includes(p);
+const SKIPPED: PathResult = { cpuUs: NaN, tickMs: [NaN], okSamples: NaN };
+const roots = rootsFromEnv();
+const constants = systemConstants();
+const say = (s: string) => process.stderr.write(`${s}\n`);
+
+/** The agent keeps ~11 fds per VM; the per-task path may hold a reader per VM in every worker. */
+function raiseNofile(need: number): void {
+  const line = readFileSync('/proc/self/limits', 'latin1').split('\n').find((l) => l.startsWith('Max open files'));
+  const [soft, hard] = (line ?? '').split(/\s+/).slice(3, 5).map((x) => (x === 'unlimited' ? Infinity : Number(x)));
+  if (soft === undefined || hard === undefined || soft >= need) return;
+  // Root may raise the hard limit too (up to fs.nr_open); others get at most their hard limit.
+  const target = process.getuid?.() === 0 ? Math.max(need, hard) : hard;
+  try {
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${target}:${target}`], { stdio: 'ignore' });
+  } catch {
+    say(`warning: RLIMIT_NOFILE is ${soft}; the bench needs about ${need} (prlimit failed)`);
+    return;
+  }
+  if (target < need) say(`warning: RLIMIT_NOFILE raised to ${target}, the bench needs about ${need}`);
+}
+
+interface PathResult {
+  cpuUs: number;
+  tickMs: number[];
+  okSamples: number;
+}
+
+const usPerVm = (r: PathResult) => r.cpuUs / ticks / vmCount;
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** Warm-up ticks (not counted), then `ticks` measured ticks; `tick` returns how many VMs read ok. */
+async function measure(tick: () => number | Promise<number>): Promise<PathResult> {
+  for (let i = 0; i < warmup; i++) await tick();
+  const tickMs: number[] = [];
+  let okSamples = 0;
+  const c0 = cpuNow();
+  for (let i = 0; i < ticks; i++) {
+    const t0 = performance.now();
+    okSamples += await tick();
+    tickMs.push(performance.now() - t0);
+  }
+  return { cpuUs: cpuNow() - c0, tickMs, okSamples };
+}
+
+async function runPool(vms: DiscoveredVm[]): Promise<PathResult & { rssBytes: number }> {
+  const pool = new SamplerPool({ size: workers, procRoot: roots.procRoot, sysRoot: roots.sysRoot, constants });
+  try {
+    pool.sync(vms);
+    const r = await measure(async () => {
+      const t = await pool.tick();
+      let n = 0;
+      for (const s of t.samples.values()) if (s.ok) n++;
+      return n;
+    });
+    // The agent's footprint while the pool holds every VM's readers.
+    return { ...r, rssBytes: process.memoryUsage().rss };
+  } finally {
+    // Worker threads share the process's fd table: ending a thread does not close its readers'
+    // fds, so the pool is emptied first (its workers close removed VMs' readers on the next tick).
+    pool.sync([]);
+    await pool.tick();
+    await pool.close();
+  }
+}
+
+async function runInline(vms: DiscoveredVm[]): Promise<PathResult> {
+  const readers = vms.map((vm) => new VmReader(vm, { ...roots, constants }));
+  try {
+    return await measure(() => {
+      let n = 0;
+      for (const r of readers) if (r.read().ok) n++;
+      return n;
+    });
+  } finally {
+    for (const r of readers) r.close();
+  }
+}
+
+async function runNaive(vms: DiscoveredVm[], sets: VmFileSet[]): Promise<PathResult> {
+  return measure(() => {
+    let n = 0;
+    for (let i = 0; i < vms.length; i++) if (readNaive(vms[i]!, sets[i]!, constants).ok) n++;
+    return n;
+  });
+}
+
+function perVmWorkerFile(): string {
+  return fileURLToPath(new URL('../../workers/per-vm-bench.js', import.meta.url));
+}
+
+async function runPerTask(vms: DiscoveredVm[]): Promise<PathResult> {
+  const piscina = new Piscina({ filename: perVmWorkerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 2 ** 31 - 1 });
+  const light = vms.map(forWorker);
+  let firstFailure = '';
+  try {
+    return await measure(async () => {
+      const out = await Promise.all(light.map((vm) => piscina.run({ vm, roots, constants })));
+      let n = 0;
+      for (const o of out) {
+        if (o instanceof Float64Array) n++;
+        else if (typeof o === 'string' && !firstFailure) firstFailure = o;
+      }
+      return n;
+    });
+  } finally {
+    // Readers' fds belong to the process, not the thread: every worker must close its own.
+    const closed = new Set<number>();
+    for (let tries = 0; closed.size < workers && tries < 50; tries++) {
+      const ids = await Promise.all(Array.from({ length: workers }, () => piscina.run({ closeAll: true })));
+      for (const id of ids as number[]) closed.add(id);
+    }
+    await piscina.destroy();
+    if (firstFailure) say(`per-task: first failed read: ${firstFailure}`);
+  }
+}
+
+function runC(sets: VmFileSet[], dir: string): PathResult {
+  const bin = compileC(join(repoRoot, 'src', 'bench', 'reference.c'));
+  const lines: string[] = [];
+  for (const f of sets) {
+    lines.push('vm');
+    lines.push(`stat ${f.stat}`, `statm ${f.statm}`, `status ${f.status}`, `io ${f.io}`);
+    for (const s of f.schedstats) lines.push(`sched ${s}`);
+    for (const t of f.taps) for (const c of t) lines.push(`ctr ${c}`);
+    if (f.cpuStat) lines.push(`cpustat${f.cgroupVersion} ${f.cpuStat}`);
+  }
+  const list = join(dir, 'files.txt');
+  writeFileSync(list, lines.join('\n') + '\n');
+  const out = JSON.parse(execFileSync(bin, [list, String(warmup), String(ticks)], { encoding: 'utf8', maxBuffer: 1 << 24 })) as {
+    cpu_us: number;
+    tick_wall_us: number[];
+    errors: number;
+  };
+  return { cpuUs: out.cpu_us, tickMs: out.tick_wall_us.map((u) => u / 1000), okSamples: out.errors === 0 ? ticks * sets.length : 0 };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p + 0.5))]!;
+};
+const median = (xs: number[]) => pct(xs, 0.5);
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+const fleet = new StandinFleet();
+let cleaned = false;
+const cleanup = () => {
+  if (cleaned) return;
+  cleaned = true;
+  fleet.stopAll();
+};
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+process.on('SIGTERM', () => {
+  cleanup();
+  process.exit(143);
+});
+const tmp = mkdtempSync(join(tmpdir(), 'vmpulse-bench-'));
+
+try {
+  raiseNofile(vmCount * 11 * (workers + 1) + 1000);
+  const t0 = Date.now();
+  await fleet.start(vmCount);
+  say(`started ${vmCount} stand-ins (2 vCPU threads, 1 TAP each) in ${Date.now() - t0} ms`);
+  const mine = new Set(fleet.members.map((m) => m.pid));
+  const scan = await new Discovery({ ...roots }).scan();
+  const vms = scan.all.filter((v) => mine.has(v.pid)).sort((a, b) => a.pid - b.pid);
+  if (vms.length !== vmCount) throw new Error(`discovery found ${vms.length} of ${vmCount} stand-ins`);
+  const incomplete = vms.filter((v) => v.vcpuTids.length !== 2 || v.taps.length !== 1);
+  if (incomplete.length) throw new Error(`${incomplete.length} stand-ins discovered without 2 vCPU threads and 1 TAP`);
+  const sets = vms.map((vm) => vmFileSet(vm, roots));
+  const perVmFiles = fileList(sets[0]!).length;
+  say(`file set per VM (${perVmFiles} files, e.g. pid ${vms[0]!.pid}):\n  ${fileList(sets[0]!).join('\n  ')}`);
+
+  type Round = { pool: PathResult & { rssBytes: number }; inline: PathResult; naive: PathResult; perTask: PathResult; c: PathResult; load: number[] };
+  const all: Round[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const load = loadavg().map(r2);
+    // C first and last would favour neither side; alternate the order between rounds.
+    const c = round % 2 === 0 && want('c') ? runC(sets, tmp) : null;
+    const pool = want('pool') ? await runPool(vms) : { ...SKIPPED, rssBytes: NaN };
+    const inline = want('inline') ? await runInline(vms) : SKIPPED;
+    const naive = want('naive') ? await runNaive(vms, sets) : SKIPPED;
+    const perTask = want('per-task') ? await runPerTask(vms) : SKIPPED;
+    const cc = c ?? (want('c') ? runC(sets, tmp) : SKIPPED);
+    all.push({ pool, inline, naive, perTask, c: cc, load });
+    say(
+      `round ${round + 1}/${rounds} (load ${load.join(' ')}): pool ${r2(usPerVm(pool))}  inline ${r2(usPerVm(inline))}  naive ${r2(usPerVm(naive))}  per-task ${r2(usPerVm(perTask))}  c ${r2(usPerVm(cc))} µs/VM/tick  (pool/c ${r2(usPerVm(pool) / usPerVm(cc))})`,
+    );
+    for (const [name, r] of Object.entries({ pool, inline, naive, perTask })) {
+      if (!Number.isNaN(r.okSamples) && r.okSamples !== ticks * vmCount) say(`warning: ${name} read ${r.okSamples} of ${ticks * vmCount} samples ok`);
+    }
+  }
+
+  // Per-path figure: the median over rounds (with min/max as the spread).
+  const fig = (pick: (r: Round) => PathResult) => median(all.map((r) => usPerVm(pick(r))));
+  const spread = (pick: (r: Round) => PathResult) => all.map((r) => r2(usPerVm(pick(r))));
+  const poolTicks = all.flatMap((r) => r.pool.tickMs);
+  const result = {
+    vms: vmCount,
+    ticks,
+    warmup_ticks: warmup,
+    rounds,
+    workers,
+    files_per_vm: perVmFiles,
+    pool_us_per_vm: r2(fig((r) => r.pool)),
+    inline_us_per_vm: r2(fig((r) => r.inline)),
+    naive_us_per_vm: r2(fig((r) => r.naive)),
+    per_task_us_per_vm: r2(fig((r) => r.perTask)),
+    c_us_per_vm: r2(fig((r) => r.c)),
+    pool_vs_c_ratio: r2(median(all.map((r) => usPerVm(r.pool) / usPerVm(r.c)))),
+    tick_ms_p50: r2(median(poolTicks)),
+    tick_ms_max: r2(Math.max(...poolTicks)),
+    inline_tick_ms_p50: r2(median(all.flatMap((r) => r.inline.tickMs))),
+    naive_tick_ms_p50: r2(median(all.flatMap((r) => r.naive.tickMs))),
+    per_task_tick_ms_p50: r2(median(all.flatMap((r) => r.perTask.tickMs))),
+    c_tick_ms_p50: r2(median(all.flatMap((r) => r.c.tickMs))),
+    agent_rss_bytes: Math.max(...all.map((r) => r.pool.rssBytes)),
+    rounds_us_per_vm: {
+      pool: spread((r) => r.pool),
+      inline: spread((r) => r.inline),
+      naive: spread((r) => r.naive),
+      per_task: spread((r) => r.perTask),
+      c: spread((r) => r.c),
+    },
+    loadavg_at_rounds: all.map((r) => r.load),
+    file_set: ['/proc/<pid>/stat', '/proc/<pid>/statm', '/proc/<pid>/status', '/proc/<pid>/io', '/proc/<pid>/task/<vcpu tid>/schedstat x2', '/sys/class/net/<tap>/statistics/{rx_bytes,tx_bytes,rx_packets,tx_packets}', ...(sets[0]!.cpuStat ? ['<cpu cgroup>/cpu.stat'] : [])],
+  };
+  if (json) process.stdout.write(JSON.stringify(result) + '\n');
+  else {
+    const row = (name: string, us: number, tickMs: number) =>
+      `${name.padEnd(10)} ${us.toFixed(2).padStart(9)} ${(us / result.c_us_per_vm).toFixed(2).padStart(8)}x ${tickMs.toFixed(2).padStart(10)}`;
+    process.stdout.write(
+      [
+        `${vmCount} VMs, ${ticks} ticks (+${warmup} warm-up), ${workers} workers, ${rounds} round(s); ${perVmFiles} files per VM: ${result.file_set.join(', ')}`,
+        `path       µs/VM/tick     vs C   tick ms p50`,
+        row('pool', result.pool_us_per_vm, result.tick_ms_p50),
+        row('inline', result.inline_us_per_vm, result.inline_tick_ms_p50),
+        row('naive', result.naive_us_per_vm, result.naive_tick_ms_p50),
+        row('per-task', result.per_task_us_per_vm, result.per_task_tick_ms_p50),
+        row('c', result.c_us_per_vm, result.c_tick_ms_p50),
+        `pool tick max ${result.tick_ms_max} ms; agent RSS with the pool holding ${vmCount} VMs: ${(result.agent_rss_bytes / 2 ** 20).toFixed(1)} MiB`,
+        `pool vs C: ${result.pool_vs_c_ratio}x (per round: ${all.map((r) => r2(usPerVm(r.pool) / usPerVm(r.c))).join(', ')}); load at rounds: ${result.loadavg_at_rounds.map((l) => l.join('/')).join(', ')}`,
+        '',
+      ].join('\n'),
+    );
+  }
+} finally {
+  cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(0);
