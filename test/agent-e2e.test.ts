@@ -35,19 +35,44 @@ interface Fixture {
 }
 
 let fx: Fixture | null = null;
+let setupError: unknown = null;
+
+/** The shared fixture; null only when its prerequisites are missing (a recorded skip). */
+async function fixture(name: string): Promise<Fixture | null> {
+  if (setupError) throw setupError; // uvu swallows errors of before(): surface them in every test
+  if (!fx && !(await needs(name, 'root', 'tun', 'qemu', 'cc'))) return null;
+  assert.ok(fx, 'fixture missing although its prerequisites are met');
+  return fx;
+}
 
 e2e.before(async () => {
+  try {
+    await setUp();
+  } catch (err) {
+    setupError = err;
+  }
+});
+
+/** Undo steps of the fixture, registered as each piece starts, so a half-built one is cleaned too. */
+const cleanups: (() => unknown)[] = [];
+
+async function setUp() {
   if (!(await needs('agent end to end (fixture)', 'root', 'tun', 'qemu', 'cc'))) return;
   const tapQ = createTap(uniqueTapName());
+  cleanups.push(() => deleteTap(tapQ));
   const tapC = createTap(uniqueTapName());
+  cleanups.push(() => deleteTap(tapC));
   const dir = mkdtempSync(join(tmpdir(), 'vpt-e2e-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, `cv-e2e-${process.pid}`));
   // Two ids sharing a prefix (the ambiguous case) and differing after it.
   const stem = `5eed${hex(2)}-`;
   const uuidA = `${stem}aaaa-4000-8000-${hex(6)}`;
   const uuidB = `${stem}bbbb-4000-8000-${hex(6)}`;
   const qa = await startQemu({ name: `qa-${process.pid}`, uuid: uuidA, smp: 2, memMiB: 256, tap: tapQ, running: true });
+  cleanups.push(() => qa.stop());
   const qb = await startQemu({ name: `qb-${process.pid}`, uuid: uuidB, smp: 1, memMiB: 128 });
+  cleanups.push(() => qb.stop());
   const cv = await startStandin({
     kind: 'crosvm',
     argv: ['run', '--cpus', '2', '--mem', '512', '--socket', `${dir}/cv-e2e-${process.pid}/crosvm.sock`, '--net', `tap-name=${tapC}`, '/boot/vmlinux'],
@@ -56,25 +81,21 @@ e2e.before(async () => {
     txTotal: 54_321,
     txBytesPerSec: 1_000_000,
   });
+  cleanups.push(() => cv.stop());
   await waitWritersDone(cv);
   const agent = await startAgentProcess({ VMPULSE_SAMPLE_INTERVAL_MS: '500', VMPULSE_WINDOW_SECONDS: '2', VMPULSE_DISCOVERY_INTERVAL_MS: '1000' });
+  cleanups.push(() => agent.stop());
   fx = { qa, qb, cv, tapQ, tapC, dir, uuidA, uuidB, agent };
-});
+}
 
 e2e.after(async () => {
-  if (!fx) return;
-  await fx.agent.stop();
-  await fx.qa.stop();
-  await fx.qb.stop();
-  await fx.cv.stop();
-  deleteTap(fx.tapQ);
-  deleteTap(fx.tapC);
-  rmSync(fx.dir, { recursive: true, force: true });
+  for (const undo of cleanups.splice(0).reverse()) await undo();
   fx = null;
 });
 
 e2e('GET /instances lists the real VMs with identity, hypervisor, allocation and TAPs', async () => {
-  if (!fx) return void (await needs('GET /instances on a real agent', 'root', 'tun', 'qemu', 'cc'));
+  const fx = await fixture('GET /instances on a real agent');
+  if (!fx) return;
   const { body } = await waitFor(async () => {
     const r = await getJson(`${fx!.agent.url}/instances`);
     const list = r.body as unknown as { instance_id: string }[];
@@ -96,7 +117,8 @@ e2e('GET /instances lists the real VMs with identity, hypervisor, allocation and
 });
 
 e2e('GET /instances/{id}/stats: the seed InstanceStats, fresh, equal to the kernel; by id, name, prefix; 404 and 409', async () => {
-  if (!fx) return void (await needs('InstanceStats on a real agent', 'root', 'tun', 'qemu', 'cc'));
+  const fx = await fixture('InstanceStats on a real agent');
+  if (!fx) return;
   const url = fx.agent.url;
   const before = cpuTicks(fx.qa.pid);
   const r = await getJson(`${url}/instances/${fx.uuidA}/stats`);
@@ -137,7 +159,8 @@ e2e('GET /instances/{id}/stats: the seed InstanceStats, fresh, equal to the kern
 });
 
 e2e('detail and history: Nomad-style usage with the vCPU threads, then HetrixTools-style windows', async () => {
-  if (!fx) return void (await needs('detail on a real agent', 'root', 'tun', 'qemu', 'cc'));
+  const fx = await fixture('detail on a real agent');
+  if (!fx) return;
   const url = fx.agent.url;
   const d = await getJson(`${url}/instances/${fx.uuidA}/stats/detail`);
   assert.is(d.status, 200);
@@ -161,7 +184,8 @@ e2e('detail and history: Nomad-style usage with the vCPU threads, then HetrixToo
 });
 
 e2e('GET /metrics from the real agent passes promtool and carries the seed metrics of each VM', async () => {
-  if (!fx) return void (await needs('metrics on a real agent', 'root', 'tun', 'qemu', 'cc'));
+  const fx = await fixture('metrics on a real agent');
+  if (!fx) return;
   if (!(await needs('promtool on the real agent', 'promtool'))) return;
   const text = await (await fetch(`${fx.agent.url}/metrics`)).text();
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
@@ -180,7 +204,8 @@ e2e('GET /metrics from the real agent passes promtool and carries the seed metri
 });
 
 e2e('a real Prometheus scrapes the agent: rate(hypeman_vm_cpu_seconds_total[30s]) for the QEMU VM', async () => {
-  if (!fx) return void (await needs('Prometheus on a real agent', 'root', 'tun', 'qemu', 'cc'));
+  const fx = await fixture('Prometheus on a real agent');
+  if (!fx) return;
   if (!(await needs('Prometheus scraping the real agent', 'prometheus'))) return;
   const prom = await startPrometheus(new URL(fx.agent.url).host);
   try {

@@ -10,6 +10,7 @@ import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { resolveInstance } from './resolve.js';
 import type { AgentView, InstanceView, ThreadUsage } from './view.js';
 import { loadAgentApiConfig } from './api-config.js';
+import { DebugRequestLog } from '../http-log.js';
 
 export interface AgentApiOptions {
   /** Defaults to VMPULSE_LISTEN (127.0.0.1:9464). Port 0 picks a free port. */
@@ -266,9 +267,10 @@ export async function startAgentApi(view: AgentView, opts: AgentApiOptions = {})
   const metrics = createAgentMetrics(view, { labelBudget, ...(opts.extraMetrics ? { extraMetrics: opts.extraMetrics } : {}) });
 
   let app: FastifyInstance;
+  const quiet = { logController: new DebugRequestLog() };
   if (opts.logger === false) app = Fastify({ logger: false });
-  else if (opts.logger) app = Fastify({ loggerInstance: opts.logger.child({ component: 'agent-api' }, { redact: REDACT }) }) as unknown as FastifyInstance;
-  else app = Fastify({ logger: { level: 'info', redact: REDACT } }) as unknown as FastifyInstance;
+  else if (opts.logger) app = Fastify({ ...quiet, loggerInstance: opts.logger.child({ component: 'agent-api' }, { redact: REDACT }) }) as unknown as FastifyInstance;
+  else app = Fastify({ ...quiet, logger: { level: 'info', redact: REDACT } }) as unknown as FastifyInstance;
 
   await app.register(agentApiPlugin, { view, metrics, token });
   await app.listen({ host: listen.host, port: listen.port });

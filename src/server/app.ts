@@ -3,7 +3,8 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { installAuth } from './auth.js';
+import { bearerOf, installAuth } from './auth.js';
+import { DebugRequestLog } from '../http-log.js';
 import type { ServerConfig } from './config.js';
 import { Credentials, loadOrCreateMasterKey } from './credentials.js';
 import { ApiError, AuthError } from './errors.js';
@@ -37,6 +38,7 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   const app = Fastify({
     logger: { level: opts.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     bodyLimit: opts.maxBodyBytes,
+    logController: new DebugRequestLog(),
     // Batches at the size limit take a moment to arrive from a slow link.
     requestTimeout: 120_000,
     ...(opts.https ? { https: opts.https } : {}),
@@ -60,6 +62,15 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
   app.get('/healthz', async () => ({ status: 'ok', engine: store.engine }));
+  // Who a credential is, for any role: lets `vmpulse agent --check` confirm its token and
+  // AgentID binding without writing anything.
+  app.get('/v1/whoami', async (req) => {
+    const secret = bearerOf(req);
+    if (!secret) throw new AuthError('unauthenticated', 'missing credentials: send Authorization: Bearer <secret>');
+    const token = await credentials.verifyBearer(secret);
+    if (!token) throw new AuthError('unauthenticated', 'invalid or revoked credentials');
+    return { access_key_id: token.accessKeyId, name: token.name, role: token.role, agent_id: token.agentId };
+  });
   await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays });
   await app.register(serverRoutes);
   await app.register(instanceRoutes);
