@@ -162,8 +162,12 @@ e2e('detail and history: Nomad-style usage with the vCPU threads, then HetrixToo
   const fx = await fixture('detail on a real agent');
   if (!fx) return;
   const url = fx.agent.url;
-  const d = await getJson(`${url}/instances/${fx.uuidA}/stats/detail`);
-  assert.is(d.status, 200);
+  // Rates need two of the agent's reads; until then Measured is honestly empty.
+  const d = await waitFor(async () => {
+    const r = await getJson(`${url}/instances/${fx.uuidA}/stats/detail`);
+    assert.is(r.status, 200);
+    return r.body.ResourceUsage.CpuStats.Measured.length > 0 ? r : null;
+  }, 40_000, 'CPU rates measured');
   const cpu = d.body.ResourceUsage.CpuStats;
   assert.ok(cpu.Measured.includes('Percent') && cpu.Measured.includes('User Mode') && cpu.Measured.includes('System Mode'));
   assert.ok(Math.abs(cpu.Percent - (cpu.UserMode + cpu.SystemMode)) < 1e-6);
