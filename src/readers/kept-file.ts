@@ -10,6 +10,8 @@ const MAX_BYTES = 64 * 1024 * 1024;
 export class KeptFile {
   private fd: number | null;
   private buf: Buffer;
+  /** The last answer, reused while the length stays the same (it views the same bytes). */
+  private last: Outcome<Buffer> | null = null;
 
   private constructor(
     readonly path: string,
@@ -41,9 +43,16 @@ export class KeptFile {
     try {
       for (;;) {
         const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
-        if (n < this.buf.length) return ok(this.buf.subarray(0, n));
+        if (n < this.buf.length) {
+          // Counters keep their length for many ticks: a view and an Outcome per read would be
+          // two objects of garbage per file per tick, 22,000 per tick at 1,000 VMs.
+          if (this.last?.ok && this.last.value.length === n) return this.last;
+          this.last = ok(this.buf.subarray(0, n));
+          return this.last;
+        }
         if (this.buf.length * 2 > MAX_BYTES) return fail('io', `${this.path}: larger than ${MAX_BYTES} bytes`);
         this.buf = Buffer.allocUnsafe(this.buf.length * 2);
+        this.last = null;
       }
     } catch (err) {
       return failureFromError(err, this.path, this.processFile);

@@ -1,6 +1,9 @@
 // /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat. comm sits in parentheses and may itself hold
 // spaces and ')', so the fields are split after the LAST ')' (proc(5)).
+// Read every tick per VM, so the fields are found and parsed on the bytes in place rather than
+// through a string, a split and a regex per field.
 import { malformed, ok, type Outcome } from './outcome.js';
+import { asBytes, isSpace, uintAt } from './parse-util.js';
 
 export interface ProcStat {
   readonly pid: number;
@@ -22,36 +25,61 @@ export interface ProcStat {
 }
 
 const WHAT = 'stat';
+/** Fields 3..24 (the last one we use is rss, field 24): start and end of each. */
+const NEEDED = 22;
+const spans = new Int32Array(2 * NEEDED);
+
+/** A field as an integer (a leading '-' allowed), or NaN: the rule of /^-?\d+$/ and isSafeInteger. */
+function intField(buf: Buffer, field: number): number {
+  let s = spans[2 * (field - 3)]!;
+  const e = spans[2 * (field - 3) + 1]!;
+  const negative = buf[s] === 45; /* - */
+  if (negative) s++;
+  const v = uintAt(buf, s, e);
+  if (v < 0) return NaN;
+  return negative ? -v : v;
+}
 
 export function parseProcStat(input: Buffer | string): Outcome<ProcStat> {
-  const text = typeof input === 'string' ? input : input.toString('latin1');
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
+  const buf = asBytes(input);
+  const open = buf.indexOf(40); /* ( */
+  const close = buf.lastIndexOf(41); /* ) */
   if (open <= 0 || close < open) return malformed(WHAT, 'no "(comm)"');
-  const pid = Number(text.slice(0, open).trim());
-  if (!Number.isSafeInteger(pid) || pid <= 0) return malformed(WHAT, `bad pid ${JSON.stringify(text.slice(0, open))}`);
-  const comm = text.slice(open + 1, close);
+  let ps = 0;
+  let pe = open;
+  while (ps < pe && isSpace(buf[ps]!)) ps++;
+  while (pe > ps && isSpace(buf[pe - 1]!)) pe--;
+  const pid = uintAt(buf, ps, pe);
+  if (pid <= 0) return malformed(WHAT, `bad pid ${JSON.stringify(buf.toString('latin1', 0, open))}`);
+
   // After ") " come fields 3.. (state is field 3).
-  const rest = text.slice(close + 1).trim().split(/\s+/);
-  // We need up to field 24 (rss): index = field - 3.
-  if (rest.length < 22) return malformed(WHAT, `only ${rest.length + 2} fields`);
-  const num = (field: number): number => {
-    const s = rest[field - 3]!;
-    return /^-?\d+$/.test(s) ? Number(s) : NaN;
-  };
-  const state = rest[0]!;
-  const values = {
-    ppid: num(4),
-    utime: num(14),
-    stime: num(15),
-    numThreads: num(20),
-    starttime: num(22),
-    vsize: num(23),
-    rssPages: num(24),
-  };
-  for (const [k, v] of Object.entries(values)) {
-    if (!Number.isSafeInteger(v)) return malformed(WHAT, `field ${k} is not an integer`);
+  let count = 0;
+  let i = close + 1;
+  const n = buf.length;
+  while (count < NEEDED) {
+    while (i < n && isSpace(buf[i]!)) i++;
+    if (i >= n) break;
+    spans[2 * count] = i;
+    while (i < n && !isSpace(buf[i]!)) i++;
+    spans[2 * count + 1] = i;
+    count++;
   }
-  if (!/^[A-Za-z]$/.test(state)) return malformed(WHAT, `bad state ${JSON.stringify(state)}`);
-  return ok({ pid, comm, state, ...values });
+  if (count < NEEDED) return malformed(WHAT, `only ${count + 2} fields`);
+  const ppid = intField(buf, 4);
+  const utime = intField(buf, 14);
+  const stime = intField(buf, 15);
+  const numThreads = intField(buf, 20);
+  const starttime = intField(buf, 22);
+  const vsize = intField(buf, 23);
+  const rssPages = intField(buf, 24);
+  if (Number.isNaN(ppid + utime + stime + numThreads + starttime + vsize + rssPages)) {
+    const values = { ppid, utime, stime, numThreads, starttime, vsize, rssPages };
+    for (const [k, v] of Object.entries(values)) if (Number.isNaN(v)) return malformed(WHAT, `field ${k} is not an integer`);
+  }
+  const c = buf[spans[0]!]!;
+  if (spans[1]! - spans[0]! !== 1 || !((c >= 65 && c <= 90) || (c >= 97 && c <= 122))) {
+    return malformed(WHAT, `bad state ${JSON.stringify(buf.toString('latin1', spans[0]!, spans[1]!))}`);
+  }
+  const comm = buf.toString('latin1', open + 1, close);
+  return ok({ pid, comm, state: String.fromCharCode(c), ppid, utime, stime, numThreads, starttime, vsize, rssPages });
 }

@@ -1,7 +1,7 @@
 // /proc/<pid>/task/<tid>/schedstat: time on CPU (ns), time waiting on a runqueue (ns), and the
 // number of timeslices run. For a vCPU thread the wait is the host-side steal.
 import { malformed, ok, type Outcome } from './outcome.js';
-import { asText, counter } from './parse-util.js';
+import { asBytes, asText, uintFields } from './parse-util.js';
 
 export interface SchedStat {
   readonly runNs: number;
@@ -9,12 +9,17 @@ export interface SchedStat {
   readonly timeslices: number;
 }
 
+// Reused: parsing is synchronous, and a per-call array would be garbage every tick.
+const fields = new Float64Array(3);
+
 export function parseSchedstat(input: Buffer | string): Outcome<SchedStat> {
-  const parts = asText(input).trim().split(/\s+/);
-  if (parts.length !== 3) return malformed('schedstat', `expected 3 fields, got ${parts.length}`);
-  const [runNs, waitNs, timeslices] = parts.map(counter);
-  if (runNs == null || waitNs == null || timeslices == null) {
-    return malformed('schedstat', `non-counter in ${JSON.stringify(parts.join(' '))}`);
+  const count = uintFields(asBytes(input), fields);
+  if (count !== 3) return malformed('schedstat', `expected 3 fields, got ${count}`);
+  const runNs = fields[0]!;
+  const waitNs = fields[1]!;
+  const timeslices = fields[2]!;
+  if (runNs < 0 || waitNs < 0 || timeslices < 0) {
+    return malformed('schedstat', `non-counter in ${JSON.stringify(asText(input).trim().split(/\s+/).join(' '))}`);
   }
   return ok({ runNs, waitNs, timeslices });
 }

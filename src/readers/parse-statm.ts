@@ -1,6 +1,6 @@
 // /proc/<pid>/statm: seven page counts on one line (size resident shared text lib data dt).
 import { malformed, ok, type Outcome } from './outcome.js';
-import { asText, counter } from './parse-util.js';
+import { asBytes, asText, uintFields } from './parse-util.js';
 
 export interface Statm {
   /** Total program size (VMS), pages. */
@@ -10,10 +10,14 @@ export interface Statm {
   readonly sharedPages: number;
 }
 
+// Reused: parsing is synchronous, and a per-call array would be garbage every tick.
+const fields = new Float64Array(7);
+
 export function parseStatm(input: Buffer | string): Outcome<Statm> {
-  const parts = asText(input).trim().split(/\s+/);
-  if (parts.length !== 7) return malformed('statm', `expected 7 fields, got ${parts.length}`);
-  const nums = parts.map(counter);
-  if (nums.some((n) => n === null)) return malformed('statm', `non-counter in ${JSON.stringify(parts.join(' '))}`);
-  return ok({ sizePages: nums[0]!, residentPages: nums[1]!, sharedPages: nums[2]! });
+  const count = uintFields(asBytes(input), fields);
+  if (count !== 7) return malformed('statm', `expected 7 fields, got ${count}`);
+  if (fields.some((n) => n < 0)) {
+    return malformed('statm', `non-counter in ${JSON.stringify(asText(input).trim().split(/\s+/).join(' '))}`);
+  }
+  return ok({ sizePages: fields[0]!, residentPages: fields[1]!, sharedPages: fields[2]! });
 }
