@@ -6,6 +6,7 @@
 //   naive     open/read/close of the same files every tick, same parsers
 //   per-task  one Piscina run() per VM per tick (workers/per-vm-bench.ts)
 //   c         src/bench/reference.c: kept fds, pread at offset 0, parse the same numbers
+//   raw       (for the breakdown) the same kept fds read from Node with KeptFile, nothing parsed
 // CPU is process.cpuUsage() (every thread of this process) for the Node paths and the C program's
 // own getrusage. Kills every stand-in by PID and removes every TAP it made, also on error/SIGINT.
 //
@@ -25,6 +26,7 @@ import { forWorker } from '../agent/sampler-protocol.js';
 import { repoRoot } from '../paths.js';
 import { rootsFromEnv } from '../readers/roots.js';
 import { systemConstants } from '../readers/system.js';
+import { KeptFile } from '../readers/kept-file.js';
 import { fileList, readNaive, vmFileSet, type VmFileSet } from './file-set.js';
 import { StandinFleet, compileC } from './standins.js';
 
@@ -42,27 +44,35 @@ const rounds = intArg('rounds', 1);
 const workers = intArg('workers', Math.min(availableParallelism(), 4));
 const json = args.includes('--json');
 // --paths pool,inline,naive,per-task,c: a subset (for profiling one path with node --cpu-prof).
-const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c'];
+const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c', 'raw'];
 const want = (p: string) => pathsArg.includes(p);
 const SKIPPED: PathResult = { cpuUs: NaN, tickMs: [NaN], okSamples: NaN };
 const roots = rootsFromEnv();
 const constants = systemConstants();
 const say = (s: string) => process.stderr.write(`${s}\n`);
 
-/** The agent keeps ~11 fds per VM; the per-task path may hold a reader per VM in every worker. */
-function raiseNofile(need: number): void {
-  const line = readFileSync('/proc/self/limits', 'latin1').split('\n').find((l) => l.startsWith('Max open files'));
-  const [soft, hard] = (line ?? '').split(/\s+/).slice(3, 5).map((x) => (x === 'unlimited' ? Infinity : Number(x)));
-  if (soft === undefined || hard === undefined || soft >= need) return;
-  // Root may raise the hard limit too (up to fs.nr_open); others get at most their hard limit.
-  const target = process.getuid?.() === 0 ? Math.max(need, hard) : hard;
-  try {
-    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${target}:${target}`], { stdio: 'ignore' });
-  } catch {
-    say(`warning: RLIMIT_NOFILE is ${soft}; the bench needs about ${need} (prlimit failed)`);
-    return;
+/** RLIMIT_NOFILE (soft) after trying to raise it to `need`: the agent keeps ~11 fds per VM. */
+function raiseNofile(need: number): number {
+  const read = () => {
+    const line = readFileSync('/proc/self/limits', 'latin1').split('\n').find((l) => l.startsWith('Max open files'));
+    const [soft, hard] = (line ?? '').split(/\s+/).slice(3, 5).map((x) => (x === 'unlimited' ? Infinity : Number(x)));
+    return { soft: soft ?? 1024, hard: hard ?? 1024 };
+  };
+  const { soft, hard } = read();
+  if (soft >= need) return soft;
+  // The soft limit may go up to the hard one; above it needs CAP_SYS_RESOURCE (root in a
+  // container often lacks it), so try the full need first, then the hard limit.
+  for (const target of [Math.max(need, hard), hard]) {
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${target}:${Math.max(target, hard)}`], { stdio: 'ignore' });
+      break;
+    } catch {
+      // not permitted: next
+    }
   }
-  if (target < need) say(`warning: RLIMIT_NOFILE raised to ${target}, the bench needs about ${need}`);
+  const now = read().soft;
+  if (now < need) say(`note: RLIMIT_NOFILE is ${now} (hard ${hard}); all paths at once would want about ${need}`);
+  return now;
 }
 
 interface PathResult {
@@ -125,6 +135,28 @@ async function runInline(vms: DiscoveredVm[]): Promise<PathResult> {
   }
 }
 
+/** Node's floor: the same preads through KeptFile, no parsing and no VmSample. */
+async function runRaw(sets: VmFileSet[]): Promise<PathResult> {
+  const files: KeptFile[] = [];
+  try {
+    for (const f of sets) {
+      for (const path of fileList(f)) {
+        const o = KeptFile.open(path, path.startsWith(roots.procRoot), 1024);
+        if (!o.ok) throw new Error(`${path}: ${o.kind} ${o.detail}`);
+        files.push(o.value);
+      }
+    }
+    const perVm = files.length / sets.length;
+    return await measure(() => {
+      let bad = 0;
+      for (const f of files) if (!f.read().ok) bad++;
+      return sets.length - Math.ceil(bad / perVm);
+    });
+  } finally {
+    for (const f of files) f.close();
+  }
+}
+
 async function runNaive(vms: DiscoveredVm[], sets: VmFileSet[]): Promise<PathResult> {
   return measure(() => {
     let n = 0;
@@ -137,8 +169,8 @@ function perVmWorkerFile(): string {
   return fileURLToPath(new URL('../../workers/per-vm-bench.js', import.meta.url));
 }
 
-async function runPerTask(vms: DiscoveredVm[]): Promise<PathResult> {
-  const piscina = new Piscina({ filename: perVmWorkerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 2 ** 31 - 1 });
+async function runPerTask(vms: DiscoveredVm[], threads: number): Promise<PathResult> {
+  const piscina = new Piscina({ filename: perVmWorkerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1 });
   const light = vms.map(forWorker);
   let firstFailure = '';
   try {
@@ -154,8 +186,8 @@ async function runPerTask(vms: DiscoveredVm[]): Promise<PathResult> {
   } finally {
     // Readers' fds belong to the process, not the thread: every worker must close its own.
     const closed = new Set<number>();
-    for (let tries = 0; closed.size < workers && tries < 50; tries++) {
-      const ids = await Promise.all(Array.from({ length: workers }, () => piscina.run({ closeAll: true })));
+    for (let tries = 0; closed.size < threads && tries < 50; tries++) {
+      const ids = await Promise.all(Array.from({ length: threads }, () => piscina.run({ closeAll: true })));
       for (const id of ids as number[]) closed.add(id);
     }
     await piscina.destroy();
@@ -208,7 +240,7 @@ process.on('SIGTERM', () => {
 const tmp = mkdtempSync(join(tmpdir(), 'vmpulse-bench-'));
 
 try {
-  raiseNofile(vmCount * 11 * (workers + 1) + 1000);
+  const nofile = raiseNofile(vmCount * 11 * (workers + 1) + 1000);
   const t0 = Date.now();
   await fleet.start(vmCount);
   say(`started ${vmCount} stand-ins (2 vCPU threads, 1 TAP each) in ${Date.now() - t0} ms`);
@@ -222,20 +254,28 @@ try {
   const perVmFiles = fileList(sets[0]!).length;
   say(`file set per VM (${perVmFiles} files, e.g. pid ${vms[0]!.pid}):\n  ${fileList(sets[0]!).join('\n  ')}`);
 
-  type Round = { pool: PathResult & { rssBytes: number }; inline: PathResult; naive: PathResult; perTask: PathResult; c: PathResult; load: number[] };
+  // Any per-task worker may get any VM, so each ends up holding every VM's fds: as many workers
+  // as the fd limit allows (at most --workers), and the output says how many.
+  const fdsPerVm = perVmFiles;
+  const perTaskWorkers = Math.max(1, Math.min(workers, Math.floor((nofile - 500) / (vmCount * fdsPerVm))));
+  if (perTaskWorkers < workers) say(`per-task path: ${perTaskWorkers} worker(s), not ${workers}: each would hold ${vmCount * fdsPerVm} fds and RLIMIT_NOFILE is ${nofile}`);
+  type Round = { pool: PathResult & { rssBytes: number }; inline: PathResult; naive: PathResult; perTask: PathResult; c: PathResult; raw: PathResult; load: number[] };
   const all: Round[] = [];
   for (let round = 0; round < rounds; round++) {
     const load = loadavg().map(r2);
-    // C first and last would favour neither side; alternate the order between rounds.
-    const c = round % 2 === 0 && want('c') ? runC(sets, tmp) : null;
+    // The machine's load moves within seconds: the C reference runs right before and right
+    // after the pool, and the pool is compared with the mean of the two.
+    const cBefore = want('c') ? runC(sets, tmp) : SKIPPED;
     const pool = want('pool') ? await runPool(vms) : { ...SKIPPED, rssBytes: NaN };
+    const cAfter = want('c') ? runC(sets, tmp) : SKIPPED;
+    const cc: PathResult = { cpuUs: (cBefore.cpuUs + cAfter.cpuUs) / 2, tickMs: [...cBefore.tickMs, ...cAfter.tickMs], okSamples: Math.min(cBefore.okSamples, cAfter.okSamples) };
     const inline = want('inline') ? await runInline(vms) : SKIPPED;
     const naive = want('naive') ? await runNaive(vms, sets) : SKIPPED;
-    const perTask = want('per-task') ? await runPerTask(vms) : SKIPPED;
-    const cc = c ?? (want('c') ? runC(sets, tmp) : SKIPPED);
-    all.push({ pool, inline, naive, perTask, c: cc, load });
+    const perTask = want('per-task') ? await runPerTask(vms, perTaskWorkers) : SKIPPED;
+    const raw = want('raw') ? await runRaw(sets) : SKIPPED;
+    all.push({ pool, inline, naive, perTask, c: cc, raw, load });
     say(
-      `round ${round + 1}/${rounds} (load ${load.join(' ')}): pool ${r2(usPerVm(pool))}  inline ${r2(usPerVm(inline))}  naive ${r2(usPerVm(naive))}  per-task ${r2(usPerVm(perTask))}  c ${r2(usPerVm(cc))} µs/VM/tick  (pool/c ${r2(usPerVm(pool) / usPerVm(cc))})`,
+      `round ${round + 1}/${rounds} (load ${load.join(' ')}): pool ${r2(usPerVm(pool))}  inline ${r2(usPerVm(inline))}  naive ${r2(usPerVm(naive))}  per-task ${r2(usPerVm(perTask))}  c ${r2(usPerVm(cc))}  raw ${r2(usPerVm(raw))} µs/VM/tick  (pool/c ${r2(usPerVm(pool) / usPerVm(cc))})`,
     );
     for (const [name, r] of Object.entries({ pool, inline, naive, perTask })) {
       if (!Number.isNaN(r.okSamples) && r.okSamples !== ticks * vmCount) say(`warning: ${name} read ${r.okSamples} of ${ticks * vmCount} samples ok`);
@@ -252,12 +292,14 @@ try {
     warmup_ticks: warmup,
     rounds,
     workers,
+    per_task_workers: perTaskWorkers,
     files_per_vm: perVmFiles,
     pool_us_per_vm: r2(fig((r) => r.pool)),
     inline_us_per_vm: r2(fig((r) => r.inline)),
     naive_us_per_vm: r2(fig((r) => r.naive)),
     per_task_us_per_vm: r2(fig((r) => r.perTask)),
     c_us_per_vm: r2(fig((r) => r.c)),
+    raw_node_pread_us_per_vm: r2(fig((r) => r.raw)),
     pool_vs_c_ratio: r2(median(all.map((r) => usPerVm(r.pool) / usPerVm(r.c)))),
     tick_ms_p50: r2(median(poolTicks)),
     tick_ms_max: r2(Math.max(...poolTicks)),
@@ -265,13 +307,15 @@ try {
     naive_tick_ms_p50: r2(median(all.flatMap((r) => r.naive.tickMs))),
     per_task_tick_ms_p50: r2(median(all.flatMap((r) => r.perTask.tickMs))),
     c_tick_ms_p50: r2(median(all.flatMap((r) => r.c.tickMs))),
-    agent_rss_bytes: Math.max(...all.map((r) => r.pool.rssBytes)),
+    // Round 1's: later rounds run after the naive and per-task paths have grown the heap.
+    agent_rss_bytes: all[0]!.pool.rssBytes,
     rounds_us_per_vm: {
       pool: spread((r) => r.pool),
       inline: spread((r) => r.inline),
       naive: spread((r) => r.naive),
       per_task: spread((r) => r.perTask),
       c: spread((r) => r.c),
+      raw: spread((r) => r.raw),
     },
     loadavg_at_rounds: all.map((r) => r.load),
     file_set: ['/proc/<pid>/stat', '/proc/<pid>/statm', '/proc/<pid>/status', '/proc/<pid>/io', '/proc/<pid>/task/<vcpu tid>/schedstat x2', '/sys/class/net/<tap>/statistics/{rx_bytes,tx_bytes,rx_packets,tx_packets}', ...(sets[0]!.cpuStat ? ['<cpu cgroup>/cpu.stat'] : [])],
@@ -282,13 +326,14 @@ try {
       `${name.padEnd(10)} ${us.toFixed(2).padStart(9)} ${(us / result.c_us_per_vm).toFixed(2).padStart(8)}x ${tickMs.toFixed(2).padStart(10)}`;
     process.stdout.write(
       [
-        `${vmCount} VMs, ${ticks} ticks (+${warmup} warm-up), ${workers} workers, ${rounds} round(s); ${perVmFiles} files per VM: ${result.file_set.join(', ')}`,
+        `${vmCount} VMs, ${ticks} ticks (+${warmup} warm-up), ${workers} workers (per-task: ${perTaskWorkers}), ${rounds} round(s); ${perVmFiles} files per VM: ${result.file_set.join(', ')}`,
         `path       µs/VM/tick     vs C   tick ms p50`,
         row('pool', result.pool_us_per_vm, result.tick_ms_p50),
         row('inline', result.inline_us_per_vm, result.inline_tick_ms_p50),
         row('naive', result.naive_us_per_vm, result.naive_tick_ms_p50),
         row('per-task', result.per_task_us_per_vm, result.per_task_tick_ms_p50),
         row('c', result.c_us_per_vm, result.c_tick_ms_p50),
+        `(node preads alone, nothing parsed: ${result.raw_node_pread_us_per_vm} µs/VM/tick)`,
         `pool tick max ${result.tick_ms_max} ms; agent RSS with the pool holding ${vmCount} VMs: ${(result.agent_rss_bytes / 2 ** 20).toFixed(1)} MiB`,
         `pool vs C: ${result.pool_vs_c_ratio}x (per round: ${all.map((r) => r2(usPerVm(r.pool) / usPerVm(r.c))).join(', ')}); load at rounds: ${result.loadavg_at_rounds.map((l) => l.join('/')).join(', ')}`,
         '',
