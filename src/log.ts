@@ -5,9 +5,9 @@ import { envReader } from './config/env.js';
 
 export const REDACT_PATHS = ['req.headers.authorization', 'headers.authorization', 'authorization', 'token', 'secret', '*.token', '*.secret'];
 
-export function createLogger(name: string, source: NodeJS.ProcessEnv = process.env): Logger {
+export function createLogger(name: string, source: NodeJS.ProcessEnv = process.env, levelOverride?: string): Logger {
   const env = envReader(source);
-  const level = env.get('VMPULSE_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+  const level = levelOverride ?? env.get('VMPULSE_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
   const format = env.get('VMPULSE_LOG_FORMAT').default(process.stdout.isTTY ? 'pretty' : 'json').asEnum(['json', 'pretty']);
   const base = { level, name, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
   if (format === 'pretty') {

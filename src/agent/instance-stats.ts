@@ -40,17 +40,14 @@ export const INSTANCE_STATS_KEYS = [
 export function hypemanInstanceStats(vm: DiscoveredVm, sample: VmSample, clockTicksPerSecond: number): HypemanInstanceStats {
   // vm-reader's mapping reads only clockTicksPerSecond; the page size went into rssBytes already.
   const full = readerInstanceStats(sample, vm, { clockTicksPerSecond, pageSize: 0 });
-  // Hypeman reports 0 for a VM without networking (no TAP: nothing can flow); vm-reader says null
-  // both then and when a TAP was unreadable, and only the latter is "not measured".
-  const noTap = sample.taps.length === 0;
   const out: HypemanInstanceStats = {
     instance_id: full.instance_id,
     instance_name: full.instance_name,
     cpu_seconds: full.cpu_seconds,
     memory_rss_bytes: full.memory_rss_bytes,
     memory_vms_bytes: full.memory_vms_bytes,
-    network_rx_bytes: full.network_rx_bytes ?? (noTap ? 0 : null),
-    network_tx_bytes: full.network_tx_bytes ?? (noTap ? 0 : null),
+    network_rx_bytes: full.network_rx_bytes,
+    network_tx_bytes: full.network_tx_bytes,
     allocated_vcpus: full.allocated_vcpus,
     allocated_memory_bytes: full.allocated_memory_bytes,
   };

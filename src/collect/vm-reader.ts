@@ -267,8 +267,9 @@ export interface InstanceStats {
 }
 
 export function toInstanceStats(sample: VmSample, vm: DiscoveredVm, constants: SystemConstants): InstanceStats {
-  // Any unreadable TAP (or none known) makes the total unknown; a partial sum would understate it.
-  const tapsKnown = sample.taps.length > 0 && sample.taps.every((t) => t !== null);
+  // A VM without TAPs has no TAP traffic (0, as Hypeman reports it); any unreadable TAP makes the
+  // total unknown (null): a partial sum would understate it.
+  const tapsKnown = sample.taps.every((t) => t !== null);
   const sum = (pick: (t: TapCounters) => number): number | null =>
     tapsKnown ? sample.taps.reduce((acc, t) => acc + pick(t!), 0) : null;
   const stats: InstanceStats = {

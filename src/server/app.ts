@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { bearerOf, installAuth } from './auth.js';
 import { DebugRequestLog } from '../http-log.js';
+import { createLogger } from '../log.js';
 import type { ServerConfig } from './config.js';
 import { Credentials, loadOrCreateMasterKey } from './credentials.js';
 import { ApiError, AuthError } from './errors.js';
@@ -36,7 +37,8 @@ export interface BuildOptions {
 export async function buildApp(store: Store, credentials: Credentials, opts: BuildOptions): Promise<FastifyInstance> {
   payloadValidator(); // compile the schema once, before the first request
   const app = Fastify({
-    logger: { level: opts.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    // JSON lines (readable on a terminal or with VMPULSE_LOG_FORMAT=pretty), secrets redacted.
+    loggerInstance: createLogger('vmpulse-server', process.env, opts.logLevel).child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } }),
     bodyLimit: opts.maxBodyBytes,
     logController: new DebugRequestLog(),
     // Batches at the size limit take a moment to arrive from a slow link.
