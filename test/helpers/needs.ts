@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze';
 
 function which(cmd: string): string | null {
   try {
@@ -56,6 +56,8 @@ async function check(need: Need): Promise<string | null> {
       return which('promtool') ? null : 'promtool is not installed (apt-get install prometheus)';
     case 'prometheus':
       return which('prometheus') ? null : 'prometheus is not installed (apt-get install prometheus)';
+    case 'systemd-analyze':
+      return which('systemd-analyze') ? null : 'systemd-analyze is not installed (apt-get install systemd)';
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null
