@@ -107,7 +107,6 @@ async function runEngine(engine: string): Promise<void> {
   const alerts = await AlertDb.open(db);
   try {
     await store.migrate();
-    await alerts.migrate();
     const now = Math.floor(Date.now() / 60000) * 60;
     const minutes = Array.from({ length: MINUTES }, (_, i) => now - (MINUTES - i) * 60);
     const t0 = performance.now();

@@ -8,7 +8,6 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ALERT_MIGRATIONS, PG_MIGRATE_LOCK } from './migrations.js';
 import type { AlarmDefinition, AlarmSource, AlarmState, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
 
 type Param = string | number | null;
@@ -22,7 +21,6 @@ interface Exec {
 interface Engine extends Exec {
   readonly kind: 'sqlite' | 'postgres';
   tx<T>(fn: (e: Exec) => Promise<T>): Promise<T>;
-  migrate(): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -63,21 +61,6 @@ class SqliteEngine implements Engine {
     this.chain = next.catch(() => {});
     return next;
   }
-  async migrate(): Promise<number[]> {
-    const applied: number[] = [];
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    const run = this.db.transaction(() => {
-      for (const m of ALERT_MIGRATIONS) {
-        const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
-        if (done) continue;
-        this.db.exec(m.sqlite);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Math.floor(Date.now() / 1000));
-        applied.push(m.version);
-      }
-    });
-    run.immediate();
-    return applied;
-  }
   async close(): Promise<void> {
     await this.chain;
     this.db.close();
@@ -117,20 +100,6 @@ class PgEngine extends PgExec implements Engine {
     } finally {
       c.release();
     }
-  }
-  async migrate(): Promise<number[]> {
-    return this.tx(async (e) => {
-      await e.all('SELECT pg_advisory_xact_lock(?)', [PG_MIGRATE_LOCK]);
-      await e.run('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
-      const applied: number[] = [];
-      for (const m of ALERT_MIGRATIONS) {
-        if ((await e.all('SELECT 1 FROM schema_migrations WHERE version = ?', [m.version])).length) continue;
-        await e.run(m.postgres);
-        await e.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Math.floor(Date.now() / 1000)]);
-        applied.push(m.version);
-      }
-      return applied;
-    });
   }
   async close(): Promise<void> {
     await this.pool.end();
@@ -237,7 +206,7 @@ export class AlertDb {
     return this.e.kind;
   }
 
-  /** Opens VMPULSE_DB (a SQLite path or a postgres:// URL) for alerting; call migrate() next. */
+  /** Opens VMPULSE_DB (a SQLite path or a postgres:// URL) for alerting; its tables come from the store's migrations. */
   static async open(db: string, opts: { poolMax?: number } = {}): Promise<AlertDb> {
     if (/^postgres(ql)?:\/\//i.test(db)) {
       const pool = new pg.Pool({
@@ -260,9 +229,6 @@ export class AlertDb {
     return new AlertDb(new SqliteEngine(d));
   }
 
-  migrate(): Promise<number[]> {
-    return this.e.migrate();
-  }
 
   close(): Promise<void> {
     return this.e.close();

@@ -50,7 +50,6 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
   const config: AlertConfig = { ...loadAlertConfig(), ...over };
   const db = await AlertDb.open(o.db);
   try {
-    await db.migrate();
     const service = new AlarmService(db, config.publicUrl);
     if (config.builtins) {
       for (const d of builtinAlarms({ webhooks: config.defaultWebhooks, alertmanagers: config.defaultAlertmanagers })) await service.put(d, 'builtin');

@@ -1,7 +1,6 @@
 // The alerting tables. They live in the server's database and are recorded in its
 // `schema_migrations` table under versions 1001+ (a range of their own, so the store's migrations
-// 1, 2, ... never collide with them). Every statement is IF NOT EXISTS: the store's migrate() and
-// AlertDb.migrate() may both apply them, in either order, and the second is a no-op.
+// 1, 2, ... never collide with them); the store's migrate() applies them with its own.
 
 export interface AlertMigration {
   version: number;
@@ -70,5 +69,3 @@ export const ALERT_MIGRATIONS: readonly AlertMigration[] = [
   },
 ];
 
-/** The same lock key the PostgreSQL store takes around its migrations. */
-export const PG_MIGRATE_LOCK = 0x766d7075;
