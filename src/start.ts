@@ -77,7 +77,11 @@ export async function main(argv: string[]): Promise<number> {
   return new Promise<number>((done) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second Ctrl-C: exit now. Unacknowledged batches stay in the spool for the next start.
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
       stopping = true;
       log.info({ signal }, 'stopping: the agent delivers its open window, then the server stops');
       (async () => {
@@ -90,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
         done(1);
       });
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 }

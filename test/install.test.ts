@@ -65,13 +65,14 @@ s('fresh clone: npm install, npm start; the server lists this host and a QEMU VM
       VMPULSE_SERVER_LISTEN: `127.0.0.1:${serverPort}`,
       VMPULSE_LISTEN: `127.0.0.1:${agentPort}`,
       VMPULSE_LOG_FORMAT: 'json',
-      VMPULSE_LOG_LEVEL: 'warn',
+      VMPULSE_LOG_LEVEL: 'info',
       VMPULSE_SERVER_LOG_LEVEL: 'warn',
     };
     delete env.VMPULSE_DB;
     delete env.VMPULSE_ENDPOINT;
     delete env.VMPULSE_SPOOL_DIR;
-    const c = spawn('npm', ['start'], { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, as a terminal session would have, so nothing can outlive the test.
+    const c = spawn('npm', ['start'], { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child = c;
     let out = '';
     c.stdout!.on('data', (d) => (out += d));
@@ -100,17 +101,27 @@ s('fresh clone: npm install, npm start; the server lists this host and a QEMU VM
     assert.is(vm.hypervisor, 'qemu');
     assert.ok(Date.now() - t0 < 10_000);
 
-    c.kill('SIGINT');
-    const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+    // Ctrl-C to vmpulse (npm itself reports 130 for any SIGINT it receives, whatever its child
+    // does; the child's clean exit is what matters, and npm passes its 0 on).
+    const vmpulse = spawnSync('pgrep', ['-g', String(c.pid), '-f', '^node dist/src/cli.js start'], { encoding: 'utf8' }).stdout.trim();
+    assert.match(vmpulse, /^\d+$/, `one vmpulse process in the group: ${vmpulse}`);
+    process.kill(Number(vmpulse), 'SIGINT');
+    const timer = setTimeout(() => process.kill(-c.pid!, 'SIGKILL'), 30_000);
     const code = await exited;
     clearTimeout(timer);
     assert.is(code, 0, `npm start exit code ${code}: ${out.slice(-2000)}`);
-    // No vmpulse process of this clone is left behind.
-    const left = spawnSync('pgrep', ['-f', `${clone}/dist/src/cli.js`], { encoding: 'utf8' }).stdout.trim();
-    assert.is(left, '', `processes left: ${left}`);
+    assert.match(out, /"msg":"stopped"/);
+    // Nothing of this start is left behind.
+    const left = spawnSync('pgrep', ['-g', String(c.pid)], { encoding: 'utf8' }).stdout.trim();
+    assert.is(left, '', `processes left in the group: ${left}`);
   } finally {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    spawnSync('pkill', ['-9', '-f', `${clone}/dist/src/cli.js`]);
+    if (child?.pid) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group is already gone
+      }
+    }
     await q?.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -14,6 +14,10 @@ import { startAgentApi, type AgentApi } from './api.js';
 import { Agent, type AgentObserver } from './agent.js';
 import { buildPayload } from './payload-builder.js';
 import type { AgentMetrics } from './metrics.js';
+import type { Payload } from '../ship/payload.js';
+
+/** Windows held in memory while the spool refuses them (an hour of 60 s windows). */
+const MAX_UNSPOOLED = 60;
 
 const HELP = `Usage: vmpulse agent [--check]
 
@@ -67,6 +71,9 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
       };
     });
     const version = agentVersion();
+    // Batches the spool refused (disk full, I/O error): kept in memory, bounded, and offered
+    // again oldest first with the next window, so a passing disk problem loses nothing.
+    const unspooled: Payload[] = [];
     agent.onWindow(async (report) => {
       const payload = buildPayload(report, {
         batchId: newBatchId(),
@@ -77,7 +84,21 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
         interfaces: report.interfaces,
         clockTicksPerSecond: constants.clockTicksPerSecond,
       });
-      await outbox.enqueue(payload);
+      unspooled.push(payload);
+      while (unspooled.length > 0) {
+        try {
+          await outbox.enqueue(unspooled[0]!);
+          unspooled.shift();
+        } catch (err) {
+          if (unspooled.length > MAX_UNSPOOLED) {
+            const lost = unspooled.shift()!;
+            log.error({ err, batchId: lost.BatchID, minute: lost.Stats[0]?.Minute }, 'spool keeps failing: dropping the oldest unspooled batch');
+          } else {
+            log.error({ err, pending: unspooled.length }, 'could not spool the window; kept in memory, retried with the next window');
+          }
+          return;
+        }
+      }
     });
   }
   await agent.start();
@@ -164,7 +185,11 @@ export async function main(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (sig: NodeJS.Signals) => {
-      if (signalled) return;
+      if (signalled) {
+        // A second Ctrl-C: the operator will not wait for the flush. Unacknowledged batches stay spooled.
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        process.exit(130);
+      }
       signalled = true;
       log.info({ signal: sig }, 'stopping: closing the open window and flushing');
       running.stop().then(
@@ -178,7 +203,7 @@ export async function main(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
 }

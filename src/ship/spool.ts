@@ -323,6 +323,9 @@ export class Spool {
   private async createSegment(): Promise<Segment> {
     const seq = this.nextSeq++;
     const name = `${String(seq).padStart(20, '0')}.seg`;
+    // The directory may have been removed under a running agent; recreate it rather than fail
+    // every window from now on.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const handle = open(join(this.dir, name), 'wx+', 0o600);
     const seg: Segment = { name, seq, size: 0, offsets: [], settled: new Set(), ids: new Map(), active: true, handle };
     await handle;
