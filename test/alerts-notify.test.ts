@@ -3,15 +3,12 @@
 // alert while the VM burns CPU and drops it once the VM idles.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startServer, type RunningServer } from '../src/server/app.js';
 import type { CreatedCredential } from '../src/server/credentials.js';
 import { needs } from './helpers/needs.js';
+import { startAlertmanager } from './helpers/alertmanager.js';
 import { ENGINES, createTestDb, engineReady, ingest, nowMinute, request, testConfig, type Engine, type TestDb } from './helpers/server.js';
 import type { ServerConfig } from '../src/server/config.js';
 import type { Payload } from '../src/ship/payload.js';
@@ -156,29 +153,10 @@ for (const engine of ENGINES) {
 
   t('a real Alertmanager lists the alert while the VM burns CPU and drops it once it idles', async () => {
     if (!(await needs(`alerts alertmanager [${engine}]`, 'alertmanager'))) return;
-    const dir = mkdtempSync(join(tmpdir(), 'vmpulse-am-'));
-    let am: ChildProcess | null = null;
+    const am = await startAlertmanager();
+    const amUrl = am.url;
     try {
-      writeFileSync(join(dir, 'am.yml'), "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n");
-      const port = await freePort();
-      const amUrl = `http://127.0.0.1:${port}`;
-      am = spawn(
-        'prometheus-alertmanager',
-        [`--config.file=${join(dir, 'am.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let amLog = '';
-      am.stderr!.on('data', (c) => (amLog = (amLog + c).slice(-4000)));
-      let ready = false;
-      for (let i = 0; i < 100 && !ready; i++) {
-        ready = await fetch(`${amUrl}/-/ready`).then((r) => r.ok, () => false);
-        if (!ready) await sleep(100);
-      }
-      assert.ok(ready, `alertmanager did not start: ${amLog}`);
-      const active = async () => {
-        const list = (await (await fetch(`${amUrl}/api/v2/alerts`)).json()) as { labels: Record<string, string>; status: { state: string }; endsAt: string }[];
-        return list.filter((a) => a.labels.alertname === 'cpu-high');
-      };
+      const active = () => am.active('cpu-high');
 
       await withEnv(engine, `alerts alertmanager [${engine}]`, async (e) => {
         await putAlarm(e, 'cpu-high', alarm({ alertmanagers: [amUrl] }));
@@ -213,15 +191,7 @@ for (const engine of ENGINES) {
         assert.equal(st.map((s: { state: string }) => s.state), ['OK']);
       });
     } finally {
-      if (am?.pid) {
-        try {
-          process.kill(am.pid, 'SIGTERM');
-        } catch {
-          /* already gone */
-        }
-        await new Promise((r) => (am!.exitCode !== null ? r(null) : am!.once('exit', r)));
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await am.stop();
     }
   });
 

@@ -1,0 +1,107 @@
+// Alerting end to end, nothing synthetic: a stand-in VM really burns a core, the real agent samples
+// it and ships its windows to the real server, a fleet-wide CPUUtilization alarm goes to ALARM and
+// a real Alertmanager lists the alert; the VM idles, the alarm returns to OK, the alert resolves.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { needs } from './helpers/needs.js';
+import { request, startTestServer, type TestServer } from './helpers/server.js';
+import { startStandin, type Standin } from './helpers/standin.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
+import { startAlertmanager, type Alertmanager } from './helpers/alertmanager.js';
+import { waitFor } from './helpers/procs.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Sleeps until `at` (epoch ms). */
+const until = (at: number) => sleep(Math.max(0, at - Date.now()));
+
+const s = suite('alerting end to end');
+
+s('a stand-in burning CPU: ALARM and an Alertmanager alert; idle: OK and the alert resolves', async () => {
+  if (!(await needs('alerting end to end', 'root', 'cc', 'alertmanager'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-alert-'));
+  const folder = `burn-${process.pid}`;
+  mkdirSync(join(dir, folder));
+  const argv = ['run', '--cpus', '1', '--mem', '64', '--socket', `${dir}/${folder}/crosvm.sock`, '/boot/vmlinux'];
+  let am: Alertmanager | undefined;
+  let srv: TestServer | undefined;
+  let vm: Standin | undefined;
+  let agent: AgentProcess | undefined;
+  try {
+    am = await startAlertmanager();
+    // The evaluator is driven by the test at chosen instants (loops off), on the data the agent sent.
+    srv = await startTestServer('sqlite', { alerts: { loops: false, builtins: false, lagSeconds: 2, retryBaseMs: 100, retryMaxMs: 400 } });
+    const put = await request(`${srv.url}/v1/alarms/vm-cpu-hot`, {
+      method: 'PUT',
+      secret: srv.admin.secret,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        selector: { instanceName: 'burn-*' },
+        metricName: 'CPUUtilization',
+        statistic: 'Average',
+        period: 60,
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        threshold: 50,
+        evaluationPeriods: 1,
+        datapointsToAlarm: 1,
+        contacts: { alertmanagers: [am.url] },
+      }),
+    });
+    assert.is(put.status, 201, put.text);
+
+    // The VM's one vCPU thread burns a whole core: CPUUtilization ~100 %.
+    vm = await startStandin({ kind: 'crosvm', argv, threads: 1, burn: 'all' });
+    agent = await startAgentProcess({
+      VMPULSE_SAMPLE_INTERVAL_MS: '500',
+      VMPULSE_WINDOW_SECONDS: '2',
+      VMPULSE_DISCOVERY_INTERVAL_MS: '1000',
+      VMPULSE_ENDPOINT: srv.url,
+      VMPULSE_TOKEN: srv.agent.secret,
+      VMPULSE_SPOOL_DIR: join(dir, 'spool'),
+      VMPULSE_AGENT_ID: `alert-e2e-${process.pid}`,
+    });
+    // Judge the first whole minute that holds at least 10 s of burning.
+    const boundary = Math.ceil((Date.now() + 10_000) / 60_000) * 60_000;
+    await until(boundary + 4000); // lag 2 s + the last windows' delivery
+    const hot = await srv.server.alerts.evaluator.evaluateOnce(Date.now());
+    assert.ok(hot.transitions >= 1, JSON.stringify(hot));
+    const alarm = (await request(`${srv.url}/v1/alarms/vm-cpu-hot`, { secret: srv.admin.secret })).body;
+    const mine = alarm.states.find((x: { instanceId: string }) => x.instanceId === folder);
+    assert.ok(mine, `the VM is a target: ${JSON.stringify(alarm.states)}`);
+    assert.is(mine.state, 'ALARM', JSON.stringify(mine));
+    await srv.server.alerts.delivery.round();
+    const firing = await waitFor(async () => {
+      const list = await am!.active('vm-cpu-hot');
+      return list.length ? list : null;
+    }, 10_000, 'Alertmanager to list the alert', 100);
+    assert.is(firing.length, 1);
+    assert.is(firing[0]!.labels.instance_id, folder);
+    assert.is(firing[0]!.labels.instance_name, folder);
+    assert.is(firing[0]!.labels.agent_id, `alert-e2e-${process.pid}`);
+    assert.is(firing[0]!.labels.metric, 'CPUUtilization');
+
+    // The VM idles: the same VM (same socket folder, so the same instance id), not burning.
+    await vm.stop();
+    vm = await startStandin({ kind: 'crosvm', argv, threads: 1 });
+    await until(boundary + 60_000 + 4000);
+    const cool = await srv.server.alerts.evaluator.evaluateOnce(Date.now());
+    assert.ok(cool.transitions >= 1, JSON.stringify(cool));
+    const after = (await request(`${srv.url}/v1/alarms/vm-cpu-hot`, { secret: srv.admin.secret })).body;
+    assert.is(after.states.find((x: { instanceId: string }) => x.instanceId === folder)?.state, 'OK');
+    const history = (await request(`${srv.url}/v1/alarms/vm-cpu-hot/history`, { secret: srv.admin.secret })).body;
+    const transitions = (history.history ?? history) as { newState: string; instanceId: string }[];
+    assert.ok(transitions.some((h) => h.instanceId === folder && h.newState === 'ALARM'), JSON.stringify(history).slice(0, 500));
+    await srv.server.alerts.delivery.round();
+    await waitFor(async () => (await am!.active('vm-cpu-hot')).length === 0, 10_000, 'the alert to resolve', 100);
+  } finally {
+    await agent?.stop();
+    await vm?.stop();
+    await srv?.close();
+    await am?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s.run();
