@@ -72,10 +72,17 @@ s('a thread burning one core reads as ~100 % of one core and 50 % of 2 allocated
       // The kernel's utime+stime between the two reads that bound the window.
       const kernelPct = ((end.utimeTicks + end.stimeTicks - before.utimeTicks - before.stimeTicks) / systemConstants().clockTicksPerSecond / seconds) * 100;
       assert.ok(Math.abs(w.CPUCore!.Avg - kernelPct) <= 2, `CPUCore avg ${w.CPUCore!.Avg} vs kernel ${kernelPct}`);
-      assert.ok(Math.abs(w.CPUCore!.Avg - 100) <= 5, `CPUCore avg ${w.CPUCore!.Avg} (kernel ${kernelPct}: a burning thread that got less than a core means the machine is overloaded)`);
       assert.ok(Math.abs(w.CPU!.Avg - w.CPUCore!.Avg / 2) < 1e-9, `CPU ${w.CPU!.Avg} is half of CPUCore`);
-      // The burning thread is vCPU 0 of 2: the vCPU threads together are ~50 % busy.
-      assert.ok(Math.abs(w.VcpuBusy!.Avg - 50) <= 5, `VcpuBusy ${w.VcpuBusy!.Avg}`);
+      // A busy loop is always runnable: every moment of the window it either ran or waited in the
+      // runqueue. vCPU 0 of 2 burns, so run + wait of the vCPU threads is half their wall time.
+      assert.ok(Math.abs(w.VcpuBusy!.Avg + w.Steal!.Avg - 50) <= 5, `VcpuBusy ${w.VcpuBusy!.Avg} + Steal ${w.Steal!.Avg}`);
+      if (w.Steal!.Avg < 2.5) {
+        // Uncontended (what CI gives it): the thread had its core, ~100 % of one core.
+        assert.ok(Math.abs(w.CPUCore!.Avg - 100) <= 5, `CPUCore avg ${w.CPUCore!.Avg} with steal ${w.Steal!.Avg}`);
+        assert.ok(Math.abs(w.VcpuBusy!.Avg - 50) <= 5, `VcpuBusy ${w.VcpuBusy!.Avg}`);
+      } else {
+        process.stdout.write(`\n  the host was contended: the burning vCPU waited ${(2 * w.Steal!.Avg).toFixed(1)} % of the window (steal), and the agent shows it\n`);
+      }
       assert.is(w.CPUCore!.Count, w.Samples, 'every tick of a full window has a rate');
       assert.is(w.Missed, 0);
       assert.is(w.MemoryUtilization!.Count, w.Samples);

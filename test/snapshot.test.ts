@@ -15,30 +15,13 @@ import { createTap, deleteTap, sendFramesToTap, tapCounters, uniqueTapName } fro
 import { startQemu, type Qemu } from './helpers/qemu.js';
 import { clockTicks, cpuTicks, startOddComm, waitFor } from './helpers/procs.js';
 import { Discovery } from '../src/discover/scan.js';
-import { VmReader } from '../src/collect/vm-reader.js';
+import { VmReader, type InstanceStats } from '../src/collect/vm-reader.js';
 import { systemConstants } from '../src/readers/system.js';
 
 const cli = join(distRoot, 'src', 'cli.js');
 
-interface SnapInstance {
-  instance_id: string;
-  instance_name: string;
-  hypervisor: string;
-  pid: number;
-  cpu_seconds: number;
-  memory_rss_bytes: number;
-  memory_vms_bytes: number;
-  network_rx_bytes: number | null;
-  network_tx_bytes: number | null;
-  allocated_vcpus: number;
-  allocated_memory_bytes: number;
-  memory_utilization_ratio?: number;
-  tap_devices: string[];
-  vcpu_threads: number;
-  memory_swap_bytes: number | null;
-  memory_peak_rss_bytes: number | null;
-  disk_read_bytes: number | null;
-  disk_write_bytes: number | null;
+/** What `snapshot --json` prints per VM: the reader's InstanceStats plus the read errors. */
+interface SnapInstance extends InstanceStats {
   read_errors: { field: string; kind: string }[];
 }
 
