@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, type WindowReport } from '../src/agent/agent.js';
@@ -52,7 +52,7 @@ async function fullWindowOf(reports: WindowReport[], key: string, afterMs: numbe
   const before = reports[i - 1]!.vms.get(key)?.latest;
   const end = reports[i]!.vms.get(key)?.latest;
   assert.ok(before && end, 'bounding reads');
-  return { w: reports[i]!.window.instances.get(key)!, before: before!, end: end!, seconds: (end!.tMs - before!.tMs) / 1000 };
+  return { w: reports[i]!.window.instances.get(key)!, host: reports[i]!.window.host, before: before!, end: end!, seconds: (end!.tMs - before!.tMs) / 1000 };
 }
 
 const s = suite('agent sampling');
@@ -67,7 +67,7 @@ s('a thread burning one core reads as ~100 % of one core and 50 % of 2 allocated
     const cfg = config();
     await withAgent(cfg, async (agent, reports) => {
       const key = await waitFor(() => agent.instances().find((i) => i.vm.pid === st!.pid)?.vm.key, 10_000, 'discovery of the stand-in');
-      const { w, before, end, seconds } = await fullWindowOf(reports, key, Date.now(), cfg);
+      const { w, host, before, end, seconds } = await fullWindowOf(reports, key, Date.now(), cfg);
       assert.ok(w.CPUCore, 'CPUCore measured');
       // The kernel's utime+stime between the two reads that bound the window.
       const kernelPct = ((end.utimeTicks + end.stimeTicks - before.utimeTicks - before.stimeTicks) / systemConstants().clockTicksPerSecond / seconds) * 100;
@@ -77,9 +77,12 @@ s('a thread burning one core reads as ~100 % of one core and 50 % of 2 allocated
       // runqueue. vCPU 0 of 2 burns, so run + wait of the vCPU threads is half their wall time.
       assert.ok(Math.abs(w.VcpuBusy!.Avg + w.Steal!.Avg - 50) <= 5, `VcpuBusy ${w.VcpuBusy!.Avg} + Steal ${w.Steal!.Avg}`);
       if (w.Steal!.Avg < 2.5) {
-        // Uncontended (what CI gives it): the thread had its core, ~100 % of one core.
-        assert.ok(Math.abs(w.CPUCore!.Avg - 100) <= 5, `CPUCore avg ${w.CPUCore!.Avg} with steal ${w.Steal!.Avg}`);
-        assert.ok(Math.abs(w.VcpuBusy!.Avg - 50) <= 5, `VcpuBusy ${w.VcpuBusy!.Avg}`);
+        // Uncontended here: the thread had its core, ~100 % of one core — less only what the
+        // hypervisor under this machine took from it. That shows as the host's steal, which accrues
+        // only on vCPUs that want to run, so its whole share (× CPUs) falls on the busy one.
+        const hostSteal = (host.Steal?.Avg ?? 0) * cpus().length;
+        assert.ok(w.CPUCore!.Avg <= 102 && w.CPUCore!.Avg + hostSteal >= 95, `CPUCore avg ${w.CPUCore!.Avg}, host steal ${hostSteal} % of a core`);
+        assert.ok(w.VcpuBusy!.Avg <= 51 && w.VcpuBusy!.Avg + hostSteal / 2 >= 45, `VcpuBusy ${w.VcpuBusy!.Avg}`);
       } else {
         process.stdout.write(`\n  the host was contended: the burning vCPU waited ${(2 * w.Steal!.Avg).toFixed(1)} % of the window (steal), and the agent shows it\n`);
       }
