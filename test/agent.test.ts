@@ -73,14 +73,16 @@ s('a thread burning one core reads as ~100 % of one core and 50 % of 2 allocated
       const kernelPct = ((end.utimeTicks + end.stimeTicks - before.utimeTicks - before.stimeTicks) / systemConstants().clockTicksPerSecond / seconds) * 100;
       assert.ok(Math.abs(w.CPUCore!.Avg - kernelPct) <= 2, `CPUCore avg ${w.CPUCore!.Avg} vs kernel ${kernelPct}`);
       assert.ok(Math.abs(w.CPU!.Avg - w.CPUCore!.Avg / 2) < 1e-9, `CPU ${w.CPU!.Avg} is half of CPUCore`);
-      // A busy loop is always runnable: every moment of the window it either ran or waited in the
-      // runqueue. vCPU 0 of 2 burns, so run + wait of the vCPU threads is half their wall time.
-      assert.ok(Math.abs(w.VcpuBusy!.Avg + w.Steal!.Avg - 50) <= 5, `VcpuBusy ${w.VcpuBusy!.Avg} + Steal ${w.Steal!.Avg}`);
+      // A busy loop is always runnable: every moment of the window it ran, waited in the runqueue,
+      // or was taken by the hypervisor under this machine (the host's steal, which accrues only on
+      // CPUs that want to run, so its whole share — × CPUs — falls on the busy one). vCPU 0 of 2
+      // burns, so run + wait of the vCPU threads is at most half their wall time, and with the
+      // host's steal at least about half.
+      const hostSteal = (host.Steal?.Avg ?? 0) * cpus().length;
+      assert.ok(w.VcpuBusy!.Avg + w.Steal!.Avg <= 52, `VcpuBusy ${w.VcpuBusy!.Avg} + Steal ${w.Steal!.Avg}`);
+      assert.ok(w.VcpuBusy!.Avg + w.Steal!.Avg + hostSteal / 2 >= 45, `VcpuBusy ${w.VcpuBusy!.Avg} + Steal ${w.Steal!.Avg} + host steal ${hostSteal}/2`);
       if (w.Steal!.Avg < 2.5) {
-        // Uncontended here: the thread had its core, ~100 % of one core — less only what the
-        // hypervisor under this machine took from it. That shows as the host's steal, which accrues
-        // only on vCPUs that want to run, so its whole share (× CPUs) falls on the busy one.
-        const hostSteal = (host.Steal?.Avg ?? 0) * cpus().length;
+        // Uncontended here: the thread had its core, ~100 % of one core, less the host's steal.
         assert.ok(w.CPUCore!.Avg <= 102 && w.CPUCore!.Avg + hostSteal >= 95, `CPUCore avg ${w.CPUCore!.Avg}, host steal ${hostSteal} % of a core`);
         assert.ok(w.VcpuBusy!.Avg <= 51 && w.VcpuBusy!.Avg + hostSteal / 2 >= 45, `VcpuBusy ${w.VcpuBusy!.Avg}`);
       } else {
@@ -105,10 +107,12 @@ s('a VM writing K bytes per second into its TAP shows K × window seconds within
   try {
     const K = 250_000;
     st = await startStandin({ kind: 'crosvm', argv: ['run', '--cpus', '1', '--mem', '64', '--socket', `${dir}/net-1/c.sock`, '--net', `tap-name=${tap}`, '/k'], threads: 1, taps: [tap], txBytesPerSec: K });
-    const cfg = config();
+    // 10 s windows: the stand-in paces its writes by the wall clock and catches up after a stall
+    // in bursts; over a longer window those average out of the 1 % bound.
+    const cfg = config({ intervalMs: 1000, windowSeconds: 10 });
     await withAgent(cfg, async (agent, reports) => {
       const key = await waitFor(() => agent.instances().find((i) => i.vm.pid === st!.pid)?.vm.key, 10_000, 'discovery');
-      const { w, before, end, seconds } = await fullWindowOf(reports, key, Date.now(), cfg);
+      const { w, before, end, seconds } = await fullWindowOf(reports, key, Date.now(), cfg, 40_000);
       // Byte-exact: the window holds exactly what the TAP counted between its bounding reads.
       assert.is(w.NetOut, end.taps[0]!.rxBytes - before.taps[0]!.rxBytes);
       // And that is K per second of the time it covers, within 1 %.
