@@ -117,9 +117,9 @@ s('a VM writing K bytes per second into its TAP shows K × window seconds within
       assert.is(w.NetOut, end.taps[0]!.rxBytes - before.taps[0]!.rxBytes);
       // And that is K per second of the time it covers, within 1 %.
       const expected = K * seconds;
-      assert.ok(Math.abs(w.NetOut - expected) / expected <= 0.01, `NetOut ${w.NetOut} over ${seconds} s vs ${expected}`);
+      assert.ok(Math.abs(w.NetOut! - expected) / expected <= 0.01, `NetOut ${w.NetOut} over ${seconds} s vs ${expected}`);
       assert.is(w.NetIn, 0, 'nothing was sent to the VM');
-      assert.ok(Math.abs(w.NetOutPackets - expected / 1000) <= expected / 1000 / 100 + 1, `packets ${w.NetOutPackets}`);
+      assert.ok(Math.abs(w.NetOutPackets! - expected / 1000) <= expected / 1000 / 100 + 1, `packets ${w.NetOutPackets}`);
     });
   } finally {
     await st?.stop();

@@ -27,12 +27,21 @@ export function mergeAgg(a: Agg | null, b: Agg | null): Agg | null {
 }
 
 const AGG_FIELDS = ['CPU', 'CPUCore', 'CPUUser', 'CPUSystem', 'VcpuBusy', 'Steal', 'MemoryRSS', 'MemorySwap', 'MemoryUtilization'] as const;
-const SUM_FIELDS = ['Samples', 'Missed', 'NetIn', 'NetOut', 'NetInPackets', 'NetOutPackets', 'DiskRead', 'DiskWrite', 'ThrottledPeriods', 'ThrottledTimeNs'] as const;
+const SUM_FIELDS = ['Samples', 'Missed', 'DiskRead', 'DiskWrite', 'ThrottledPeriods', 'ThrottledTimeNs'] as const;
+/** Null (a TAP could not be read) stays null: a partial sum would understate the traffic. */
+const NULLABLE_SUM_FIELDS = ['NetIn', 'NetOut', 'NetInPackets', 'NetOutPackets'] as const;
 
 export function mergeInstanceWindows(a: InstanceWindow, b: InstanceWindow): InstanceWindow {
   const out: InstanceWindow = { ...a };
   for (const f of AGG_FIELDS) out[f] = mergeAgg(a[f], b[f]);
   for (const f of SUM_FIELDS) out[f] = a[f] + b[f];
+  for (const f of NULLABLE_SUM_FIELDS) {
+    const x = a[f];
+    const y = b[f];
+    out[f] = x === null || y === null ? null : x + y;
+  }
+  const unsampled = (a.Unsampled ?? 0) + (b.Unsampled ?? 0);
+  if (unsampled > 0) out.Unsampled = unsampled;
   return out;
 }
 

@@ -58,15 +58,24 @@ export interface InstanceWindow {
   MemorySwap: Agg | null;
   /** RSS / allocated memory, percent; null when allocated memory is unknown. */
   MemoryUtilization: Agg | null;
-  /** VM view: NetIn = bytes the VM received (TAP tx), NetOut = bytes it sent (TAP rx). */
-  NetIn: number;
-  NetOut: number;
-  NetInPackets: number;
-  NetOutPackets: number;
+  /**
+   * VM view: NetIn = bytes the VM received (TAP tx), NetOut = bytes it sent (TAP rx). Null when a
+   * TAP of the VM could not be read: a partial sum would understate the traffic.
+   */
+  NetIn: number | null;
+  NetOut: number | null;
+  NetInPackets: number | null;
+  NetOutPackets: number | null;
   DiskRead: number;
   DiskWrite: number;
   ThrottledPeriods: number;
   ThrottledTimeNs: number;
+  /**
+   * Seconds of this window that no reading covered but whose counter deltas it carries (the agent
+   * was stopped; its last readings were kept and the gap spread over the minutes it covers).
+   * Absent means 0. Gauges are not invented for those seconds: their Count says what was sampled.
+   */
+  Unsampled?: number;
 }
 
 /** The latest counters of a VM: the Hypeman InstanceStats values, PascalCase. */
