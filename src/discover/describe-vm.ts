@@ -1,6 +1,7 @@
 // What a hypervisor process's VM is: its module parses the command line (and a config file, and
 // an API answer when those leave the shape open), then the same I/O for every hypervisor reads
 // its vCPU threads, TAPs and cgroup. Also re-reads threads and TAPs while a VM is coming up.
+import { readOnce } from '../readers/kept-file.js';
 import type { Outcome } from '../readers/outcome.js';
 import { parseProcStat, type ProcStat } from '../readers/parse-proc-stat.js';
 import { findCpuCgroup } from './cgroup.js';
@@ -8,7 +9,7 @@ import { basename } from './classify.js';
 import type { ApiConfig, HypervisorConfig, HypervisorModule } from './hypervisors/contract.js';
 import { hypervisorModule } from './hypervisors/registry.js';
 import { resolveIdentity } from './identity.js';
-import { readBytes, readText } from './proc-io.js';
+import { readBytes } from './proc-io.js';
 import { processPaths, type ProcessPaths } from './process-paths.js';
 import { count, type ScanStats } from './scan-stats.js';
 import { mergeTaps, readTunTaps } from './taps.js';
@@ -144,14 +145,14 @@ function readConfigFile(
 ): ApiConfig | null {
   const file = module.configFile?.(config);
   if (!file || !module.parseConfigFile) return null;
-  const text = readText(paths.access(file), false);
-  if (!text.ok) {
-    count(stats.errors, `config-file-${text.kind}`);
+  const raw = readOnce(paths.access(file), false);
+  if (!raw.ok) {
+    count(stats.errors, `config-file-${raw.kind}`);
     return null;
   }
   let fromFile: ApiConfig | null = null;
   try {
-    fromFile = module.parseConfigFile(JSON.parse(text.value));
+    fromFile = module.parseConfigFile(JSON.parse(raw.value.toString('utf8')));
   } catch {
     /* counted below */
   }

@@ -43,7 +43,7 @@ export function reuseWindow(prev: PidCounters | null, now: PidCounters | null): 
 }
 
 /** /proc/loadavg, /proc/stat and /proc/sys/kernel/pid_max → the counters, or null. Pure. */
-export function parseCounters(loadavg: string, stat: string, pidMax: string): PidCounters | null {
+export function parseCounters(loadavg: Buffer | string, stat: Buffer | string, pidMax: Buffer | string): PidCounters | null {
   const la = parseLoadavg(loadavg);
   const st = parseStatCounters(stat);
   const max = parseCounter(pidMax);
