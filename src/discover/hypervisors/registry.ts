@@ -11,7 +11,7 @@ export const HYPERVISORS = [qemu, cloudHypervisor, firecracker, crosvm] as const
 
 export type Hypervisor = (typeof HYPERVISORS)[number]['name'];
 
-const BY_NAME = new Map<string, HypervisorModule>(HYPERVISORS.map((h) => [h.name, h as HypervisorModule]));
+const BY_NAME = new Map<string, HypervisorModule>(HYPERVISORS.map((h) => [h.name, h]));
 
 export function hypervisorModule(name: Hypervisor): HypervisorModule {
   return BY_NAME.get(name)!;
