@@ -20,13 +20,15 @@
 // a QEMU hub with the NIC and a stream socket served by this helper (the wire), so QEMU reads every
 // frame the host sends into the TAP and passes it on to the wire, and writes into the TAP every
 // frame the test sends over the wire, whatever the guest does and under either accelerator.
+// startQemu returns once a first frame (WIRE_PROBE_BYTES) went through: count from the TAP's
+// counters read after it.
 //
 // With `tapByFd`, the TAP is opened by tapfd-exec (what libvirt does) and handed to QEMU as fd 3
 // with libvirt's JSON -netdev syntax; then the command line never names the TAP: only
 // /proc/<pid>/fdinfo/3 (`iff:\t<tap>`) does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +85,13 @@ export interface Qemu {
   wire?: QemuWire;
   stderr(): string;
   stop(): Promise<void>;
+}
+
+/** The frame startQemu sends through a wire before returning: it shows in the TAP's rx. */
+export const WIRE_PROBE_BYTES = 60;
+
+function tapRxBytes(tap: string): number {
+  return Number(readFileSync(`/sys/class/net/${tap}/statistics/rx_bytes`, 'utf8'));
 }
 
 const WIRE_HUB = ['-netdev', 'hubport,id=vpt-nic,hubid=0', '-device', 'virtio-net-pci,netdev=vpt-nic,romfile='];
@@ -244,6 +253,15 @@ export async function startQemu(o: QemuOptions): Promise<Qemu> {
       `${smp} vCPU threads of qemu ${pid}${wire ? ' and its wire' : ''}`,
       25,
     );
+    if (wire) {
+      // QEMU drops what reaches its stream netdev until its side of the connection is set up,
+      // which it does after our accept. A frame sent over the wire is read only from then on, so
+      // its arrival in the TAP says QEMU now passes frames both ways.
+      const tapName = (o.tap ?? o.tapByFd)!;
+      const rx0 = tapRxBytes(tapName);
+      const probe = await wire.send(1, WIRE_PROBE_BYTES);
+      await waitFor(() => tapRxBytes(tapName) - rx0 >= probe, o.startTimeoutMs ?? 20_000, `qemu ${pid} to pass a frame from its wire into ${tapName}`, 10);
+    }
     const shown = vcpus[0][2];
     if (o.accel === undefined && shown !== testAccel().toUpperCase()) {
       throw new Error(`qemu ${pid} runs under ${shown}, not ${testAccel()}`);
