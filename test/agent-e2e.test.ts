@@ -20,7 +20,6 @@ import { HEADER_BYTES, scanSegment } from '../src/ship/spool.js';
 import { peekMeta } from '../src/ship/codec.js';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const e2e = suite('agent end to end');
 
@@ -253,23 +252,29 @@ ship('receiver down for several windows and the agent killed -9 meanwhile: after
   try {
     agent = await startAgentProcess(env);
     await waitFor(() => receiver.unique.size >= 2, 15_000, 'first windows delivered');
-    await receiver.down();
-    await sleep(4000); // windows close and are spooled while nobody answers
-    await agent.kill9();
-    // What was durable at the moment of the kill: every record in the spool's segments.
-    const spooled = new Set<string>();
-    for (const f of readdirSync(spool).filter((n) => n.endsWith('.seg'))) {
-      const buf = readFileSync(join(spool, f));
-      for (const fr of scanSegment(buf).frames) {
-        const meta = peekMeta(buf.subarray(fr.offset + HEADER_BYTES, fr.offset + HEADER_BYTES + fr.length));
-        if (meta) spooled.add(meta.batchId);
+    /** Every record in the spool's segments: what is durable now. */
+    const onDisk = (): Set<string> => {
+      const ids = new Set<string>();
+      for (const f of readdirSync(spool).filter((n) => n.endsWith('.seg'))) {
+        const buf = readFileSync(join(spool, f));
+        for (const fr of scanSegment(buf).frames) {
+          const meta = peekMeta(buf.subarray(fr.offset + HEADER_BYTES, fr.offset + HEADER_BYTES + fr.length));
+          if (meta) ids.add(meta.batchId);
+        }
       }
-    }
+      return ids;
+    };
+    await receiver.down();
+    // Windows close and are spooled while nobody answers.
+    await waitFor(() => [...onDisk()].filter((id) => !receiver.unique.has(id)).length >= 2, 20_000, 'two undelivered windows on disk', 100);
+    await agent.kill9();
+    // What was durable at the moment of the kill.
+    const spooled = onDisk();
     const undelivered = [...spooled].filter((id) => !receiver.unique.has(id));
     assert.ok(undelivered.length >= 2, `windows closed while the receiver was down are on disk: ${undelivered.length}`);
     await receiver.up();
     agent = await startAgentProcess(env);
-    await sleep(2500);
+    await waitFor(() => [...spooled].every((id) => receiver.unique.has(id)), 20_000, 'the batches on disk at the kill to arrive', 100);
     await agent.stop('SIGTERM');
     agent = null;
     // Every batch that was on disk when the agent was killed arrived after the restart.

@@ -45,6 +45,17 @@ export function schedstat(pid: number, tid: number): { runS: number; waitS: numb
   return { runS: run / 1e9, waitS: wait / 1e9 };
 }
 
+/**
+ * CPU time the hypervisor under this machine took from it (steal), summed over all CPUs, in
+ * seconds since boot: the aggregate `cpu` line of /proc/stat, field 8. A busy thread loses it on
+ * top of its run-queue wait, so CPU ground truth on a VM host allows for it.
+ */
+export function hostStealSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) throw new Error('no cpu line in /proc/stat');
+  return Number(line.trim().split(/\s+/)[8]) / clockTicks();
+}
+
 /** Resident set size in bytes, from /proc/<pid>/statm and the page size. */
 export function rssBytes(pid: number): number {
   const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);

@@ -34,7 +34,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testAccel } from './accel.js';
 import { tapfdExecBinary } from './cc.js';
-import { killChild, threadNames, waitFor } from './procs.js';
+import { killChild, sleep, threadNames, waitFor } from './procs.js';
 
 export { testAccel } from './accel.js';
 
@@ -230,7 +230,7 @@ export async function startQemu(o: QemuOptions): Promise<Qemu> {
     }
   };
   if (child.pid === undefined) {
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
     await wire?.close();
     throw new Error(`could not start qemu: ${stderr}`);
   }
