@@ -157,6 +157,22 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * `promise`'s value, or an error naming `what` if it has not settled within `timeoutMs`: a bound
+ * on a call that must end by itself (a timeout inside the code under test), not a measure of it.
+ */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Resolves with the exit code (or signal name) once the child has exited; bounded. */
 export function waitExit(child: ChildProcess, timeoutMs = 5000): Promise<number | string> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
