@@ -2,7 +2,7 @@
 // it whenever /dev/kvm can be opened; `VMPULSE_TEST_ACCEL=tcg|kvm` forces one, so that the same
 // machine can run the QEMU tests both ways. QEMU is given exactly one accelerator (never the
 // `kvm:tcg` fallback), so a run never silently tests the other one.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -11,6 +11,7 @@ let kvmWhyNot: string | null | undefined;
 export function kvmUnusable(): string | null {
   if (kvmWhyNot === undefined) {
     try {
+      if (!statSync('/dev/kvm').isCharacterDevice()) throw Object.assign(new Error('not a device'), { code: 'not a character device' });
       closeSync(openSync('/dev/kvm', 'r+'));
       kvmWhyNot = null;
     } catch (e) {
