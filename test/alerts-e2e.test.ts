@@ -38,7 +38,8 @@ s('a stand-in burning CPU: ALARM and an Alertmanager alert; idle: OK and the ale
       secret: srv.admin.secret,
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
-        selector: { instanceName: 'burn-*' },
+        // This run's VM only: other runs on this host have burn-<pid> VMs the agent sees too.
+        selector: { instanceName: folder },
         metricName: 'CPUUtilization',
         statistic: 'Average',
         period: 60,
