@@ -24,6 +24,7 @@ import { parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import { parseCmdline } from '../src/readers/parse-cmdline.js';
 import { parseFdinfo } from '../src/readers/parse-fdinfo.js';
 import { fakeTree, type FakeProcess } from './fixtures/proc/tree.js';
+import { within } from './helpers/procs.js';
 
 function value<T>(o: Outcome<T>): T {
   if (!o.ok) throw new Error(`expected ok, got ${o.kind}: ${o.detail}`);
@@ -381,12 +382,10 @@ test('API client: JSON answer, HTTP error, size cap, timeout, missing socket', a
     assert.ok(!missing.ok && missing.kind === 'missing');
     const silentPath = join(dir, 'silent.sock');
     const silent = await listenSilent(silentPath);
-    const t0 = Date.now();
-    const hung = await getJson(silentPath, '/vm/config', { timeoutMs: 150 });
-    const took = Date.now() - t0;
+    // The socket accepts and never answers: only the client's own timeout ends the call.
+    const hung = await within(getJson(silentPath, '/vm/config', { timeoutMs: 150 }), 30_000, 'the API call to give up on a silent socket');
     await silent.close();
-    assert.ok(!hung.ok && hung.kind === 'io' && hung.detail.includes('150 ms'));
-    assert.ok(took >= 140 && took < 2000, `took ${took} ms`);
+    assert.ok(!hung.ok && hung.kind === 'io' && hung.detail.includes('150 ms'), JSON.stringify(hung));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -596,10 +595,8 @@ test('fixture: an API socket that never answers times out; allocation from threa
       argv: ['cloud-hypervisor', '--api-socket', `path=${join(sockDir, 'api.sock')}`],
       threads: chThreads(990, 3),
     });
-    const t0 = Date.now();
-    const r = await scanOnce({ procRoot: tree.procRoot, sysRoot: tree.sysRoot, apiTimeoutMs: 200 });
-    const took = Date.now() - t0;
-    assert.ok(took < 2000, `scan took ${took} ms`);
+    // A silent API socket holds the scan only for its own timeout.
+    const r = await within(scanOnce({ procRoot: tree.procRoot, sysRoot: tree.sysRoot, apiTimeoutMs: 200 }), 30_000, 'the scan despite a silent API socket');
     const vm = r.all[0]!;
     assert.is(vm.instanceId, 'stuck');
     assert.is(vm.allocatedVcpus, 3);

@@ -1,11 +1,12 @@
 // `npm run bench:server`: ingest rate (VM-minute records per second through POST /v1/ingest) and
 // GetInstanceMetricData latency (one VM, one day of minutes, period 300, all five statistics) for
 // SQLite (temp file) and PostgreSQL (throwaway database vmpulse_bench_<pid> on
-// VMPULSE_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+// VMPULSE_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres); and what refusing a
+// gzip bomb costs (time against a plain oversize body's refusal, RSS growth).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { ulid } from 'ulid';
 import { startServer } from '../server/app.js';
@@ -188,10 +189,71 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: s
   }
 }
 
+/** 1 GiB of zeros, gzipped (about 1 MiB on the wire). */
+async function gzipBomb(): Promise<Buffer> {
+  const gz = createGzip({ level: 1 });
+  const parts: Buffer[] = [];
+  gz.on('data', (b: Buffer) => parts.push(b));
+  const done = new Promise<void>((resolve, reject) => gz.on('end', resolve).on('error', reject));
+  const zeros = Buffer.alloc(1 << 20);
+  for (let i = 0; i < 1024; i++) if (!gz.write(zeros)) await new Promise((r) => gz.once('drain', r));
+  gz.end();
+  await done;
+  return Buffer.concat(parts);
+}
+
+interface BombResult {
+  wireBytes: number;
+  bombMs: number;
+  oversizeMs: number;
+  rssGrowthMiB: number;
+}
+
+/**
+ * What refusing a gzip bomb costs the server (in this process): time to the 413 against the
+ * refusal of a plain body just over the limit (the reference, same run), and the RSS growth.
+ */
+async function benchGzipBomb(dir: string): Promise<BombResult> {
+  const limit = 8 * 1024 * 1024;
+  const srv = await startServer({
+    host: '127.0.0.1', port: 0, tls: null, db: join(dir, 'bomb.db'), keyFile: join(dir, 'bomb.key'),
+    maxBodyBytes: limit, retentionDays: 15, retentionIntervalS: 3600, logLevel: 'silent', pgPoolMax: 1,
+  });
+  try {
+    const agent = await srv.credentials.create('admin', 'bench');
+    const send = async (body: Buffer, gzip: boolean): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      const res = await fetch(`${srv.url}/v1/ingest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${agent.secret}`, 'content-type': 'application/json', ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
+        body,
+      });
+      await res.text();
+      if (res.status !== 413) throw new Error(`expected 413, got ${res.status}`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    const bomb = await gzipBomb();
+    const oversize = Buffer.alloc(limit + 1, 0x20);
+    await send(oversize, false); // warm-up
+    const oversizeMs = await send(oversize, false);
+    let peak = process.memoryUsage().rss;
+    const base = peak;
+    const watch = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    const bombMs = await send(bomb, true);
+    clearInterval(watch);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { wireBytes: bomb.length, bombMs, oversizeMs, rssGrowthMiB: (peak - base) / 1048576 };
+  } finally {
+    await srv.close();
+  }
+}
+
 async function main(): Promise<void> {
   const results: Result[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-bench-'));
+  let bomb: BombResult;
   try {
+    bomb = await benchGzipBomb(dir);
     results.push(await benchEngine('sqlite', join(dir, 'bench.db'), join(dir, 'server.key')));
     const name = `vmpulse_bench_${process.pid}`;
     const admin = new pg.Client({ connectionString: PG_URL });
@@ -227,6 +289,11 @@ async function main(): Promise<void> {
       `${r.engine.padEnd(10)}${r.recordsPerSecond.toFixed(0).padStart(12)}   ${f(r.ingestSeconds).padStart(8)}   ${f(r.httpMs.p50).padStart(11)}  ${f(r.httpMs.p95).padStart(6)}  ${f(r.httpMs.mean).padStart(7)}   ${f(r.libMs.p50).padStart(14)}  ${f(r.libMs.p95).padStart(6)}   ${String(r.datapoints).padStart(10)}\n`,
     );
   }
+  process.stdout.write(
+    `\ngzip bomb (1 GiB of zeros, ${bomb.wireBytes} bytes on the wire) refused in ${f(bomb.bombMs)} ms, ` +
+      `${f(bomb.bombMs / bomb.oversizeMs)}× the refusal of a plain body 1 byte over the 8 MiB limit (${f(bomb.oversizeMs)} ms); ` +
+      `RSS grew by ${f(bomb.rssGrowthMiB)} MiB\n`,
+  );
 }
 
 main().then(

@@ -4,6 +4,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
+import { accelUnavailable } from './accel.js';
 
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
@@ -38,7 +39,8 @@ async function check(need: Need): Promise<string | null> {
     case 'root':
       return process.getuid?.() === 0 ? null : 'not running as root';
     case 'qemu':
-      return which('qemu-system-x86_64') ? null : 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
+      // Also the accelerator the run asked for (VMPULSE_TEST_ACCEL=kvm needs a usable /dev/kvm).
+      return which('qemu-system-x86_64') ? accelUnavailable() : 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
     case 'tun':
       try {
         accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
