@@ -191,8 +191,10 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
   } else if (def.kind === 'total') {
     const rows = await store.instanceMinutes(inst.agentId, inst.instanceId, lo, hi, [def.column, 'samples']);
     for (const r of rows) {
-      if (!r.samples) continue;
-      const x = r[def.column]!;
+      const x = r[def.column];
+      // A record with no samples counts when it carries bytes (counters carried over an agent
+      // restart); one that only says the VM was gone does not. Null: a TAP was unreadable.
+      if (x === null || x === undefined || (!r.samples && !x)) continue;
       add(acc, bucketOf(r.minute!), x, x, x, 1);
     }
   } else {

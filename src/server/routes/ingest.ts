@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../errors.js';
 import { decodeBody, parsePayload } from '../validate.js';
+import { toMinuteRecords } from '../minutes.js';
 
 export interface IngestOptions {
   maxBodyBytes: number;
@@ -37,7 +38,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
     }
 
     const now = Math.floor(Date.now() / 1000);
-    const result = await app.store.ingest(payload, {
+    const result = await app.store.ingest(toMinuteRecords(payload), {
       receivedAt: now,
       minMinute: now - opts.retentionDays * DAY,
       maxMinute: now + DAY,
