@@ -22,6 +22,9 @@ import { clockTicks, cpuTicks, sleep, waitFor } from './helpers/procs.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { engineReady, ENGINES, startTestServer, type Engine, type TestServer } from './helpers/server.js';
 import type { Payload } from '../src/ship/payload.js';
+import { pino } from 'pino';
+import { Agent, type WindowReport } from '../src/agent/agent.js';
+import { systemConstants } from '../src/readers/system.js';
 
 const t = suite('agent restart loses nothing');
 
@@ -212,6 +215,48 @@ t('SIGTERM and kill -9 mid-minute: every byte and CPU tick lands in exactly one 
         // keep cleaning
       }
     }
+  }
+});
+
+t('a VM that vanishes just after a window boundary adds no second record to the closed window', async () => {
+  if (!(await needs('vanish at a window boundary', 'root', 'cc'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-vanish-'));
+  const instanceId = `vanish-${process.pid}`;
+  mkdirSync(join(dir, instanceId));
+  const vm = await startStandin({ kind: 'crosvm', argv: ['run', '--cpus', '1', '--mem', '64', '--socket', join(dir, instanceId, 'crosvm.sock'), '/boot/vmlinux'], threads: 1 });
+  // Interval = window = 2 s: for a whole second after each boundary the midpoint rule maps the
+  // wall clock to the window that has just closed, the instant a rescan marks a VM gone.
+  const agent = new Agent({ procRoot: '/proc', sysRoot: '/sys', intervalMs: 2000, windowSeconds: 2, discoveryIntervalMs: 60_000, workers: 1, apiTimeoutMs: 300 }, systemConstants(), pino({ level: 'silent' }));
+  const reports: WindowReport[] = [];
+  agent.onWindow((r) => void reports.push(r));
+  try {
+    await agent.discover();
+    const key = agent.instances().find((i) => i.vm.instanceId === instanceId)?.vm.key;
+    assert.ok(key, 'the stand-in is discovered');
+    const B = Math.ceil(Date.now() / 2000) * 2000 + 2000;
+    await until(B - 2000);
+    await agent.tickAt(B - 2000);
+    await until(B);
+    await agent.tickAt(B); // closes [B - 2 s, B) with the VM's sample in it
+    await vm.stop();
+    await agent.discover(); // the VM is gone, found within the second after the boundary
+    assert.ok(Date.now() < B + 1000, 'the rescan ran inside the vulnerable second');
+    await until(B + 2000);
+    await agent.tickAt(B + 2000);
+    const mine = reports.flatMap((r) => r.windows).filter((w) => w.instances.has(key!));
+    assert.equal(
+      mine.map((w) => [w.startMs - B, w.instances.get(key!)!.Samples]),
+      [[-4000, 1], [-2000, 1], [0, 0]],
+      'one record per closed window (each with its sample), then the record that says the VM is gone',
+    );
+    const starts = reports.flatMap((r) => r.windows).map((w) => w.startMs);
+    assert.is(new Set(starts).size, starts.length, 'no window handed on twice');
+    const gone = reports.find((r) => r.windows.some((w) => w.startMs === B))!;
+    assert.is(gone.vms.get(key!)!.running, false);
+  } finally {
+    await agent.stop();
+    await vm.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
