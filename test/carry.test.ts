@@ -11,6 +11,7 @@ import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from '../src/agent/c
 import { countersOf } from '../src/agent/payload-builder.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 import { toMinuteRecords } from '../src/server/minutes.js';
+import { getMetricData } from '../src/server/metric-data.js';
 import { engineReady, ENGINES, hostWindow, ingest, instanceRecord, instanceWindow, nowMinute, payload, startTestServer, agg } from './helpers/server.js';
 
 const c = suite('carried counters');
@@ -156,6 +157,37 @@ for (const engine of ENGINES) {
       assert.equal(rows.map((r) => [Number(r.minute), Number(r.seconds), Number(r.samples), Number(r.net_out)]), [[m, 60, 60, 6000 + 150]]);
       const host = await s.db.query(`SELECT minute, seconds, samples FROM host_minutes`);
       assert.equal(host.map((r) => [Number(r.minute), Number(r.seconds), Number(r.samples)]), [[m, 60, 60]]);
+    } finally {
+      await s.close();
+    }
+  });
+}
+
+for (const engine of ENGINES) {
+  c(`[${engine}] a 300 s window does not make its host look silent for the minutes still on their way`, async () => {
+    if (!(await engineReady(engine, 'long windows and status checks'))) return;
+    const s = await startTestServer(engine);
+    try {
+      const S = Math.floor(Date.now() / 300_000) * 300 - 600; // a 300 s window start, ten minutes ago
+      const minutes = [0, 60, 120, 180, 240].map((o) => S + o);
+      const batch = (agent: string, ms: number[]) =>
+        payload({ AgentID: agent, Stats: ms.map((m) => hostWindow(m)), Instances: [instanceRecord(`vm-${agent}`, { Stats: ms.map((m) => instanceWindow(m)) })] });
+      // Two agents, the same minutes delivered: one in a single 300 s batch, one a minute per batch.
+      const long = await startTestServer(engine);
+      try {
+        assert.is((await ingest(long.url, long.agent.secret, batch('hv-long', minutes))).body.status, 'stored');
+        for (const m of minutes) assert.is((await ingest(s.url, s.agent.secret, batch('hv-short', [m]))).body.status, 'stored');
+        // Judged 130 s after the window ended: the next window's first minutes are not in yet.
+        const now = S + 300 + 130;
+        const q = (store: typeof s.server.store, id: string) =>
+          getMetricData(store, { instanceId: id, metricName: 'StatusCheckFailed_System', period: 60, startTime: S, endTime: S + 600, unit: 'Count', statistics: ['Maximum'], now, graceSeconds: 60 });
+        const longDp = (await q(long.server.store, 'vm-hv-long')).datapoints.map((d) => [d.timestamp - S, d.maximum]);
+        const shortDp = (await q(s.server.store, 'vm-hv-short')).datapoints.map((d) => [d.timestamp - S, d.maximum]);
+        assert.equal(shortDp, [[0, 0], [60, 0], [120, 0], [180, 0], [240, 0], [300, 1], [360, 1]], 'a minute-window agent is late: its host looks silent');
+        assert.equal(longDp, [[0, 0], [60, 0], [120, 0]], 'the 300 s agent\'s minutes still on their way are not judged');
+      } finally {
+        await long.close();
+      }
     } finally {
       await s.close();
     }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../errors.js';
 import { decodeBody, parsePayload } from '../validate.js';
 import { toMinuteRecords } from '../minutes.js';
+import { learnAgentWindow } from '../agent-windows.js';
 
 export interface IngestOptions {
   maxBodyBytes: number;
@@ -38,12 +39,14 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
     }
 
     const now = Math.floor(Date.now() / 1000);
-    const result = await app.store.ingest(toMinuteRecords(payload), {
+    const minutes = toMinuteRecords(payload);
+    const result = await app.store.ingest(minutes, {
       receivedAt: now,
       minMinute: now - opts.retentionDays * DAY,
       maxMinute: now + DAY,
     });
     if (result.status === 'duplicate') return reply.code(200).send({ status: 'duplicate', batch_id: payload.BatchID });
+    learnAgentWindow(payload.AgentID, minutes.Stats.map((h) => h.Minute));
     const c = result.counts;
     return reply.code(200).send({
       status: 'stored',
