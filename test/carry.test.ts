@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { gapGoesWhole, spreadGap } from '../src/agent/carry.js';
 import { Windows, type CarriedDeltas } from '../src/agent/windows.js';
 import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from '../src/agent/checkpoint.js';
-import { countersOf } from '../src/agent/payload-builder.js';
+import { buildPayload, countersOf } from '../src/agent/payload-builder.js';
+import { pino } from 'pino';
+import { Agent, type WindowReport } from '../src/agent/agent.js';
+import { systemConstants } from '../src/readers/system.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 import { toMinuteRecords } from '../src/server/minutes.js';
 import { getMetricData } from '../src/server/metric-data.js';
@@ -193,5 +196,25 @@ for (const engine of ENGINES) {
     }
   });
 }
+
+c('a 120 s window is handed on once, as its two minute records, when it ends', async () => {
+  const agent = new Agent({ procRoot: '/proc', sysRoot: '/sys', intervalMs: 60_000, windowSeconds: 120, discoveryIntervalMs: 60_000, workers: 1, apiTimeoutMs: 300 }, systemConstants(), pino({ level: 'silent' }));
+  const reports: WindowReport[] = [];
+  agent.onWindow((r) => void reports.push(r));
+  try {
+    await agent.discover();
+    // Ticks are attributed to the nominal times given; the reads themselves are real.
+    const T0 = Math.floor(Date.now() / 120_000) * 120_000;
+    await agent.tickAt(T0 + 60_000);
+    assert.is(reports.length, 0, 'the first minute is held until its window ends');
+    await agent.tickAt(T0 + 120_000);
+    assert.is(reports.length, 1);
+    assert.equal(reports[0]!.windows.map((w) => [w.startMs - T0, w.host.Seconds, w.host.Samples]), [[0, 60, 1], [60_000, 60, 1]]);
+    const p = buildPayload(reports[0]!, { batchId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', agentId: 'a', agentVersion: '0', facts: agent.host().facts, disks: [], interfaces: [], clockTicksPerSecond: 100 });
+    assert.equal(p.Stats.map((h) => h.Minute * 1000 - T0), [0, 60_000]);
+  } finally {
+    await agent.stop();
+  }
+});
 
 c.run();
