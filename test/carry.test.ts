@@ -174,7 +174,7 @@ for (const engine of ENGINES) {
       const S = Math.floor(Date.now() / 300_000) * 300 - 600; // a 300 s window start, ten minutes ago
       const minutes = [0, 60, 120, 180, 240].map((o) => S + o);
       const batch = (agent: string, ms: number[]) =>
-        payload({ AgentID: agent, Stats: ms.map((m) => hostWindow(m)), Instances: [instanceRecord(`vm-${agent}`, { Stats: ms.map((m) => instanceWindow(m)) })] });
+        payload({ AgentID: agent, WindowSeconds: ms.length * 60, Stats: ms.map((m) => hostWindow(m)), Instances: [instanceRecord(`vm-${agent}`, { Stats: ms.map((m) => instanceWindow(m)) })] });
       // Two agents, the same minutes delivered: one in a single 300 s batch, one a minute per batch.
       const long = await startTestServer(engine);
       try {

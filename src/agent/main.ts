@@ -125,6 +125,7 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
           disks,
           interfaces: i === parts.length - 1 ? report.interfaces : [],
           clockTicksPerSecond: constants.clockTicksPerSecond,
+          windowSeconds: config.windowSeconds,
         });
         unspooled.push(await encodePayload(payload));
       }

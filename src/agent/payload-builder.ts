@@ -19,6 +19,8 @@ export interface PayloadContext {
   readonly disks: readonly DiskInfo[];
   readonly interfaces: readonly NetworkInterfaceInfo[];
   readonly clockTicksPerSecond: number;
+  /** VMPULSE_WINDOW_SECONDS, sent so the server knows how late this agent's minutes may arrive. */
+  readonly windowSeconds?: number;
 }
 
 export function countersOf(sample: VmSample, clockTicksPerSecond: number): InstanceCounters {
@@ -116,6 +118,7 @@ export function buildPayload(report: Pick<WindowReport, 'windows' | 'vms'>, ctx:
     Swap: f.Swap,
     SystemUptime: f.SystemUptime,
     CreatedAt: Math.floor(Date.now() / 1000),
+    ...(ctx.windowSeconds !== undefined ? { WindowSeconds: ctx.windowSeconds } : {}),
     Disks: [...ctx.disks],
     NetworkInterfaces: [...ctx.interfaces],
     Stats: report.windows.filter((w) => !w.backfill).map((w) => w.host),

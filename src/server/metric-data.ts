@@ -202,7 +202,7 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
   } else {
     const now = req.now ?? Date.now() / 1000;
     // An agent with windows longer than a minute delivers its newest minutes up to a window late.
-    const grace = (req.graceSeconds ?? 120) + agentWindowDelay(inst.agentId);
+    const grace = (req.graceSeconds ?? 120) + agentWindowDelay(store, inst.agentId);
     const last = Math.min(hi, Math.floor((now - grace) / 60) * 60 + 60);
     const first = Math.max(lo, inst.firstMinute ?? Infinity);
     if (first < last) {

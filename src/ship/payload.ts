@@ -148,6 +148,11 @@ export interface Payload {
   SystemUptime: number;
   /** Unix seconds when the batch was made. */
   CreatedAt: number;
+  /**
+   * The agent's VMPULSE_WINDOW_SECONDS. A window longer than a minute reaches the server only once
+   * it has ended, so the server's status checks wait that long for its minutes. Absent: 60.
+   */
+  WindowSeconds?: number;
   Disks: DiskInfo[];
   NetworkInterfaces: NetworkInterfaceInfo[];
   Stats: HostWindow[];

@@ -46,7 +46,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
       maxMinute: now + DAY,
     });
     if (result.status === 'duplicate') return reply.code(200).send({ status: 'duplicate', batch_id: payload.BatchID });
-    learnAgentWindow(payload.AgentID, minutes.Stats.map((h) => h.Minute));
+    learnAgentWindow(app.store, payload.AgentID, payload.WindowSeconds);
     const c = result.counts;
     return reply.code(200).send({
       status: 'stored',
