@@ -11,7 +11,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -256,6 +256,63 @@ t('a VM that vanishes just after a window boundary adds no second record to the 
   } finally {
     await agent.stop();
     await vm.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+t('readings older than the spool\'s max age, or of another (pid, starttime), are not carried; fresh ones are', async () => {
+  if (!(await needs('carried readings: age and identity', 'root', 'tun', 'cc'))) return;
+  const tap = createTap(uniqueTapName());
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-carry-age-'));
+  const instanceId = `age-${process.pid}`;
+  mkdirSync(join(dir, instanceId));
+  const total = 500_000;
+  const vm = await startStandin({ kind: 'crosvm', argv: ['run', '--cpus', '1', '--mem', '64', '--socket', join(dir, instanceId, 'crosvm.sock'), '--net', `tap-name=${tap}`, '/boot/vmlinux'], threads: 1, taps: [tap], txTotal: total });
+  const server = await startTestServer('sqlite');
+  try {
+    await waitFor(async () => (await vm.status()).taps.every((x) => x.writer_done), 10_000, 'the writer', 50);
+    const rx = tapCounters(tap).rx_bytes;
+    const starttime = Number(readFileSync(`/proc/${vm.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
+    // A reading from before the writes (rx 0), claiming different ages and identities.
+    const reading = (ageMs: number, st: number) => {
+      const key = `${vm.pid}:${st}`;
+      return {
+        key,
+        instanceId,
+        sample: { key, tMs: Date.now() - ageMs, utimeTicks: 0, stimeTicks: 0, numThreads: 2, rssBytes: 0, vmsBytes: 0, swapBytes: 0, peakRssBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, vcpuRunNs: 0, vcpuWaitNs: 0, taps: [{ name: tap, rxBytes: rx - total, txBytes: 0, rxPackets: 0, txPackets: 0 }], throttle: null },
+      };
+    };
+    const cases: [string, ReturnType<typeof reading>, number][] = [
+      ['older than VMPULSE_SPOOL_MAX_AGE_SECONDS', reading(120_000, starttime), 0],
+      ['another starttime: another process', reading(5000, starttime + 1), 0],
+      ['fresh and the same process', reading(5000, starttime), total],
+    ];
+    for (const [what, r, expected] of cases) {
+      const spool = join(dir, `spool-${cases.findIndex((c) => c[1] === r)}`);
+      mkdirSync(spool);
+      writeFileSync(join(spool, 'readings.json'), JSON.stringify({ version: 1, savedAtMs: r.sample.tMs, readings: [r], batches: [] }));
+      // One credential per AgentID: a credential binds to the first AgentID it writes for.
+      const cred = await server.server.credentials.create('agent', `age ${what}`);
+      const agent = await startAgentProcess({
+        VMPULSE_ENDPOINT: server.url,
+        VMPULSE_TOKEN: cred.secret,
+        VMPULSE_SPOOL_DIR: spool,
+        VMPULSE_SPOOL_MAX_AGE_SECONDS: '60',
+        VMPULSE_WINDOW_SECONDS: '2',
+        VMPULSE_SAMPLE_INTERVAL_MS: '500',
+        VMPULSE_AGENT_ID: `age-${what.length}`,
+      });
+      await waitFor(() => sampled(agent, instanceId), 20_000, 'the first read', 100);
+      await sleep(2500);
+      assert.is(await agent.stop('SIGTERM'), 0);
+      const rows = await server.db.query(`SELECT net_out FROM instance_minutes WHERE agent_id = ? AND instance_id = ?`, [`age-${what.length}`, instanceId]);
+      assert.ok(rows.length > 0, `${what}: the VM's windows are stored`);
+      assert.is(rows.reduce((a, x) => a + Number(x.net_out), 0), expected, what);
+    }
+  } finally {
+    await server.close();
+    await vm.stop();
+    deleteTap(tap);
     rmSync(dir, { recursive: true, force: true });
   }
 });
