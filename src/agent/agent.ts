@@ -164,6 +164,11 @@ export class Agent implements AgentView {
           if (s) s.vm = vm;
         }
         for (const vm of r.removed) this.markGone(vm.key, 'process exited');
+        // A carried reading whose process is not running any more has nothing to continue.
+        if (this.carried.size > 0) {
+          const alive = new Set(r.all.map((vm) => vm.key));
+          for (const key of this.carried.keys()) if (!alive.has(key)) this.carried.delete(key);
+        }
         if (!this.stopped) this.pool.sync(r.all);
         this.physical = new Set(physicalInterfaces(this.config.sysRoot));
         this.healthState.discoveries++;
