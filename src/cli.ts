@@ -52,6 +52,9 @@ run(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`vmpulse: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    // A value the configuration refuses (ConfigError, or env-var's own EnvVarError) is a usage
+    // error: exit 2, as for a bad option, so that a supervisor does not restart into it blindly.
+    const name = err instanceof Error ? err.name : '';
+    process.exitCode = name === 'ConfigError' || name === 'EnvVarError' ? 2 : 1;
   },
 );

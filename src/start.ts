@@ -4,6 +4,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from './log.js';
+import { isPostgresUrl } from './config/db-url.js';
 import { loadServerConfig } from './server/config.js';
 import { startServer, type RunningServer } from './server/app.js';
 import { readShipConfig } from './ship/config.js';
@@ -46,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger('vmpulse');
   const serverConfig = loadServerConfig();
-  const sqlite = !/^postgres(ql)?:\/\//.test(serverConfig.db);
+  const sqlite = !isPostgresUrl(serverConfig.db);
   const dataDir = sqlite ? dirname(resolve(serverConfig.db)) : resolve('data');
   mkdirSync(dataDir, { recursive: true });
   const server = await startServer(serverConfig);

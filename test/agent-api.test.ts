@@ -304,6 +304,7 @@ api('GET /instances/{id}/history and /host/history: HetrixTools Stats, newest fi
       DiskWrite: 8192,
       Steal: 0.13,
       Samples: 12,
+      Unsampled: 0,
       Detail: undefined,
     });
     assert.equal(first.Detail, windows[2]);

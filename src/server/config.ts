@@ -13,8 +13,8 @@
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
 //   VMPULSE_ENV_FILE               optional KEY=VALUE file (see config/env.ts)    default unset
 import { dirname, join, resolve } from 'node:path';
-import { envReader, parseListen } from '../config/env.js';
-import { isPostgresUrl } from './store/store.js';
+import { envReader, intVar, loadEnv, parseListen } from '../config/env.js';
+import { isPostgresUrl } from '../config/db-url.js';
 import type { AlertingOverrides } from './alerts/index.js';
 
 export interface ServerConfig {
@@ -55,16 +55,17 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
   const key = env.get('VMPULSE_SERVER_TLS_KEY').asString();
   if (Boolean(cert) !== Boolean(key)) throw new Error('VMPULSE_SERVER_TLS_CERT and VMPULSE_SERVER_TLS_KEY must be set together');
   const db = env.get('VMPULSE_DB').default('./data/vmpulse.db').asString();
+  const raw = loadEnv(source);
   return {
     host: listen.host,
     port: listen.port,
     tls: cert && key ? { certFile: cert, keyFile: key } : null,
     db,
     keyFile: env.get('VMPULSE_SERVER_KEY_FILE').asString() ?? defaultKeyFile(db),
-    maxBodyBytes: env.get('VMPULSE_SERVER_MAX_BODY_BYTES').default(8 * 1024 * 1024).asIntPositive(),
-    retentionDays: env.get('VMPULSE_RETENTION_DAYS').default(15).asIntPositive(),
-    retentionIntervalS: env.get('VMPULSE_RETENTION_INTERVAL_S').default(3600).asIntPositive(),
+    maxBodyBytes: intVar(raw, 'VMPULSE_SERVER_MAX_BODY_BYTES', 8 * 1024 * 1024, { min: 65_536, max: 1024 ** 3 }),
+    retentionDays: intVar(raw, 'VMPULSE_RETENTION_DAYS', 15, { min: 1, max: 3660 }),
+    retentionIntervalS: intVar(raw, 'VMPULSE_RETENTION_INTERVAL_S', 3600, { min: 60, max: 86_400 }),
     logLevel: env.get('VMPULSE_SERVER_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    pgPoolMax: env.get('VMPULSE_PG_POOL_MAX').default(10).asIntPositive(),
+    pgPoolMax: intVar(raw, 'VMPULSE_PG_POOL_MAX', 10, { min: 1, max: 1000 }),
   };
 }

@@ -16,9 +16,11 @@
 //   StatusCheckFailed_System = 1 when the host's agent sent no host record for that minute;
 //   StatusCheckFailed_Instance = 1 when the host reported but the VM has no record for the minute
 //   or its record has Samples = 0 (process not running or not sampled);
-//   StatusCheckFailed = 1 when either is 1. A VM that disappears for good keeps failing the
+//   StatusCheckFailed = 1 when either is 1. For an agent whose windows are longer than a minute the
+//   grace grows by the window's length beyond a minute (see agent-windows.ts). A VM that disappears for good keeps failing the
 //   instance check while its host reports, as a stopped Lightsail instance would.
 import { LightsailError } from './errors.js';
+import { agentWindowDelay } from './agent-windows.js';
 import { INSTANCE_AGGS } from './store/schema.js';
 import type { InstanceRow, Store } from './store/store.js';
 
@@ -191,13 +193,17 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
   } else if (def.kind === 'total') {
     const rows = await store.instanceMinutes(inst.agentId, inst.instanceId, lo, hi, [def.column, 'samples']);
     for (const r of rows) {
-      if (!r.samples) continue;
-      const x = r[def.column]!;
+      const x = r[def.column];
+      // A record with no samples counts when it carries bytes (counters carried over an agent
+      // restart); one that only says the VM was gone does not. Null: a TAP was unreadable.
+      if (x === null || x === undefined || (!r.samples && !x)) continue;
       add(acc, bucketOf(r.minute!), x, x, x, 1);
     }
   } else {
     const now = req.now ?? Date.now() / 1000;
-    const last = Math.min(hi, Math.floor((now - (req.graceSeconds ?? 120)) / 60) * 60 + 60);
+    // An agent with windows longer than a minute delivers its newest minutes up to a window late.
+    const grace = (req.graceSeconds ?? 120) + agentWindowDelay(store, inst.agentId);
+    const last = Math.min(hi, Math.floor((now - grace) / 60) * 60 + 60);
     const first = Math.max(lo, inst.firstMinute ?? Infinity);
     if (first < last) {
       const hostMinutes = new Set(await store.hostMinuteSet(inst.agentId, first, last));

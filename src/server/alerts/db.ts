@@ -9,6 +9,7 @@ import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AlarmDefinition, AlarmSource, AlarmState, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
+import { isPostgresUrl } from '../../config/db-url.js';
 
 type Param = string | number | null;
 type Row = Record<string, unknown>;
@@ -208,7 +209,7 @@ export class AlertDb {
 
   /** Opens VMPULSE_DB (a SQLite path or a postgres:// URL) for alerting; its tables come from the store's migrations. */
   static async open(db: string, opts: { poolMax?: number } = {}): Promise<AlertDb> {
-    if (/^postgres(ql)?:\/\//i.test(db)) {
+    if (isPostgresUrl(db)) {
       const pool = new pg.Pool({
         connectionString: db,
         max: opts.poolMax ?? 4,

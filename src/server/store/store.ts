@@ -1,5 +1,6 @@
 // The storage interface the server's routes, the token CLI, metric-data and the alert evaluator use.
 // Two engines implement it: sqlite.ts (embedded, the default) and postgres.ts (a fleet's store).
+import { isPostgresUrl } from '../../config/db-url.js';
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
 
 export type Role = 'agent' | 'reader' | 'admin';
@@ -123,9 +124,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(db);
-}
+export { isPostgresUrl } from '../../config/db-url.js';
 
 export interface OpenStoreOptions {
   poolMax?: number;
