@@ -15,12 +15,15 @@ import {
   instanceMinuteValues,
   instanceUpsertTail,
   instanceValues,
-  minuteUpsertTail,
+  INSTANCE_MINUTE_COLS_V1,
+  HOST_AGGS,
+  INSTANCE_AGGS,
   type Col,
   type Dialect,
   type Value,
 } from './schema.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
+import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge.js';
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
 import {
   checkColumns,
@@ -81,7 +84,7 @@ CREATE TABLE instances (
 CREATE INDEX instances_instance_id ON instances (instance_id text_pattern_ops);
 CREATE INDEX instances_name ON instances (name);
 CREATE TABLE instance_minutes (
-  ${colDefs(INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute', 'seconds', 'samples', 'missed'])},
+  ${colDefs(INSTANCE_MINUTE_COLS_V1, ['agent_id', 'instance_id', 'minute', 'seconds', 'samples', 'missed'])},
   PRIMARY KEY (agent_id, instance_id, minute)
 ) PARTITION BY RANGE (minute);
 CREATE TABLE tokens (
@@ -94,6 +97,11 @@ CREATE TABLE tokens (
   revoked_at bigint
 );
 `,
+  },
+  {
+    version: 2,
+    name: 'instance_minutes.unsampled; minutes merge instead of replacing',
+    sql: `ALTER TABLE instance_minutes ADD COLUMN unsampled bigint NOT NULL DEFAULT 0;`,
   },
 ];
 // Alerting's tables (versions 1001+), owned by src/server/alerts.
@@ -126,9 +134,9 @@ function columnsOf(rows: Value[][], width: number): Value[][] {
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
 const INSTANCE_SELECT = `SELECT i.*, a.hostname FROM instances i LEFT JOIN agents a ON a.agent_id = i.agent_id`;
 const SQL_AGENT = `INSERT INTO agents (${AGENT_COLS.map((c) => c.name).join(', ')}) VALUES (${AGENT_COLS.map((_, i) => `$${i + 1}`).join(', ')}) ${agentUpsertTail(dialect)}`;
-const SQL_HOST_MINUTES = unnestInsert('host_minutes', HOST_MINUTE_COLS, minuteUpsertTail(HOST_MINUTE_COLS, ['agent_id', 'minute']));
+const SQL_HOST_MINUTES = unnestInsert('host_minutes', HOST_MINUTE_COLS, minuteMergeTail('host_minutes', HOST_MINUTE_COLS, ['agent_id', 'minute'], Object.values(HOST_AGGS), dialect));
 const SQL_INSTANCES = unnestInsert('instances', INSTANCE_COLS, instanceUpsertTail(dialect));
-const SQL_INSTANCE_MINUTES = unnestInsert('instance_minutes', INSTANCE_MINUTE_COLS, minuteUpsertTail(INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute']));
+const SQL_INSTANCE_MINUTES = unnestInsert('instance_minutes', INSTANCE_MINUTE_COLS, minuteMergeTail('instance_minutes', INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute'], Object.values(INSTANCE_AGGS), dialect));
 
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
@@ -223,8 +231,8 @@ export class PostgresStore implements Store {
   }
 
   private async ingestOnce(p: Payload, opts: IngestOptions): Promise<IngestResult> {
-    const host = keptWindows(p.Stats, opts);
-    const insts = p.Instances.map((i) => ({ rec: i, w: keptWindows(i.Stats, opts) }));
+    const host = keptWindows(p.Stats, opts, mergeHostWindows);
+    const insts = p.Instances.map((i) => ({ rec: i, w: keptWindows(i.Stats, opts, mergeInstanceWindows) }));
     const minutes = batchMinutes({ ...p, Stats: host.kept, Instances: insts.map((x) => ({ ...x.rec, Stats: x.w.kept })) });
     await this.ensurePartitions(minutes);
     return this.tx(async (c) => {

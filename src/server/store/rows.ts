@@ -74,9 +74,9 @@ export function toMinuteRow(r: Raw): Record<string, number | null> {
 
 /**
  * Windows of one batch that are stored: inside the retention bounds, and one record per minute
- * (the last one wins) so a single upsert statement never touches a row twice.
+ * (windows of one minute merged, see merge.ts) so a single upsert statement never touches a row twice.
  */
-export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonly T[], opts: IngestOptions): { kept: T[]; skipped: number } {
+export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonly T[], opts: IngestOptions, merge: (a: T, b: T) => T): { kept: T[]; skipped: number } {
   const byMinute = new Map<number, T>();
   let skipped = 0;
   for (const w of list) {
@@ -84,7 +84,8 @@ export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonl
       skipped++;
       continue;
     }
-    byMinute.set(w.Minute, w);
+    const had = byMinute.get(w.Minute);
+    byMinute.set(w.Minute, had ? merge(had, w) : w);
   }
   return { kept: [...byMinute.values()], skipped };
 }

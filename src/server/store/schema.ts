@@ -72,7 +72,11 @@ export const INSTANCE_MINUTE_COLS: readonly Col[] = [
   { name: 'missed', kind: 'int' },
   ...Object.values(INSTANCE_TOTALS).map((name): Col => ({ name, kind: 'real' })),
   ...aggCols(Object.values(INSTANCE_AGGS)),
+  /** Seconds whose counters the record carries but no reading covered (added by migration 2). */
+  { name: 'unsampled', kind: 'int' },
 ];
+/** The instance_minutes columns migration 1 created (unsampled came with migration 2). */
+export const INSTANCE_MINUTE_COLS_V1: readonly Col[] = INSTANCE_MINUTE_COLS.filter((c) => c.name !== 'unsampled');
 
 export const COUNTER_COLS = {
   CPUSeconds: 'cpu_seconds',
@@ -150,6 +154,7 @@ export function instanceMinuteValues(agentId: string, instanceId: string, w: Ins
   const out: Value[] = [agentId, instanceId, w.Minute, w.Seconds, w.Samples, w.Missed];
   for (const k of Object.keys(INSTANCE_TOTALS) as (keyof typeof INSTANCE_TOTALS)[]) out.push(w[k]);
   for (const k of Object.keys(INSTANCE_AGGS) as (keyof typeof INSTANCE_AGGS)[]) out.push(...aggValues(w[k]));
+  out.push(w.Unsampled ?? 0);
   return out;
 }
 
@@ -228,11 +233,6 @@ export function instanceUpsertTail(d: Dialect): string {
   return `ON CONFLICT (agent_id, instance_id) DO UPDATE SET ${sets.join(', ')}`;
 }
 
-/** The same (agent, instance, minute) sent again in a later batch replaces the earlier record. */
-export function minuteUpsertTail(cols: readonly Col[], key: string[]): string {
-  const sets = cols.filter((c) => !key.includes(c.name)).map((c) => `${c.name} = excluded.${c.name}`);
-  return `ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
-}
 
 export const MINUTE_SECONDS = 60;
 export const DAY_SECONDS = 86400;

@@ -15,11 +15,14 @@ import {
   instanceMinuteValues,
   instanceUpsertTail,
   instanceValues,
-  minuteUpsertTail,
+  INSTANCE_MINUTE_COLS_V1,
+  HOST_AGGS,
+  INSTANCE_AGGS,
   type Col,
   type Dialect,
 } from './schema.js';
 import { keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
+import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge.js';
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
 import {
   checkColumns,
@@ -79,7 +82,7 @@ CREATE TABLE instances (
 CREATE INDEX instances_instance_id ON instances (instance_id);
 CREATE INDEX instances_name ON instances (name);
 CREATE TABLE instance_minutes (
-  ${colDefs(INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute', 'seconds', 'samples', 'missed'])},
+  ${colDefs(INSTANCE_MINUTE_COLS_V1, ['agent_id', 'instance_id', 'minute', 'seconds', 'samples', 'missed'])},
   PRIMARY KEY (agent_id, instance_id, minute)
 ) WITHOUT ROWID;
 CREATE INDEX instance_minutes_minute ON instance_minutes (minute);
@@ -93,6 +96,11 @@ CREATE TABLE tokens (
   revoked_at INTEGER
 );
 `,
+  },
+  {
+    version: 2,
+    name: 'instance_minutes.unsampled; minutes merge instead of replacing',
+    sql: `ALTER TABLE instance_minutes ADD COLUMN unsampled INTEGER NOT NULL DEFAULT 0;`,
   },
 ];
 // Alerting's tables (versions 1001+), owned by src/server/alerts.
@@ -162,19 +170,19 @@ export class SqliteStore implements Store {
         ...agentValues(p, opts.receivedAt),
       );
       let skippedMinutes = 0;
-      const host = keptWindows(p.Stats, opts);
+      const host = keptWindows(p.Stats, opts, mergeHostWindows);
       skippedMinutes += host.skipped;
       const hostSt = this.st(
-        `INSERT INTO host_minutes (${HOST_MINUTE_COLS.map((c) => c.name).join(', ')}) VALUES ${placeholders(HOST_MINUTE_COLS.length)} ${minuteUpsertTail(HOST_MINUTE_COLS, ['agent_id', 'minute'])}`,
+        `INSERT INTO host_minutes (${HOST_MINUTE_COLS.map((c) => c.name).join(', ')}) VALUES ${placeholders(HOST_MINUTE_COLS.length)} ${minuteMergeTail('host_minutes', HOST_MINUTE_COLS, ['agent_id', 'minute'], Object.values(HOST_AGGS), dialect)}`,
       );
       for (const w of host.kept) hostSt.run(...hostMinuteValues(p.AgentID, w));
       const instSt = this.st(`INSERT INTO instances (${INSTANCE_COLS.map((c) => c.name).join(', ')}) VALUES ${placeholders(INSTANCE_COLS.length)} ${instanceUpsertTail(dialect)}`);
       const minSt = this.st(
-        `INSERT INTO instance_minutes (${INSTANCE_MINUTE_COLS.map((c) => c.name).join(', ')}) VALUES ${placeholders(INSTANCE_MINUTE_COLS.length)} ${minuteUpsertTail(INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute'])}`,
+        `INSERT INTO instance_minutes (${INSTANCE_MINUTE_COLS.map((c) => c.name).join(', ')}) VALUES ${placeholders(INSTANCE_MINUTE_COLS.length)} ${minuteMergeTail('instance_minutes', INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute'], Object.values(INSTANCE_AGGS), dialect)}`,
       );
       let instanceMinutes = 0;
       for (const inst of p.Instances) {
-        const w = keptWindows(inst.Stats, opts);
+        const w = keptWindows(inst.Stats, opts, mergeInstanceWindows);
         skippedMinutes += w.skipped;
         instSt.run(...instanceValues(p.AgentID, { ...inst, Stats: w.kept }, p.CreatedAt));
         for (const s of w.kept) minSt.run(...instanceMinuteValues(p.AgentID, inst.InstanceID, s));
