@@ -103,6 +103,19 @@ CREATE TABLE tokens (
     name: 'instance_minutes.unsampled; minutes merge instead of replacing',
     sql: `ALTER TABLE instance_minutes ADD COLUMN unsampled bigint NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 3,
+    name: 'tokens.seq: credentials listed in creation order',
+    // Existing rows are numbered in the order they were listed before (created_at, access_key_id).
+    sql: `
+ALTER TABLE tokens ADD COLUMN seq bigint;
+UPDATE tokens t SET seq = o.n FROM (SELECT access_key_id, row_number() OVER (ORDER BY created_at, access_key_id) AS n FROM tokens) o WHERE o.access_key_id = t.access_key_id;
+ALTER TABLE tokens ALTER COLUMN seq SET NOT NULL;
+ALTER TABLE tokens ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY;
+SELECT setval(pg_get_serial_sequence('tokens', 'seq'), COALESCE((SELECT max(seq) FROM tokens), 0) + 1, false);
+CREATE UNIQUE INDEX tokens_seq ON tokens (seq);
+`,
+  },
 ];
 // Alerting's tables (versions 1001+), owned by src/server/alerts.
 MIGRATIONS.push(...ALERT_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.postgres })));
@@ -282,7 +295,7 @@ export class PostgresStore implements Store {
   }
 
   async listTokens(): Promise<TokenRow[]> {
-    return (await this.pool.query('SELECT * FROM tokens ORDER BY created_at, access_key_id')).rows.map(toToken);
+    return (await this.pool.query('SELECT * FROM tokens ORDER BY seq')).rows.map(toToken);
   }
 
   async revokeToken(id: string, at: number): Promise<boolean> {

@@ -102,6 +102,28 @@ CREATE TABLE tokens (
     name: 'instance_minutes.unsampled; minutes merge instead of replacing',
     sql: `ALTER TABLE instance_minutes ADD COLUMN unsampled INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 3,
+    name: 'tokens.seq: credentials listed in creation order',
+    // SQLite cannot add an AUTOINCREMENT column, so the table is rebuilt with one; existing rows keep
+    // the order they had (created_at, then insertion order).
+    sql: `
+CREATE TABLE tokens_new (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  access_key_id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('agent', 'reader', 'admin')),
+  secret_sha256 TEXT NOT NULL UNIQUE,
+  agent_id TEXT,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+INSERT INTO tokens_new (access_key_id, name, role, secret_sha256, agent_id, created_at, revoked_at)
+  SELECT access_key_id, name, role, secret_sha256, agent_id, created_at, revoked_at FROM tokens ORDER BY created_at, rowid;
+DROP TABLE tokens;
+ALTER TABLE tokens_new RENAME TO tokens;
+`,
+  },
 ];
 // Alerting's tables (versions 1001+), owned by src/server/alerts.
 MIGRATIONS.push(...ALERT_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.sqlite })));
@@ -216,7 +238,7 @@ export class SqliteStore implements Store {
   }
 
   async listTokens(): Promise<TokenRow[]> {
-    return (this.st('SELECT * FROM tokens ORDER BY created_at, access_key_id').all() as Record<string, unknown>[]).map(toToken);
+    return (this.st('SELECT * FROM tokens ORDER BY seq').all() as Record<string, unknown>[]).map(toToken);
   }
 
   async revokeToken(id: string, at: number): Promise<boolean> {
