@@ -112,7 +112,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   try {
     const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
     app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https });
-    alerts = await startAlerting({ store, db: config.db, overrides: config.alerts, log: app.log });
+    alerts = await startAlerting({ store, overrides: config.alerts, log: app.log });
     await app.register(alarmRoutes, { service: alerts.service });
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {

@@ -1,5 +1,10 @@
 // The storage interface the server's routes, the token CLI, metric-data and the alert evaluator use.
-// Two engines implement it: sqlite.ts (embedded, the default) and postgres.ts (a fleet's store).
+// It has two halves: the metadata (credentials, agents, instances, alarms, batch dedup), which needs
+// a transactional SQL database, and the time series (per-minute records written, period statistics
+// read), which is what a metrics engine must answer. sql-store.ts implements both on SQLite (the
+// default) and PostgreSQL; an engine for the time series alone (VictoriaMetrics, say) would
+// implement TimeSeriesStore beside an SQL MetadataStore, without touching the routes.
+import type { AlertDb } from '../alerts/db.js';
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
 
 export type Role = 'agent' | 'reader' | 'admin';
@@ -92,17 +97,12 @@ export interface RetentionResult {
   deletedBatches: number;
 }
 
-export interface Store {
-  readonly engine: 'sqlite' | 'postgres';
-  /** Applies pending migrations; returns the versions applied by this call. */
-  migrate(): Promise<number[]>;
-  appliedMigrations(): Promise<number[]>;
-  /** Stores the whole batch in one transaction, or nothing when its BatchID was seen before. */
-  ingest(batch: Payload, opts: IngestOptions): Promise<IngestResult>;
-
+/** Credentials, hosts, instances and alarms: small, transactional, read by every request. */
+export interface MetadataStore {
   insertToken(t: TokenRow): Promise<void>;
   tokenBySecretHash(sha256Hex: string): Promise<TokenRow | null>;
   tokenByAccessKey(accessKeyId: string): Promise<TokenRow | null>;
+  /** In creation order. */
   listTokens(): Promise<TokenRow[]>;
   revokeToken(accessKeyId: string, at: number): Promise<boolean>;
   /** Binds an unbound agent token to agentId; returns the agent id the token is bound to afterwards. */
@@ -110,16 +110,35 @@ export interface Store {
 
   listAgents(): Promise<AgentRow[]>;
   getAgent(agentId: string): Promise<AgentRow | null>;
+  listInstances(filter?: InstanceFilter): Promise<InstanceRow[]>;
+  findInstances(lookup: InstanceLookup): Promise<InstanceRow[]>;
+
+  /** Alarms, their per-instance states, history and notification outbox, on the same database. */
+  readonly alarms: AlertDb;
+}
+
+/** What a metrics engine must answer: minutes written (merged, see merge.ts), minutes and statistics read. */
+export interface TimeSeriesStore {
   /** The newest `limit` host minutes, newest first. */
   latestHostMinutes(agentId: string, limit: number): Promise<MinuteRow[]>;
   /** Minutes in [from, to) that have a host record, ascending. */
   hostMinuteSet(agentId: string, from: number, to: number): Promise<number[]>;
-  listInstances(filter?: InstanceFilter): Promise<InstanceRow[]>;
-  findInstances(lookup: InstanceLookup): Promise<InstanceRow[]>;
   /** Records of one instance in [from, to), ascending, with `minute` plus the named columns. */
   instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]>;
   /** Drops per-minute data older than cutoff (unix seconds) and batch ids received before it. */
   retain(cutoff: number): Promise<RetentionResult>;
+}
+
+export interface Store extends MetadataStore, TimeSeriesStore {
+  readonly engine: 'sqlite' | 'postgres';
+  /** Applies pending migrations (store and alerting, one registry); returns the versions applied by this call. */
+  migrate(): Promise<number[]>;
+  appliedMigrations(): Promise<number[]>;
+  /**
+   * Stores the whole batch in one transaction — its BatchID (dedup), host and instance facts, and
+   * its minutes — or nothing when its BatchID was seen before.
+   */
+  ingest(batch: Payload, opts: IngestOptions): Promise<IngestResult>;
   close(): Promise<void>;
 }
 
@@ -133,12 +152,13 @@ export interface OpenStoreOptions {
 
 /** Opens the engine VMPULSE_DB names (a postgres:// URL or a SQLite file path); does not migrate. */
 export async function openStore(db: string, opts: OpenStoreOptions = {}): Promise<Store> {
+  const { SqlStore } = await import('./sql-store.js');
   if (isPostgresUrl(db)) {
-    const { PostgresStore } = await import('./postgres.js');
-    return PostgresStore.open(db, opts);
+    const { PgDb } = await import('./postgres.js');
+    return new SqlStore(PgDb.open(db, opts));
   }
-  const { SqliteStore } = await import('./sqlite.js');
-  return SqliteStore.open(db);
+  const { SqliteDb } = await import('./sqlite.js');
+  return new SqlStore(SqliteDb.open(db));
 }
 
 /** Sanity check for column names that come from code, so that no identifier is ever built from input. */
