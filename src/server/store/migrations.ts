@@ -4,7 +4,7 @@
 // servers starting on one database never both apply a version. A migration's text is fixed once
 // released: later changes are new versions.
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
-import { AGENT_COLS, HOST_MINUTE_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS_V1 } from './schema.js';
+import { AGENT_COLS, HOST_MINUTE_COLS_V1, HOST_TIER_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS_V1, INSTANCE_TIER_COLS, TIER_SECONDS, tierTable } from './schema.js';
 import { colDefs, type Dialect, type SqlDb } from './sql.js';
 
 export interface Migration {
@@ -32,7 +32,7 @@ CREATE TABLE batches (
 );
 CREATE INDEX batches_received_at ON batches (received_at);
 CREATE TABLE host_minutes (
-  ${colDefs(d, HOST_MINUTE_COLS, ['agent_id', 'minute', 'seconds', 'samples', 'net_in', 'net_out'])},
+  ${colDefs(d, HOST_MINUTE_COLS_V1, ['agent_id', 'minute', 'seconds', 'samples', 'net_in', 'net_out'])},
   PRIMARY KEY (agent_id, minute)
 ) ${pg(d) ? 'PARTITION BY RANGE (minute)' : 'WITHOUT ROWID'};
 ${pg(d) ? '' : 'CREATE INDEX host_minutes_minute ON host_minutes (minute);'}
@@ -94,6 +94,30 @@ INSERT INTO tokens_new (access_key_id, name, role, secret_sha256, agent_id, crea
 DROP TABLE tokens;
 ALTER TABLE tokens_new RENAME TO tokens;
 `,
+  },
+  {
+    version: 4,
+    name: '300 s and 3600 s tiers; minutes count their merged parts',
+    // The tiers of minutes stored before this version are built by the store right after it (sql-store.ts).
+    sql: (d) => {
+      const out = [
+        `ALTER TABLE host_minutes ADD COLUMN parts ${d.type('int')} NOT NULL DEFAULT 1;`,
+        `ALTER TABLE instance_minutes ADD COLUMN parts ${d.type('int')} NOT NULL DEFAULT 1;`,
+      ];
+      for (const tier of TIER_SECONDS) {
+        for (const kind of ['host', 'instance'] as const) {
+          const table = tierTable(kind, tier);
+          const cols = kind === 'host' ? HOST_TIER_COLS : INSTANCE_TIER_COLS;
+          const key = kind === 'host' ? 'agent_id, bucket' : 'agent_id, instance_id, bucket';
+          out.push(`CREATE TABLE ${table} (
+  ${colDefs(d, cols, ['agent_id', 'instance_id', 'bucket', 'mask_lo', 'mask_hi'])},
+  PRIMARY KEY (${key})
+) ${pg(d) ? 'PARTITION BY RANGE (bucket)' : 'WITHOUT ROWID'};`);
+          if (!pg(d)) out.push(`CREATE INDEX ${table}_bucket ON ${table} (bucket);`);
+        }
+      }
+      return out.join('\n');
+    },
   },
 ];
 

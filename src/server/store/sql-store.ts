@@ -6,6 +6,7 @@ import type { Payload } from '../../ship/payload.js';
 import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge.js';
 import { appliedMigrations, migrate } from './migrations.js';
 import { LOCK_PARTITION, dayFromName, dayName } from './postgres.js';
+import { TierBatch, rebuildSql, tierMergeTail, tierSpec, type TierKind } from './tiers.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
 import {
   AGENT_COLS,
@@ -21,8 +22,10 @@ import {
   instanceMinuteValues,
   instanceUpsertTail,
   instanceValues,
+  TIER_SECONDS,
+  tierTable,
 } from './schema.js';
-import type { Row, SqlDb, Value } from './sql.js';
+import type { Exec, Row, SqlDb, Value } from './sql.js';
 import {
   checkColumns,
   type AgentRow,
@@ -32,25 +35,55 @@ import {
   type InstanceLookup,
   type InstanceRow,
   type MinuteRow,
+  type MaskRow,
+  type RetentionCutoffs,
+  type RetentionDays,
   type RetentionResult,
+  type SeriesTarget,
+  type StatKind,
+  type StatRow,
   type Store,
+  type Tier,
   type TokenRow,
+  DEFAULT_RETENTION_DAYS,
 } from './store.js';
 
-/** Tables partitioned by day on PostgreSQL; partition names are `<table>_pYYYYMMDD`, made from integers only. */
-const PARTITIONED = ['host_minutes', 'instance_minutes'] as const;
+/**
+ * Tables partitioned on PostgreSQL, one partition per table and period (epoch-aligned spans);
+ * partition names are `<table>_pYYYYMMDD` of the span's first day, made from integers only.
+ */
+const PARTITIONED = [
+  { table: 'host_minutes', span: DAY_SECONDS },
+  { table: 'instance_minutes', span: DAY_SECONDS },
+  { table: 'host_5m', span: 7 * DAY_SECONDS },
+  { table: 'instance_5m', span: 7 * DAY_SECONDS },
+  { table: 'host_1h', span: 28 * DAY_SECONDS },
+  { table: 'instance_1h', span: 28 * DAY_SECONDS },
+] as const;
+type PartitionedTable = (typeof PARTITIONED)[number]['table'];
+/** SQLite retention deletes at most this many rows per transaction, so ingest never waits long. */
+const DELETE_CHUNK = 5000;
+const HOUR = 3600;
+const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
+const STAT_SETS = { host: new Set(tierSpec.host.stats), instance: new Set(tierSpec.instance.stats) };
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
 const INSTANCE_SELECT = `SELECT i.*, a.hostname FROM instances i LEFT JOIN agents a ON a.agent_id = i.agent_id`;
 
 export class SqlStore implements Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly alarms: AlertDb;
-  /** PostgreSQL: day starts whose partitions are known to exist, so most batches skip the DDL round trip. */
-  private readonly partitions = new Set<number>();
+  readonly retentionDays: RetentionDays;
+  /** PostgreSQL: `table:start` of partitions known to exist, so most batches skip the DDL round trip. */
+  private readonly partitions = new Set<string>();
   private readonly tails;
+  private readonly tierTails;
 
-  constructor(readonly db: SqlDb) {
+  constructor(
+    readonly db: SqlDb,
+    retentionDays: Partial<RetentionDays> = {},
+  ) {
     this.engine = db.dialect.kind;
+    this.retentionDays = { ...DEFAULT_RETENTION_DAYS, ...retentionDays };
     this.alarms = new AlertDb(db);
     const d = db.dialect;
     this.tails = {
@@ -59,42 +92,70 @@ export class SqlStore implements Store {
       hostMinute: minuteMergeTail('host_minutes', HOST_MINUTE_COLS, ['agent_id', 'minute'], Object.values(HOST_AGGS), d),
       instanceMinute: minuteMergeTail('instance_minutes', INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute'], Object.values(INSTANCE_AGGS), d),
     };
+    this.tierTails = new Map<string, string>();
+    for (const tier of TIER_SECONDS) for (const kind of ['host', 'instance'] as const) this.tierTails.set(tierTable(kind, tier), tierMergeTail(kind, tier, d));
   }
 
   private get partitioned(): boolean {
     return this.db.dialect.kind === 'postgres';
   }
 
-  migrate(): Promise<number[]> {
-    return migrate(this.db);
+  async migrate(): Promise<number[]> {
+    const applied = await migrate(this.db);
+    if (applied.includes(4)) await this.rebuildAllTiers();
+    return applied;
+  }
+
+  /** Builds the tiers of every stored minute (after migration 4, for minutes stored before it). */
+  async rebuildAllTiers(): Promise<void> {
+    for (const kind of ['host', 'instance'] as const) {
+      const r = await this.db.all(`SELECT MIN(minute) AS lo, MAX(minute) AS hi FROM ${tierSpec[kind].minutes}`);
+      if (r[0]?.lo === null || r[0]?.lo === undefined) continue;
+      const lo = Number(r[0].lo);
+      const hi = Number(r[0].hi) + 60;
+      const steps: number[] = [];
+      for (let m = floorTo(lo, DAY_SECONDS); m < hi; m += DAY_SECONDS) steps.push(m);
+      await this.ensurePartitions(steps.concat([lo, hi - 60]));
+      // Day by day, so a large history never makes one huge transaction.
+      for (const day of steps) {
+        await this.db.tx(async (e) => {
+          for (const tier of TIER_SECONDS) await e.run(rebuildSql(kind, tier, false), [day, day + DAY_SECONDS]);
+        });
+      }
+    }
   }
 
   appliedMigrations(): Promise<number[]> {
     return appliedMigrations(this.db);
   }
 
-  /** PostgreSQL: creates the daily partitions covering the given minutes (and caches which exist). */
+  /** PostgreSQL: creates the partitions (every partitioned table) covering the given minutes, and caches which exist. */
   async ensurePartitions(minutes: Iterable<number>): Promise<string[]> {
     if (!this.partitioned) return [];
-    const days = new Set<number>();
+    const need = new Map<string, { table: string; start: number; span: number }>();
+    const seen = new Set<number>();
     for (const m of minutes) {
-      const d = Math.floor(m / DAY_SECONDS) * DAY_SECONDS;
-      if (!this.partitions.has(d)) days.add(d);
+      const day = floorTo(m, DAY_SECONDS);
+      if (seen.has(day)) continue;
+      seen.add(day);
+      for (const p of PARTITIONED) {
+        const start = floorTo(day, p.span);
+        const id = `${p.table}:${start}`;
+        if (!this.partitions.has(id)) need.set(id, { table: p.table, start, span: p.span });
+      }
     }
-    if (days.size === 0) return [];
+    if (need.size === 0) return [];
     const created: string[] = [];
     await this.db.tx(async (e) => {
       await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_PARTITION]);
-      for (const d of [...days].sort((a, b) => a - b)) {
-        for (const t of PARTITIONED) {
-          const name = `${t}_p${dayName(d)}`;
-          // d is an integer computed here, never text from a request.
-          await e.exec(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${t} FOR VALUES FROM (${d}) TO (${d + DAY_SECONDS})`);
-          created.push(name);
-        }
+      for (const x of [...need.values()].sort((a, b) => a.start - b.start)) {
+        const name = `${x.table}_p${dayName(x.start)}`;
+        // start and span are integers computed here, never text from a request.
+        await e.exec(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${x.table} FOR VALUES FROM (${x.start}) TO (${x.start + x.span})`);
+        created.push(name);
       }
     });
-    for (const d of days) this.partitions.add(d);
+    for (const id of need.keys()) this.partitions.add(id);
     return created;
   }
 
@@ -122,7 +183,10 @@ export class SqlStore implements Store {
       ]);
       if (fresh === 0) return { status: 'duplicate' };
       await this.db.insertRows(e, 'agents', AGENT_COLS, [agentValues(p, opts.receivedAt)], this.tails.agent);
-      await this.db.insertRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute);
+      const hostTiers = new TierBatch('host');
+      const hostBack = await this.db.insertRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute, 'minute, parts');
+      const hostMerged = new Set(hostBack.filter((r) => Number(r.parts) > 1).map((r) => Number(r.minute)));
+      for (const w of host.kept) hostTiers.addHost(p.AgentID, w, hostMerged.has(w.Minute));
       let skippedMinutes = host.skipped;
       const instanceRows: Value[][] = [];
       const minuteRows: Value[][] = [];
@@ -132,9 +196,65 @@ export class SqlStore implements Store {
         for (const s of x.w.kept) minuteRows.push(instanceMinuteValues(p.AgentID, x.rec.InstanceID, s));
       }
       await this.db.insertRows(e, 'instances', INSTANCE_COLS, instanceRows, this.tails.instance);
-      await this.db.insertRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute);
+      const back = await this.db.insertRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute, 'instance_id, minute, parts');
+      const merged = new Set<string>();
+      for (const r of back) if (Number(r.parts) > 1) merged.add(`${String(r.instance_id)}\u0000${Number(r.minute)}`);
+      const instTiers = new TierBatch('instance');
+      for (const x of insts) {
+        const id = x.rec.InstanceID;
+        for (const w of x.w.kept) instTiers.addInstance(p.AgentID, id, w, merged.size > 0 && merged.has(`${id}\u0000${w.Minute}`));
+      }
+      await this.writeTiers(e, hostTiers);
+      await this.writeTiers(e, instTiers);
       return { status: 'stored', counts: { hostMinutes: host.kept.length, instanceMinutes: minuteRows.length, instances: insts.length, skippedMinutes } };
     });
+  }
+
+  private async writeTiers(e: Exec, b: TierBatch): Promise<void> {
+    const spec = tierSpec[b.kind];
+    for (const tier of TIER_SECONDS) {
+      const table = tierTable(b.kind, tier);
+      await this.db.insertRows(e, table, spec.cols, b.values(tier), this.tierTails.get(table)!);
+    }
+    // Buckets holding a merged minute: rebuilt from their minutes (see tiers.ts).
+    for (const tier of TIER_SECONDS) {
+      const sql = rebuildSql(b.kind, tier, true);
+      for (const key of b.rebuild.get(tier)!.values()) {
+        const bucket = key[key.length - 1] as number;
+        await e.run(sql, [...key.slice(0, -1), bucket, bucket + tier]);
+      }
+    }
+  }
+
+  /** Statistic rows of one metric of a host or an instance in [from, to), from one tier, ascending. */
+  async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind): Promise<StatRow[]> {
+    const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
+    if (!STAT_SETS[k].has(stat)) throw new Error(`unknown ${k} statistic ${stat}`);
+    const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
+    const params: Value[] = k === 'host' ? [target.agentId, from, to] : [target.agentId, target.instanceId!, from, to];
+    let sql: string;
+    if (tier === 60) {
+      const table = tierSpec[k].minutes;
+      sql =
+        kind === 'gauge'
+          ? `SELECT minute AS t, ${stat}_min AS min, ${stat}_max AS max, ${stat}_sum AS sum, ${stat}_count AS count FROM ${table} WHERE ${keyWhere} AND minute >= ? AND minute < ? AND ${stat}_count > 0 ORDER BY minute`
+          : `SELECT minute AS t, ${stat} AS min, ${stat} AS max, ${stat} AS sum, 1 AS count FROM ${table} WHERE ${keyWhere} AND minute >= ? AND minute < ? AND ${tierSpec[k].contributes} AND ${stat} IS NOT NULL ORDER BY minute`;
+    } else {
+      sql = `SELECT bucket AS t, ${stat}_min AS min, ${stat}_max AS max, ${stat}_sum AS sum, ${stat}_count AS count FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? AND ${stat}_count > 0 ORDER BY bucket`;
+    }
+    return (await this.db.all(sql, params)) as unknown as StatRow[];
+  }
+
+  /** Minute masks in [from, to) from one tier: host — minutes with a host record; instance — minutes the VM was sampled. */
+  async maskRows(target: SeriesTarget, tier: Tier, from: number, to: number): Promise<MaskRow[]> {
+    const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
+    const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
+    const params: Value[] = k === 'host' ? [target.agentId, from, to] : [target.agentId, target.instanceId!, from, to];
+    const sql =
+      tier === 60
+        ? `SELECT minute AS t, 1 AS lo, 0 AS hi FROM ${tierSpec[k].minutes} WHERE ${keyWhere} AND minute >= ? AND minute < ?${k === 'instance' ? ' AND samples > 0' : ''} ORDER BY minute`
+        : `SELECT bucket AS t, mask_lo AS lo, mask_hi AS hi FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? ORDER BY bucket`;
+    return (await this.db.all(sql, params)) as unknown as MaskRow[];
   }
 
   async insertToken(t: TokenRow): Promise<void> {
@@ -220,8 +340,8 @@ export class SqlStore implements Store {
     return rows.map(toMinuteRow);
   }
 
-  /** PostgreSQL: the existing daily partitions of a partitioned table, with their day start (none on SQLite). */
-  async listPartitions(table: (typeof PARTITIONED)[number]): Promise<{ name: string; day: number }[]> {
+  /** PostgreSQL: the existing partitions of a partitioned table, with the first day they hold (none on SQLite). */
+  async listPartitions(table: PartitionedTable): Promise<{ name: string; day: number }[]> {
     if (!this.partitioned) return [];
     const r = await this.db.all(
       `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ? ORDER BY c.relname`,
@@ -236,33 +356,56 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Drops per-minute data older than cutoff. SQLite deletes rows; PostgreSQL drops whole days only
-   * (a day straddling the cutoff is kept until all of it is older).
+   * Drops data older than the cutoffs: minutes before `cutoff`, tier rows before `tiers[300]` /
+   * `tiers[3600]` (a tier without a cutoff is kept), batch ids received before `cutoff`. Cutoffs
+   * are rounded down to whole hours, so a tier bucket never loses part of its minutes while it can
+   * still be merged into. SQLite deletes in bounded chunks, each its own short transaction (ingest
+   * runs between them); PostgreSQL drops whole partitions only (one straddling a cutoff stays until
+   * all of it is older).
    */
-  async retain(cutoff: number): Promise<RetentionResult> {
-    if (!this.partitioned) {
-      return this.db.tx(async (e) => {
-        const a = await e.run('DELETE FROM instance_minutes WHERE minute < ?', [cutoff]);
-        const b = await e.run('DELETE FROM host_minutes WHERE minute < ?', [cutoff]);
-        const c = await e.run('DELETE FROM batches WHERE received_at < ?', [cutoff]);
-        return { deletedRows: a + b, droppedPartitions: [], deletedBatches: c };
-      });
-    }
+  async retain(cutoff: number, tiers: RetentionCutoffs = {}): Promise<RetentionResult> {
+    const cut: Record<string, number | undefined> = {
+      host_minutes: cutoff,
+      instance_minutes: cutoff,
+      host_5m: tiers[300],
+      instance_5m: tiers[300],
+      host_1h: tiers[3600],
+      instance_1h: tiers[3600],
+    };
+    let deletedRows = 0;
     const dropped: string[] = [];
-    for (const t of PARTITIONED) {
-      for (const p of await this.listPartitions(t)) {
-        if (p.day + DAY_SECONDS > cutoff) continue;
-        await this.db.tx(async (e) => {
-          await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_PARTITION]);
-          // p.name matched /_pYYYYMMDD$/ on a catalogue name of our own table; still quote it.
-          await e.exec(`DROP TABLE IF EXISTS "${p.name.replace(/"/g, '""')}"`);
-        });
-        this.partitions.delete(p.day);
-        dropped.push(p.name);
+    if (!this.partitioned) {
+      for (const p of PARTITIONED) {
+        const c = cut[p.table];
+        if (c === undefined) continue;
+        const col = p.table.endsWith('minutes') ? 'minute' : 'bucket';
+        const key = (p.table.startsWith('host') ? ['agent_id'] : ['agent_id', 'instance_id']).concat(col).join(', ');
+        const sql = `DELETE FROM ${p.table} WHERE (${key}) IN (SELECT ${key} FROM ${p.table} WHERE ${col} < ? LIMIT ${DELETE_CHUNK})`;
+        for (;;) {
+          const n = await this.db.tx((e) => e.run(sql, [floorTo(c, HOUR)]));
+          deletedRows += n;
+          if (n < DELETE_CHUNK) break;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    } else {
+      for (const p of PARTITIONED) {
+        const c = cut[p.table];
+        if (c === undefined) continue;
+        for (const part of await this.listPartitions(p.table)) {
+          if (part.day + p.span > floorTo(c, HOUR)) continue;
+          await this.db.tx(async (e) => {
+            await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_PARTITION]);
+            // part.name matched /_pYYYYMMDD$/ on a catalogue name of our own table; still quote it.
+            await e.exec(`DROP TABLE IF EXISTS "${part.name.replace(/"/g, '""')}"`);
+          });
+          this.partitions.delete(`${p.table}:${part.day}`);
+          dropped.push(part.name);
+        }
       }
     }
-    const b = await this.db.run('DELETE FROM batches WHERE received_at < ?', [cutoff]);
-    return { deletedRows: 0, droppedPartitions: dropped, deletedBatches: b };
+    const deletedBatches = await this.db.run('DELETE FROM batches WHERE received_at < ?', [cutoff]);
+    return { deletedRows, droppedPartitions: dropped, deletedBatches };
   }
 
   async close(): Promise<void> {

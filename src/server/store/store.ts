@@ -91,7 +91,7 @@ export type InstanceLookup = { id: string } | { name: string } | { idPrefix: str
 export type MinuteRow = Record<string, number | null>;
 
 export interface RetentionResult {
-  /** Rows deleted (SQLite) or whole partitions dropped (PostgreSQL, table names). */
+  /** Rows deleted (SQLite; minutes and tiers) or whole partitions dropped (PostgreSQL, table names). */
   deletedRows: number;
   droppedPartitions: string[];
   deletedBatches: number;
@@ -117,16 +117,55 @@ export interface MetadataStore {
   readonly alarms: AlertDb;
 }
 
-/** What a metrics engine must answer: minutes written (merged, see merge.ts), minutes and statistics read. */
+/** The resolutions kept: minutes, and the 300 s and 3600 s tiers. */
+export type Tier = 60 | 300 | 3600;
+export type RetentionDays = Record<Tier, number>;
+/** Lightsail's: 60 s data for 15 days, 300 s for 63 days, 3600 s for 455 days. */
+export const DEFAULT_RETENTION_DAYS: RetentionDays = { 60: 15, 300: 63, 3600: 455 };
+export type RetentionCutoffs = Partial<Record<300 | 3600, number>>;
+
+/** A host (agentId alone) or one of its instances. */
+export interface SeriesTarget {
+  agentId: string;
+  instanceId?: string;
+}
+/** gauge: statistics over samples; total: one value per minute (bytes). */
+export type StatKind = 'gauge' | 'total';
+/** One minute's or one bucket's statistics of a metric; `t` is its start (unix seconds). */
+export interface StatRow {
+  t: number;
+  min: number;
+  max: number;
+  sum: number;
+  count: number;
+}
+/** Minute presence in a bucket starting at `t`: bit k (lo: 0..29, hi: 30..59) is minute t + 60k. */
+export interface MaskRow {
+  t: number;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * What a metrics engine must answer: minutes written (merged, see merge.ts) and kept per tier;
+ * read back as raw minutes, or as per-bucket statistics and presence masks of one tier, from which
+ * metric-data.ts computes every period statistic.
+ */
 export interface TimeSeriesStore {
+  /** Days each tier is kept; queries older than a tier's retention are answered from a coarser one. */
+  readonly retentionDays: RetentionDays;
+  /** Statistic rows of one metric (a column prefix of schema.ts's tier lists) in [from, to), ascending. */
+  statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind): Promise<StatRow[]>;
+  /** Host: minutes with a host record; instance: minutes in which the VM was sampled. In [from, to), ascending. */
+  maskRows(target: SeriesTarget, tier: Tier, from: number, to: number): Promise<MaskRow[]>;
   /** The newest `limit` host minutes, newest first. */
   latestHostMinutes(agentId: string, limit: number): Promise<MinuteRow[]>;
   /** Minutes in [from, to) that have a host record, ascending. */
   hostMinuteSet(agentId: string, from: number, to: number): Promise<number[]>;
   /** Records of one instance in [from, to), ascending, with `minute` plus the named columns. */
   instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]>;
-  /** Drops per-minute data older than cutoff (unix seconds) and batch ids received before it. */
-  retain(cutoff: number): Promise<RetentionResult>;
+  /** Drops minutes older than cutoff (unix seconds), tier rows older than their cutoffs, and batch ids received before cutoff. */
+  retain(cutoff: number, tiers?: RetentionCutoffs): Promise<RetentionResult>;
 }
 
 export interface Store extends MetadataStore, TimeSeriesStore {
@@ -148,6 +187,7 @@ export function isPostgresUrl(db: string): boolean {
 
 export interface OpenStoreOptions {
   poolMax?: number;
+  retentionDays?: Partial<RetentionDays>;
 }
 
 /** Opens the engine VMPULSE_DB names (a postgres:// URL or a SQLite file path); does not migrate. */
@@ -155,10 +195,10 @@ export async function openStore(db: string, opts: OpenStoreOptions = {}): Promis
   const { SqlStore } = await import('./sql-store.js');
   if (isPostgresUrl(db)) {
     const { PgDb } = await import('./postgres.js');
-    return new SqlStore(PgDb.open(db, opts));
+    return new SqlStore(PgDb.open(db, opts), opts.retentionDays);
   }
   const { SqliteDb } = await import('./sqlite.js');
-  return new SqlStore(SqliteDb.open(db));
+  return new SqlStore(SqliteDb.open(db), opts.retentionDays);
 }
 
 /** Sanity check for column names that come from code, so that no identifier is ever built from input. */
