@@ -67,7 +67,7 @@ export async function hostHistory(ts: TimeSeriesStore, agentId: string, q: Histo
   const perField = await Promise.all(
     FIELDS.map(async (f) => {
       const acc = new Map<number, Acc>();
-      const parts = await Promise.all(pieces.map((p) => ts.statRows(target, p.tier, p.from, p.to, f.stat, f.kind)));
+      const parts = await Promise.all(pieces.map((p) => ts.statRows(target, p.tier, p.from, p.to, f.stat, f.kind, step)));
       for (const rows of parts) for (const r of rows) addTo(acc, Math.floor(Number(r.t) / step) * step, Number(r.min), Number(r.max), Number(r.sum), Number(r.count));
       return acc;
     }),

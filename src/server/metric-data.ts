@@ -317,7 +317,7 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
   const acc = new Map<number, Acc>();
 
   if (def.kind !== 'status') {
-    const parts = await Promise.all(pieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind)));
+    const parts = await Promise.all(pieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind, period)));
     for (const rows of parts) {
       for (const r of rows) addTo(acc, floorTo(Number(r.t), period), Number(r.min), Number(r.max), Number(r.sum), Number(r.count));
     }

@@ -226,22 +226,23 @@ export class SqlStore implements Store {
     }
   }
 
-  /** Statistic rows of one metric of a host or an instance in [from, to), from one tier, ascending. */
-  async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind): Promise<StatRow[]> {
+  /**
+   * Statistics of one metric of a host or an instance over [from, to), read from one tier and
+   * combined per period bucket in SQL (Min of mins, Max of maxes, Sums and counts added), ascending.
+   */
+  async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]> {
     const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
     if (!STAT_SETS[k].has(stat)) throw new Error(`unknown ${k} statistic ${stat}`);
+    if (!Number.isInteger(period) || period <= 0 || period % tier !== 0) throw new Error(`period ${period} is not a multiple of tier ${tier}`);
     const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
-    const params: Value[] = k === 'host' ? [target.agentId, from, to] : [target.agentId, target.instanceId!, from, to];
-    let sql: string;
-    if (tier === 60) {
-      const table = tierSpec[k].minutes;
-      sql =
-        kind === 'gauge'
-          ? `SELECT minute AS t, ${stat}_min AS min, ${stat}_max AS max, ${stat}_sum AS sum, ${stat}_count AS count FROM ${table} WHERE ${keyWhere} AND minute >= ? AND minute < ? AND ${stat}_count > 0 ORDER BY minute`
-          : `SELECT minute AS t, ${stat} AS min, ${stat} AS max, ${stat} AS sum, 1 AS count FROM ${table} WHERE ${keyWhere} AND minute >= ? AND minute < ? AND ${tierSpec[k].contributes} AND ${stat} IS NOT NULL ORDER BY minute`;
-    } else {
-      sql = `SELECT bucket AS t, ${stat}_min AS min, ${stat}_max AS max, ${stat}_sum AS sum, ${stat}_count AS count FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? AND ${stat}_count > 0 ORDER BY bucket`;
-    }
+    const params: Value[] = k === 'host' ? [period, period, target.agentId, from, to] : [period, period, target.agentId, target.instanceId!, from, to];
+    const time = tier === 60 ? 'minute' : 'bucket';
+    const table = tier === 60 ? tierSpec[k].minutes : tierTable(k, tier);
+    const head = `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t`;
+    const sql =
+      tier === 60 && kind === 'total'
+        ? `${head}, MIN(${stat}) AS min, MAX(${stat}) AS max, SUM(${stat}) AS sum, COUNT(*) AS count FROM ${table} WHERE ${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${tierSpec[k].contributes} AND ${stat} IS NOT NULL GROUP BY 1 ORDER BY 1`
+        : `${head}, MIN(${stat}_min) AS min, MAX(${stat}_max) AS max, SUM(${stat}_sum) AS sum, SUM(${stat}_count) AS count FROM ${table} WHERE ${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${stat}_count > 0 GROUP BY 1 ORDER BY 1`;
     return (await this.db.all(sql, params)) as unknown as StatRow[];
   }
 

@@ -131,7 +131,7 @@ export interface SeriesTarget {
 }
 /** gauge: statistics over samples; total: one value per minute (bytes). */
 export type StatKind = 'gauge' | 'total';
-/** One minute's or one bucket's statistics of a metric; `t` is its start (unix seconds). */
+/** One period bucket's statistics of a metric; `t` is its start (unix seconds). */
 export interface StatRow {
   t: number;
   min: number;
@@ -154,8 +154,11 @@ export interface MaskRow {
 export interface TimeSeriesStore {
   /** Days each tier is kept; queries older than a tier's retention are answered from a coarser one. */
   readonly retentionDays: RetentionDays;
-  /** Statistic rows of one metric (a column prefix of schema.ts's tier lists) in [from, to), ascending. */
-  statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind): Promise<StatRow[]>;
+  /**
+   * Period statistics of one metric (a column prefix of schema.ts's tier lists) over [from, to),
+   * read from one tier (`period` a multiple of it), one row per period bucket with data, ascending.
+   */
+  statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]>;
   /** Host: minutes with a host record; instance: minutes in which the VM was sampled. In [from, to), ascending. */
   maskRows(target: SeriesTarget, tier: Tier, from: number, to: number): Promise<MaskRow[]>;
   /** The newest `limit` host minutes, newest first. */
