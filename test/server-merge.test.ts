@@ -149,13 +149,14 @@ for (const engine of ENGINES) {
       assert.is(whole.cpu_max, 99);
       for (const id of ['vm000002', 'vm000003']) {
         const merged = await instanceRow(db, id, m);
-        sameRow(merged, whole, ['agent_id', 'instance_id'], id);
+        sameRow(merged, whole, ['agent_id', 'instance_id', 'parts'], id);
+        assert.is(merged.parts, 2, 'two records merged');
         assert.is(merged.net_out, sum(netOut), `${id} NetOut holds the whole minute's bytes`);
         assert.is(merged.seconds, 60);
         assert.is(merged.missed, 1);
       }
       const wholeHost = await hostRow(db, 'whole', m);
-      for (const a of ['ab', 'ba']) sameRow(await hostRow(db, a, m), wholeHost, ['agent_id'], `host ${a}`);
+      for (const a of ['ab', 'ba']) sameRow(await hostRow(db, a, m), wholeHost, ['agent_id', 'parts'], `host ${a}`);
       // Windows of one minute inside a single batch (windows shorter than a minute) merge the same way.
       await store.ingest(
         payload({ AgentID: 'one-batch', Stats: [hostPart(m, 0, 4), hostPart(m, 4, 12)], Instances: [instanceRecord('vm000004', { Stats: [vmWindow(m, 0, 4), vmWindow(m, 4, 12)] })] }),

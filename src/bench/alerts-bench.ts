@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ulid } from 'ulid';
-import { AlertDb } from '../server/alerts/db.js';
 import { Evaluator } from '../server/alerts/evaluator.js';
 import { builtinAlarms } from '../server/alerts/service.js';
 import { storeDataSource } from '../server/alerts/source.js';
@@ -104,7 +103,7 @@ async function runEngine(engine: string): Promise<void> {
     };
   }
   const store = await openStore(db, { poolMax: 16 });
-  const alerts = await AlertDb.open(db);
+  const alerts = store.alarms;
   try {
     await store.migrate();
     const now = Math.floor(Date.now() / 60000) * 60;
@@ -137,7 +136,6 @@ async function runEngine(engine: string): Promise<void> {
         `  states ${states.length}, in ALARM ${inAlarm}\n`,
     );
   } finally {
-    await alerts.close();
     await store.close();
     await cleanup();
   }

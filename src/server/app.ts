@@ -14,7 +14,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
-import { openStore, type RetentionResult, type Store } from './store/store.js';
+import { openStore, type RetentionDays, type RetentionResult, type Store } from './store/store.js';
 import { payloadValidator } from './validate.js';
 
 /** Never logged, whatever a log level or serializer would otherwise include. */
@@ -93,9 +93,16 @@ export interface RunningServer {
 }
 
 /** Opens the store and master key the config names (shared by the server and the token CLI). */
-export async function openBackend(config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'>): Promise<{ store: Store; credentials: Credentials }> {
+/** Days each tier is kept, from the server's config (defaults: Lightsail's 15, 63, 455). */
+export function retentionOf(config: Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays'>>): RetentionDays {
+  return { 60: config.retentionDays ?? 15, 300: config.retention5mDays ?? 63, 3600: config.retention1hDays ?? 455 };
+}
+
+export async function openBackend(
+  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays'>>,
+): Promise<{ store: Store; credentials: Credentials }> {
   const masterKey = loadOrCreateMasterKey(config.keyFile);
-  const store = await openStore(config.db, { poolMax: config.pgPoolMax });
+  const store = await openStore(config.db, { poolMax: config.pgPoolMax, retentionDays: retentionOf(config) });
   try {
     await store.migrate();
   } catch (e) {
@@ -112,7 +119,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   try {
     const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
     app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https });
-    alerts = await startAlerting({ store, db: config.db, overrides: config.alerts, log: app.log });
+    alerts = await startAlerting({ store, overrides: config.alerts, log: app.log });
     await app.register(alarmRoutes, { service: alerts.service });
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
@@ -124,7 +131,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${addr.port}`;
 
-  const runRetention = (now = Date.now() / 1000) => store.retain(Math.floor(now - config.retentionDays * 86400));
+  const days = retentionOf(config);
+  const runRetention = (now = Date.now() / 1000) =>
+    store.retain(Math.floor(now - days[60] * 86400), { 300: Math.floor(now - days[300] * 86400), 3600: Math.floor(now - days[3600] * 86400) });
   let retaining: Promise<unknown> = Promise.resolve();
   const tick = () => {
     retaining = runRetention().then(
