@@ -33,7 +33,7 @@ export async function startAgentProcess(env: Record<string, string>, opts: { rea
   for (;;) {
     if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${logs}`);
     try {
-      const r = await fetch(`${url}/readyz`);
+      const r = await fetch(`${url}/readyz`, env.VMPULSE_API_TOKEN ? { headers: { authorization: `Bearer ${env.VMPULSE_API_TOKEN}` } } : {});
       if (r.status === 200) break;
     } catch {
       // not listening yet
