@@ -170,19 +170,31 @@ export class AgentSource implements TopSource {
     }
   }
 
-  /** One /metrics scrape with the time of the tick it shows; null when a tick landed in between twice. */
+  private readyz() {
+    return this.json<{ ticks?: number; last_tick_at?: string | null }>('/readyz', [503]);
+  }
+
+  /**
+   * The agent's counters with the time of the tick they show: the last scrape again when the
+   * agent has not ticked since (no /metrics request then); null when ticks kept landing between
+   * the requests.
+   */
   private async scrape(): Promise<Tick | null> {
+    let ready = await this.readyz();
+    if (this.cur && ready.ticks === this.cur.ticks) return this.cur;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const text = await this.get('/metrics');
-      const ready = await this.json<{ ticks?: number; last_tick_at?: string | null }>('/readyz', [503]);
-      const parsed = parseExposition(text);
+      const parsed = parseExposition(await this.get('/metrics'));
       if (!parsed.ok) throw new AgentError(`GET ${this.base}/metrics: ${parsed.detail}`);
       const instances = await this.json<AgentInstance[]>('/instances');
-      const tickMs = ready.last_tick_at ? Date.parse(ready.last_tick_at) : NaN;
-      const s = fromAgentMetrics(parsed.value, Array.isArray(instances) ? instances : [], tickMs);
+      const s = fromAgentMetrics(parsed.value, Array.isArray(instances) ? instances : [], NaN);
       if (!s.ok) throw new AgentError(`GET ${this.base}/metrics: ${s.detail}`);
-      // /readyz names the tick the scrape showed only if no tick came between the two requests.
-      if (ready.ticks === s.value.ticks && Number.isFinite(tickMs)) return { ticks: s.value.ticks, tickMs, scrape: s.value };
+      // A tick between /readyz and /metrics: ask /readyz again when the scraped tick was.
+      if (s.value.ticks !== ready.ticks) ready = await this.readyz();
+      const tickMs = ready.last_tick_at ? Date.parse(ready.last_tick_at) : NaN;
+      if (s.value.ticks === ready.ticks && Number.isFinite(tickMs)) {
+        const scrape = { ...s.value, vms: s.value.vms.map((v) => ({ ...v, tMs: tickMs })) };
+        return { ticks: scrape.ticks, tickMs, scrape };
+      }
       if (s.value.ticks === 0) return null;
     }
     return null;
