@@ -643,4 +643,33 @@ e2e('live in tmux through a real agent: the same view; Ctrl-C quits with 0', asy
   }
 });
 
+e2e('on a dumb terminal: frames one after another without escape sequences, rows that fit, q still quits with 0', async () => {
+  const f = await fixture('vmpulse top in tmux, TERM=dumb');
+  if (!f || !(await needs('vmpulse top in tmux, TERM=dumb', 'tmux'))) return;
+  const pane = TmuxPane.start([process.execPath, cli, 'top', '--interval', '1', '--filter', f.prefix], {
+    VMPULSE_LISTEN: `127.0.0.1:${await freePort()}`,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    TERM: 'dumb',
+  });
+  try {
+    // Frames printed one after another (the earlier ones scrolled into the history), each one
+    // line shorter than the screen so that the latest fills it: header on the first line, key
+    // line on the 23rd, the cursor's empty line last.
+    await waitFor(() => pane.screen(200).filter((l) => l.startsWith('vmpulse top - ')).length >= 3, 20_000, 'three frames on the dumb terminal', 200);
+    const screen = await waitFor(() => {
+      const s = pane.screen();
+      return s[0]!.startsWith('vmpulse top - ') && tableRows(s).length === 2 ? s : null;
+    }, 10_000, 'a whole frame with both stand-ins on the screen', 50);
+    assert.is(screen[22], KEY_LINE, screen.join('\n'));
+    assert.is(screen[23], '');
+    pane.sendKeys('q');
+    await waitFor(() => pane.exitStatus() !== null, 10_000, 'top to exit on q', 50);
+    assert.is(pane.exitStatus(), 0);
+    // No alternate screen was used: the frames are still there after the exit.
+    assert.ok(pane.screen(200).some((l) => l.startsWith('vmpulse top - ')));
+  } finally {
+    pane.stop();
+  }
+});
+
 e2e.run();

@@ -24,7 +24,10 @@ export class Terminal {
   size(): ScreenSize {
     const envCols = Number(process.env.COLUMNS);
     const cols = this.out.isTTY && this.out.columns ? this.out.columns : Number.isInteger(envCols) && envCols > 0 ? envCols : 80;
-    return { cols, rows: this.out.isTTY ? this.out.rows || 24 : null };
+    if (!this.out.isTTY) return { cols, rows: null };
+    // A dumb terminal scrolls: a frame one line shorter than the screen, then the cursor's line,
+    // fills it exactly, so each frame pushes the last one out whole.
+    return { cols, rows: (this.out.rows || 24) - (this.fancy ? 0 : 1) };
   }
 
   /** Raw keys (Ctrl-C arrives as a key) and, when fancy, the alternate screen. */
@@ -42,7 +45,8 @@ export class Terminal {
 
   draw(lines: readonly string[]): void {
     if (!this.fancy) {
-      this.out.write(lines.join('\n') + '\n\n');
+      // To a pipe (no height) a blank line between frames, as `top -b` writes them.
+      this.out.write(lines.join('\n') + (this.out.isTTY ? '\n' : '\n\n'));
       return;
     }
     const { cols, rows } = this.size();

@@ -32,9 +32,9 @@ export class TmuxPane {
     return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
   }
 
-  /** The pane's screen, one string per line, trailing blanks trimmed. */
-  screen(): string[] {
-    return this.tmux('capture-pane', '-p', '-t', 'main')
+  /** The pane's screen (with `history`, that many lines scrolled off above it too), one string per line, trailing blanks trimmed. */
+  screen(history = 0): string[] {
+    return this.tmux('capture-pane', '-p', '-t', 'main', ...(history > 0 ? ['-S', String(-history)] : []))
       .replace(/\n$/, '')
       .split('\n')
       .map((l) => l.trimEnd());
@@ -45,10 +45,13 @@ export class TmuxPane {
     this.tmux('send-keys', '-t', 'main', ...keys);
   }
 
-  /** Null while the program runs; its exit status once it has exited. */
-  exitStatus(): number | null {
-    const [dead, status] = this.tmux('display-message', '-p', '-t', 'main', '#{pane_dead} #{pane_dead_status}').trim().split(' ');
-    return dead === '1' ? Number(status) : null;
+  /** Null while the program runs; once it has exited, its exit status, or `signal N` when a signal ended it. */
+  exitStatus(): number | string | null {
+    const [dead, status, signal] = this.tmux('display-message', '-p', '-t', 'main', '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}').trim().split('|');
+    // tmux marks the pane dead when its pty closes, which may come before it has reaped the
+    // program: until then neither the status nor the signal is known.
+    if (dead !== '1' || (!status && !signal)) return null;
+    return status ? Number(status) : `signal ${signal}`;
   }
 
   /** Ends the tmux server; the program, if still running, by its PID first. Idempotent. */
