@@ -9,7 +9,7 @@ import { Discovery } from '../discover/scan.js';
 import type { DiscoveredVm } from '../discover/vm.js';
 import type { Roots } from '../readers/roots.js';
 import { systemConstants, type SystemConstants } from '../readers/system.js';
-import type { TopVm } from './model.js';
+import { matchesFilter, type TopVm } from './model.js';
 import type { TopData, TopSource } from './source.js';
 
 /** One VM's read as top's counters. Pure. */
@@ -46,11 +46,14 @@ export class DirectSource implements TopSource {
   private readonly facts;
   private prevHost: HostCounters | null = null;
   private prev: Map<string, TopVm> | null = null;
+  /** Only VMs whose name or id contains it are read (the others would be read for nothing). */
+  private readonly filter: string | null;
 
   constructor(
     private readonly roots: Roots,
-    opts: { apiTimeoutMs: number; label?: string },
+    opts: { apiTimeoutMs: number; label?: string; filter?: string | null },
   ) {
+    this.filter = opts.filter ?? null;
     this.label = opts.label ?? 'direct';
     this.discovery = new Discovery({ ...roots, apiTimeoutMs: opts.apiTimeoutMs });
     this.hostReader = new HostReader({ procRoot: roots.procRoot });
@@ -63,7 +66,8 @@ export class DirectSource implements TopSource {
     for (const vm of [...scan.removed, ...scan.updated]) this.drop(vm.key);
     const cur = new Map<string, TopVm>();
     const failed = new Map<string, number>();
-    for (const vm of scan.all) {
+    const wanted = scan.all.filter((vm) => matchesFilter(vm.instanceName, vm.instanceId, this.filter));
+    for (const vm of wanted) {
       let reader = this.readers.get(vm.key);
       if (!reader) this.readers.set(vm.key, (reader = new VmReader(vm, { ...this.roots, constants: this.constants })));
       const r = reader.read();

@@ -78,7 +78,7 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 async function openSource(o: Options): Promise<TopSource> {
   const roots = rootsFromEnv();
-  const direct = (label?: string) => new DirectSource(roots, { apiTimeoutMs: 500, ...(label ? { label } : {}) });
+  const direct = (label?: string) => new DirectSource(roots, { apiTimeoutMs: 500, filter: o.filter, ...(label ? { label } : {}) });
   if (o.direct) return direct();
   const api = loadAgentApiConfig();
   const url = agentUrl(api.listen);
@@ -155,17 +155,30 @@ async function live(o: Options, source: TopSource, term: Terminal): Promise<numb
   // A reader that went away (`vmpulse top | head`) ends the view quietly.
   const onOutputError = () => quit(0);
   process.stdout.on('error', onOutputError);
+  let pollPending = false;
   try {
     for (;;) {
-      try {
-        const data = await source.poll();
+      // A key must not wait for a refresh in flight (a discovery scan of a busy host, an agent
+      // that is slow to answer): the poll races the quit.
+      pollPending = true;
+      const polled = await Promise.race([
+        source.poll().then(
+          (data) => ({ data }),
+          (error: unknown) => ({ error }),
+        ),
+        quitting.then((code) => ({ code })),
+      ]);
+      if ('code' in polled) return polled.code;
+      pollPending = false;
+      if ('data' in polled) {
+        const data = polled.data;
         host = data.host;
         rows = topRows(data.previous, filterVms(data.current, o.filter));
         notice = data.notice;
         omitted = data.omitted;
-      } catch (e) {
+      } else {
         // The agent restarting or a read failing must not end the view: said, and tried again.
-        notice = `${message(e)} (retrying every ${o.intervalS}s)`;
+        notice = `${message(polled.error)} (retrying every ${o.intervalS}s)`;
       }
       draw();
       let timer: NodeJS.Timeout | undefined;
@@ -179,6 +192,9 @@ async function live(o: Options, source: TopSource, term: Terminal): Promise<numb
     process.off('exit', restoreOnExit);
     process.stdout.off('error', onOutputError);
     for (const [sig, h] of handlers) process.off(sig, h);
+    // The abandoned refresh would keep the process alive until it ends: the view is closed and
+    // the terminal given back, so the process ends now.
+    if (pollPending) process.exit(await quitting);
   }
 }
 

@@ -137,9 +137,13 @@ export function sortRows(rows: readonly TopRow[], order: SortOrder): TopRow[] {
   return [...rows].sort(cmp);
 }
 
-/** Rows whose name or instance id contains `text` (case-insensitive); all rows without a filter. */
-export function filterVms(vms: readonly TopVm[], text: string | null): TopVm[] {
-  if (!text) return [...vms];
+/** Whether a VM's name or instance id contains `text` (case-insensitive); any VM without a filter. */
+export function matchesFilter(name: string, id: string, text: string | null): boolean {
+  if (!text) return true;
   const t = text.toLowerCase();
-  return vms.filter((v) => v.name.toLowerCase().includes(t) || v.id.toLowerCase().includes(t));
+  return name.toLowerCase().includes(t) || id.toLowerCase().includes(t);
+}
+
+export function filterVms(vms: readonly TopVm[], text: string | null): TopVm[] {
+  return vms.filter((v) => matchesFilter(v.name, v.id, text));
 }
