@@ -404,6 +404,26 @@ api('one poll: the host facts and figures, and every running VM\'s counters at t
   }
 });
 
+api('options: --help fits 80 columns and exits 0; bad options exit 2 and say what is wrong', async () => {
+  const help = await runTop(['--help'], {});
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /^Usage: vmpulse top \[--interval SECONDS\] \[--sort KEY\] \[--filter TEXT\]/);
+  for (const opt of ['--interval', '--sort', '--filter', '--direct', '--once', KEY_LINE]) assert.ok(help.stdout.includes(opt), opt);
+  assert.ok(help.stdout.split('\n').every((l) => l.length <= 80));
+  for (const [args, re] of [
+    [['--sort', 'speed'], /--sort wants one of cpu, mem, net, disk, pid, name, got "speed"/],
+    [['--interval', '0'], /--interval wants seconds from 0\.2 to 3600, got "0"/],
+    [['--interval', 'soon'], /--interval wants seconds/],
+    [['--colour'], /Unknown option '--colour'/],
+    [['extra'], /extra/],
+  ] as const) {
+    const r = await runTop([...args], {});
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.is(r.stdout, '');
+  }
+});
+
 api.run();
 
 // ---------------------------------------------------------------------------------------------

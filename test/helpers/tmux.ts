@@ -2,8 +2,8 @@
 // one pane of a fixed size whose screen the test reads with capture-pane and whose keys it types
 // with send-keys. The pane's shell runs the program and writes its exit status to a file: the
 // status comes from the shell that reaped it, not from tmux's own bookkeeping (tmux 3.3a here
-// sometimes marks a pane dead but never reaps its process, which then stays a zombie with no
-// status).
+// now and then marked a pane dead and left its exited process a zombie, unreaped and with no
+// status, for more than 10 s).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
