@@ -32,7 +32,8 @@ export async function startAgentProcess(env: Record<string, string>, opts: { rea
     async () => {
       if (child.exitCode !== null) return 'exited';
       try {
-        return (await fetch(`${url}/readyz`)).status === 200 ? 'ready' : null;
+        const auth = env.VMPULSE_API_TOKEN ? { headers: { authorization: `Bearer ${env.VMPULSE_API_TOKEN}` } } : {};
+        return (await fetch(`${url}/readyz`, auth)).status === 200 ? 'ready' : null;
       } catch {
         return null; // not listening yet
       }

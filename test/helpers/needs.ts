@@ -9,7 +9,7 @@ import { accelUnavailable } from './accel.js';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux';
 
 function which(cmd: string): string | null {
   try {
@@ -60,6 +60,8 @@ async function check(need: Need): Promise<string | null> {
       return which('prometheus') ? null : 'prometheus is not installed (apt-get install prometheus)';
     case 'systemd-analyze':
       return which('systemd-analyze') ? null : 'systemd-analyze is not installed (apt-get install systemd)';
+    case 'tmux':
+      return which('tmux') ? null : 'tmux is not installed (apt-get install tmux)';
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null
