@@ -28,6 +28,8 @@ export interface ServerConfig {
   retentionIntervalS: number;
   logLevel: string;
   pgPoolMax: number;
+  /** Console session lifetime; unset: VMPULSE_CONSOLE_SESSION_TTL_S (src/server/console/config.ts). */
+  consoleSessionTtlS?: number;
   /** Over the VMPULSE_ALARM_* environment (src/server/alerts/config.ts); tests set loops: false. */
   alerts?: AlertingOverrides;
 }

@@ -20,8 +20,9 @@ import {
   type Dialect,
   type Value,
 } from './schema.js';
-import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
+import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
+import { CONSOLE_MIGRATIONS } from '../console/migrations.js';
 import {
   checkColumns,
   type AgentRow,
@@ -30,9 +31,11 @@ import {
   type InstanceFilter,
   type InstanceLookup,
   type InstanceRow,
+  type LatestInstanceWindow,
   type MinuteRow,
   type OpenStoreOptions,
   type RetentionResult,
+  type SessionRow,
   type Store,
   type TokenRow,
 } from './store.js';
@@ -98,6 +101,8 @@ CREATE TABLE tokens (
 ];
 // Alerting's tables (versions 1001+), owned by src/server/alerts.
 MIGRATIONS.push(...ALERT_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.postgres })));
+// The console's sessions table (versions 2001+), owned by src/server/console.
+MIGRATIONS.push(...CONSOLE_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.postgres })));
 
 function dayName(dayStart: number): string {
   return new Date(dayStart * 1000).toISOString().slice(0, 10).replace(/-/g, '');
@@ -330,6 +335,44 @@ export class PostgresStore implements Store {
       [agentId, instanceId, from, to],
     );
     return r.rows.map(toMinuteRow);
+  }
+
+  // --- console (src/server/console) ---
+  async insertSession(s: SessionRow, purgeBefore: number): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('DELETE FROM console_sessions WHERE expires_at < $1', [purgeBefore]);
+      await c.query('INSERT INTO console_sessions (id_sha256, access_key_id, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5)', [
+        s.idSha256,
+        s.accessKeyId,
+        s.createdAt,
+        s.expiresAt,
+        s.revokedAt,
+      ]);
+    });
+  }
+
+  async sessionByIdHash(hex: string): Promise<SessionRow | null> {
+    const r = await this.pool.query('SELECT * FROM console_sessions WHERE id_sha256 = $1', [hex]);
+    return r.rows[0] ? toSession(r.rows[0]) : null;
+  }
+
+  async revokeSession(hex: string, at: number): Promise<boolean> {
+    return ((await this.pool.query('UPDATE console_sessions SET revoked_at = $1 WHERE id_sha256 = $2 AND revoked_at IS NULL', [at, hex])).rowCount ?? 0) > 0;
+  }
+
+  async latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]> {
+    checkColumns(columns, INSTANCE_MINUTE_SET);
+    const cols = ['minute', ...columns.filter((c) => c !== 'minute')];
+    // `since` prunes the daily partitions scanned; DISTINCT ON keeps the newest minute per instance.
+    const r = await this.pool.query(
+      `SELECT DISTINCT ON (agent_id, instance_id) agent_id, instance_id, ${cols.join(', ')} FROM instance_minutes
+       WHERE minute >= $1 ORDER BY agent_id, instance_id, minute DESC`,
+      [since],
+    );
+    return r.rows.map((row: Record<string, unknown>) => {
+      const { agent_id, instance_id, ...rest } = row;
+      return { agentId: String(agent_id), instanceId: String(instance_id), row: toMinuteRow(rest) };
+    });
   }
 
   /** Names of the existing daily partitions of a partitioned table, with their day start. */

@@ -19,8 +19,9 @@ import {
   type Col,
   type Dialect,
 } from './schema.js';
-import { keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
+import { keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
+import { CONSOLE_MIGRATIONS } from '../console/migrations.js';
 import {
   checkColumns,
   type AgentRow,
@@ -29,8 +30,10 @@ import {
   type InstanceFilter,
   type InstanceLookup,
   type InstanceRow,
+  type LatestInstanceWindow,
   type MinuteRow,
   type RetentionResult,
+  type SessionRow,
   type Store,
   type TokenRow,
 } from './store.js';
@@ -97,6 +100,8 @@ CREATE TABLE tokens (
 ];
 // Alerting's tables (versions 1001+), owned by src/server/alerts.
 MIGRATIONS.push(...ALERT_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.sqlite })));
+// The console's sessions table (versions 2001+), owned by src/server/console.
+MIGRATIONS.push(...CONSOLE_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, sql: m.sqlite })));
 
 const placeholders = (n: number): string => `(${Array(n).fill('?').join(', ')})`;
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
@@ -266,6 +271,44 @@ export class SqliteStore implements Store {
       `SELECT ${cols.join(', ')} FROM instance_minutes WHERE agent_id = ? AND instance_id = ? AND minute >= ? AND minute < ? ORDER BY minute`,
     ).all(agentId, instanceId, from, to) as Record<string, unknown>[];
     return rows.map(toMinuteRow);
+  }
+
+  // --- console (src/server/console) ---
+  async insertSession(s: SessionRow, purgeBefore: number): Promise<void> {
+    this.db.transaction(() => {
+      this.st('DELETE FROM console_sessions WHERE expires_at < ?').run(purgeBefore);
+      this.st('INSERT INTO console_sessions (id_sha256, access_key_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)').run(
+        s.idSha256,
+        s.accessKeyId,
+        s.createdAt,
+        s.expiresAt,
+        s.revokedAt,
+      );
+    }).immediate();
+  }
+
+  async sessionByIdHash(hex: string): Promise<SessionRow | null> {
+    const r = this.st('SELECT * FROM console_sessions WHERE id_sha256 = ?').get(hex) as Record<string, unknown> | undefined;
+    return r ? toSession(r) : null;
+  }
+
+  async revokeSession(hex: string, at: number): Promise<boolean> {
+    return this.st('UPDATE console_sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL').run(at, hex).changes > 0;
+  }
+
+  async latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]> {
+    checkColumns(columns, INSTANCE_MINUTE_SET);
+    const cols = ['minute', ...columns.filter((c) => c !== 'minute')];
+    // The newest minute per instance from the minute index, then one primary-key lookup each.
+    const rows = this.st(
+      `SELECT m.agent_id, m.instance_id, ${cols.map((c) => `m.${c}`).join(', ')} FROM instance_minutes m
+       JOIN (SELECT agent_id, instance_id, max(minute) AS minute FROM instance_minutes WHERE minute >= ? GROUP BY agent_id, instance_id) l
+         ON l.agent_id = m.agent_id AND l.instance_id = m.instance_id AND l.minute = m.minute`,
+    ).all(since) as Record<string, unknown>[];
+    return rows.map((r) => {
+      const { agent_id, instance_id, ...rest } = r;
+      return { agentId: String(agent_id), instanceId: String(instance_id), row: toMinuteRow(rest) };
+    });
   }
 
   async retain(cutoff: number): Promise<RetentionResult> {

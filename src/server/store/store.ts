@@ -92,6 +92,23 @@ export interface RetentionResult {
   deletedBatches: number;
 }
 
+/** A console sign-in (src/server/console): the session id is only ever stored hashed. */
+export interface SessionRow {
+  idSha256: string;
+  accessKeyId: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** The newest per-minute record of one instance (the console's fleet table). */
+export interface LatestInstanceWindow {
+  agentId: string;
+  instanceId: string;
+  /** `minute` plus the requested columns. */
+  row: MinuteRow;
+}
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   /** Applies pending migrations; returns the versions applied by this call. */
@@ -118,6 +135,15 @@ export interface Store {
   findInstances(lookup: InstanceLookup): Promise<InstanceRow[]>;
   /** Records of one instance in [from, to), ascending, with `minute` plus the named columns. */
   instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]>;
+  // --- console (src/server/console): sessions and the fleet table's bulk read ---
+  /** Stores a new session; also deletes sessions that expired before `purgeBefore`. */
+  insertSession(s: SessionRow, purgeBefore: number): Promise<void>;
+  sessionByIdHash(idSha256: string): Promise<SessionRow | null>;
+  /** Marks a live session revoked; false when it was unknown or already revoked. */
+  revokeSession(idSha256: string, at: number): Promise<boolean>;
+  /** For every instance with a record at or after `since`, its newest record: one query for the whole fleet. */
+  latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]>;
+
   /** Drops per-minute data older than cutoff (unix seconds) and batch ids received before it. */
   retain(cutoff: number): Promise<RetentionResult>;
   close(): Promise<void>;
