@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'chromium';
 
 function which(cmd: string): string | null {
   try {
@@ -17,6 +17,9 @@ function which(cmd: string): string | null {
     return null;
   }
 }
+
+/** Debian's chromium, driven by playwright-core (never a downloaded browser). */
+export const CHROMIUM = '/usr/bin/chromium';
 
 export const pgUrl = process.env.VMPULSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -58,6 +61,8 @@ async function check(need: Need): Promise<string | null> {
       return which('prometheus') ? null : 'prometheus is not installed (apt-get install prometheus)';
     case 'systemd-analyze':
       return which('systemd-analyze') ? null : 'systemd-analyze is not installed (apt-get install systemd)';
+    case 'chromium':
+      return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null

@@ -15,6 +15,8 @@ export interface ChartSpec {
   unit: string;
   timestamps: number[];
   series: Series[];
+  /** The time range drawn, unix seconds (default: the datapoints' own span). */
+  xRange?: [number, number];
   /** Extra data-* attributes (range, period, statistic). */
   data?: Record<string, string | number>;
 }
@@ -63,7 +65,11 @@ export function chart(spec: ChartSpec): HTMLElement {
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' }, ticks: { stroke: 'rgba(128,128,128,.3)' } },
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' }, ticks: { stroke: 'rgba(128,128,128,.3)' }, size: 70, values: (_u: uPlot, vals: number[]) => vals.map((v) => fmt(v)) },
         ],
-        scales: { x: { time: true } },
+        scales: {
+          x: { time: true, ...(spec.xRange ? { range: (): uPlot.Range.MinMax => spec.xRange! } : {}) },
+          // Zero-based, so a flat line at 50 % does not look like a full-scale swing.
+          y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, max > 0 ? max * 1.1 : 1] },
+        },
         legend: { live: true },
       },
       [spec.timestamps, ...spec.series.map((s) => s.values)] as uPlot.AlignedData,

@@ -71,6 +71,7 @@ export function vmPage(agentId: string, instanceId: string, query: URLSearchPara
             unit: m.unit,
             timestamps: pts.map((p) => p[0]),
             series: [{ label: statistic, values: pts.map((p) => p[1]) }],
+            xRange: [r.startTime, r.endTime],
             data: { start: r.startTime, end: r.endTime, period: r.period, statistic: r.statistic, unit: m.unit },
           });
         }),
