@@ -2,7 +2,8 @@
 // VM burns a core, the real agent ships it to the real server, and a reader signs in through the
 // form. The VM is in the fleet table; its page's CPUUtilization chart holds exactly the datapoints
 // GetInstanceMetricData (SigV4, the AWS SDK) returns for the same range; a wrong secret shows an
-// error and no data; after sign-out the cookie no longer opens the API. An admin creates an alarm
+// error and no data; the open fleet page shows the VM when it appears (no reload); after sign-out
+// the cookie no longer opens the API. An admin creates an alarm
 // through the alarms page and sees the server's validation message first. Screenshots are kept.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -34,25 +35,6 @@ s('sign in, fleet table, VM chart = GetInstanceMetricData, wrong secret, sign ou
   const shots = artefactDir();
   try {
     srv = await startTestServer('sqlite', { alerts: { loops: false, builtins: false } });
-    vm = await startStandin({ kind: 'crosvm', argv, threads: 1, burn: 'all' });
-    agent = await startAgentProcess({
-      VMPULSE_SAMPLE_INTERVAL_MS: '500',
-      VMPULSE_WINDOW_SECONDS: '2',
-      VMPULSE_DISCOVERY_INTERVAL_MS: '1000',
-      VMPULSE_ENDPOINT: srv.url,
-      VMPULSE_TOKEN: srv.agent.secret,
-      VMPULSE_SPOOL_DIR: join(dir, 'spool'),
-      VMPULSE_AGENT_ID: agentId,
-    });
-    const stats = () => request(`${srv!.url}/v1/instances/${folder}/stats`, { secret: srv!.reader.secret });
-    await waitFor(async () => (await stats()).status === 200, 20_000, 'the VM at the server');
-    await new Promise((r) => setTimeout(r, 6000)); // a few windows of burning
-    // The agent delivers its open window and stops, so the data no longer moves under the comparison.
-    assert.is(await agent.stop('SIGINT'), 0, 'the agent exits 0 on SIGINT');
-    const st = (await stats()).body;
-    const vmName = st.instance_name as string;
-    assert.is(vmName, folder);
-
     browser = await launchChromium();
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await ctx.newPage();
@@ -71,12 +53,38 @@ s('sign in, fleet table, VM chart = GetInstanceMetricData, wrong secret, sign ou
     assert.equal((await ctx.cookies()).length, 0, 'no cookie after a wrong secret');
     assert.is(await page.evaluate("fetch('/console/api/fleet').then((r) => r.status)"), 401);
 
-    // The reader's secret, typed and submitted with Enter.
+    // The reader's secret, typed and submitted with Enter: an empty fleet so far.
     await page.fill('input[name="token"]', srv.reader.secret);
     await page.press('input[name="token"]', 'Enter');
-    const link = page.locator('#vm-table a[data-vm]', { hasText: vmName });
-    await link.waitFor();
+    await page.locator('#vm-table').waitFor();
     assert.is(await page.title(), 'Fleet — vmpulse');
+    await page.locator('#main', { hasText: 'No VMs match.' }).waitFor();
+    // Survives only if the page is never reloaded.
+    await page.evaluate('window.vmpulseTestMarker = 1');
+
+    // Now the VM starts and the agent ships it: the open page shows it by itself.
+    vm = await startStandin({ kind: 'crosvm', argv, threads: 1, burn: 'all' });
+    agent = await startAgentProcess({
+      VMPULSE_SAMPLE_INTERVAL_MS: '500',
+      VMPULSE_WINDOW_SECONDS: '2',
+      VMPULSE_DISCOVERY_INTERVAL_MS: '1000',
+      VMPULSE_ENDPOINT: srv.url,
+      VMPULSE_TOKEN: srv.agent.secret,
+      VMPULSE_SPOOL_DIR: join(dir, 'spool'),
+      VMPULSE_AGENT_ID: agentId,
+    });
+    const stats = () => request(`${srv!.url}/v1/instances/${folder}/stats`, { secret: srv!.reader.secret });
+    await waitFor(async () => (await stats()).status === 200, 20_000, 'the VM at the server');
+    const st = (await stats()).body;
+    const vmName = st.instance_name as string;
+    assert.is(vmName, folder);
+    const link = page.locator('#vm-table a[data-vm]', { hasText: vmName });
+    await link.waitFor({ timeout: 45_000 });
+    assert.is(await page.evaluate('window.vmpulseTestMarker'), 1, 'the VM appeared without a reload');
+    await new Promise((r) => setTimeout(r, 6000)); // a few windows of burning
+    // The agent delivers its open window and stops, so the data no longer moves under the comparison.
+    assert.is(await agent.stop('SIGINT'), 0, 'the agent exits 0 on SIGINT');
+
     const row = page.locator(`#vm-table tr[data-instance="${folder}"]`);
     assert.match((await row.textContent())!, /crosvm/);
     assert.ok((await row.textContent())!.includes(st.hostname), 'the host column names the host');
@@ -86,6 +94,9 @@ s('sign in, fleet table, VM chart = GetInstanceMetricData, wrong secret, sign ou
     assert.ok(cookies[0]!.httpOnly && cookies[0]!.sameSite === 'Strict', JSON.stringify(cookies[0]));
     assert.is(await page.evaluate('document.cookie'), '', 'scripts cannot read the session cookie');
     assert.is(await page.evaluate('localStorage.length + sessionStorage.length'), 0, 'nothing kept in web storage');
+    // A fresh render with the figures of the last windows, for the screenshot.
+    await page.reload();
+    await link.waitFor();
     await page.screenshot({ path: join(shots, 'console-fleet.png') });
 
     // The phone width: nothing wider than the screen (tables scroll inside their box).

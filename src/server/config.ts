@@ -11,6 +11,7 @@
 //   VMPULSE_RETENTION_INTERVAL_S   seconds between retention runs                default 3600
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
+//   VMPULSE_CONSOLE_SESSION_TTL_S  console sign-in lifetime, seconds             default 43200 (console/config.ts)
 //   VMPULSE_ENV_FILE               optional KEY=VALUE file (see config/env.ts)    default unset
 import { dirname, join, resolve } from 'node:path';
 import { envReader, parseListen } from '../config/env.js';
@@ -44,6 +45,7 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_RETENTION_INTERVAL_S   retention run interval (default 3600)
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
+  VMPULSE_CONSOLE_SESSION_TTL_S  console session lifetime in seconds (default 43200)
   VMPULSE_ENV_FILE               optional KEY=VALUE file read first`;
 
 export function defaultKeyFile(db: string): string {
