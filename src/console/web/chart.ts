@@ -60,7 +60,7 @@ export function chart(spec: ChartSpec): HTMLElement {
       {
         width,
         height: 180,
-        series: [{}, ...spec.series.map((s, i) => ({ label: s.label, stroke: c[i % c.length], width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => fmt(v) }))],
+        series: [{}, ...spec.series.map((s, i) => ({ label: s.label, stroke: c[i % c.length], width: 1.5, spanGaps: false, points: { size: 6 }, value: (_u: uPlot, v: number | null) => fmt(v) }))],
         axes: [
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' }, ticks: { stroke: 'rgba(128,128,128,.3)' } },
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' }, ticks: { stroke: 'rgba(128,128,128,.3)' }, size: 70, values: (_u: uPlot, vals: number[]) => vals.map((v) => fmt(v)) },

@@ -27,7 +27,7 @@ export function fmtBytes(v: number | null | undefined): string {
     x /= 1024;
     i++;
   }
-  return `${i === 0 ? Math.round(x) : x.toFixed(1)} ${UNITS[i]}`;
+  return `${i === 0 && (Number.isInteger(x) || Math.abs(x) >= 10) ? Math.round(x) : x.toFixed(1)} ${UNITS[i]}`;
 }
 
 export function fmtRate(v: number | null | undefined): string {
