@@ -4,7 +4,7 @@
 // sessions shared by two servers on one PostgreSQL database.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { needs } from './helpers/needs.js';
 import { createTestDb, ingest, instanceRecord, instanceWindow, hostWindow, nowMinute, payload, request, startTestServer, testConfig, type Reply, type TestServer } from './helpers/server.js';
 import { startServer } from '../src/server/app.js';
+import { distRoot } from '../src/paths.js';
+import { freePort } from './helpers/api-check.js';
 
 const s = suite('console sessions');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -235,6 +237,51 @@ s('the console routes × roles: anonymous 401, agent 403, reader reads, admin al
     for (const a of alarms) assert.is(a.contacts, null);
   } finally {
     await srv.close();
+  }
+});
+
+s('vmpulse server at trace level: no secret, session id or CSRF token in its log', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpulse-console-log-'));
+  const cli = join(distRoot, 'src', 'cli.js');
+  const env = { ...process.env, VMPULSE_DB: join(dir, 'v.db'), VMPULSE_SERVER_LISTEN: `127.0.0.1:${await freePort()}`, VMPULSE_SERVER_LOG_LEVEL: 'trace', VMPULSE_ALARM_BUILTINS: '0' };
+  const token = (role: string) => JSON.parse(spawnSync(process.execPath, [cli, 'token', 'create', '--role', role, `log-${role}`, '--json'], { env, encoding: 'utf8' }).stdout) as { secret: string; access_key_id: string };
+  const reader = token('reader');
+  const admin = token('admin');
+  const child = spawn(process.execPath, [cli, 'server'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  child.stdout!.on('data', (b) => (logs += b));
+  child.stderr!.on('data', (b) => (logs += b));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    for (let i = 0; i < 200 && !logs.includes('vmpulse server listening'); i++) await sleep(50);
+    assert.match(logs, /vmpulse server listening/);
+    const base = `http://${env.VMPULSE_SERVER_LISTEN}`;
+    const wrong = await signIn(base, reader.secret.slice(0, -2) + 'xx');
+    assert.is(wrong.reply.status, 401);
+    const r = await signIn(base, reader.secret);
+    const a = await signIn(base, admin.secret);
+    assert.is((await withSession(`${base}/console/api/fleet`, r)).status, 200);
+    const made = await withSession(`${base}/console/api/credentials`, a, { method: 'POST', body: { role: 'reader', name: 'from-console' } });
+    assert.is(made.status, 201, made.text);
+    assert.is((await withSession(`${base}/console/logout`, r, { method: 'POST', body: {} })).status, 200);
+    child.kill('SIGTERM');
+    assert.is(await exit, 0);
+    assert.match(logs, /console sign-in/, 'the sign-in is logged (without its secret)');
+    assert.match(logs, /incoming request/, 'trace level logs every request');
+    for (const [what, secret] of [
+      ['reader secret', reader.secret],
+      ['admin secret', admin.secret],
+      ['created secret', made.body.secret as string],
+      ['reader session id', r.cookie.split('=')[1]!],
+      ['admin session id', a.cookie.split('=')[1]!],
+      ['CSRF token', a.csrf],
+    ] as const) {
+      assert.ok(secret.length >= 20, what);
+      assert.not.ok(logs.includes(secret), `${what} in the log`);
+    }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

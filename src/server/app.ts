@@ -24,6 +24,11 @@ import { payloadValidator } from './validate.js';
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-amz-security-token"]',
+  // A console session cookie opens the API as its credential does.
+  'req.headers.cookie',
+  'headers.cookie',
+  'request.headers.cookie',
+  'res.headers["set-cookie"]',
   'headers.authorization',
   'request.headers.authorization',
   'secret',
