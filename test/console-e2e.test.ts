@@ -148,10 +148,22 @@ s('sign in, fleet table, VM chart = GetInstanceMetricData, wrong secret, sign ou
     await chart.locator('canvas').waitFor();
     await page.screenshot({ path: join(shots, 'console-vm.png'), fullPage: true });
 
-    // The host page lists the VM.
+    // The system's dark theme is followed.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    assert.is(await page.evaluate('getComputedStyle(document.body).backgroundColor'), 'rgb(15, 19, 23)');
+    await page.screenshot({ path: join(shots, 'console-vm-dark.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
+    assert.is(await page.evaluate('getComputedStyle(document.body).backgroundColor'), 'rgb(255, 255, 255)');
+
+    // The host page lists the VM; its CPU chart holds the HetrixTools API's minutes.
     await page.goto(`${srv.url}/#/host/${encodeURIComponent(agentId)}`);
     await page.locator('table[aria-label="VMs on this host"] a', { hasText: vmName }).waitFor();
-    assert.match(await page.title(), /^Host .+ — vmpulse$/);
+    assert.is(await page.title(), `Host ${st.hostname} — vmpulse`);
+    const hostCpu = JSON.parse((await page.locator('[data-metric="host.CPU"]').getAttribute('data-points'))!) as [number, number][];
+    const hetrix = (await request(`${srv.url}/v1/servers/${encodeURIComponent(agentId)}/stats`, { secret: srv.reader.secret })).body.Stats as { Minute: number; CPU: number }[];
+    assert.ok(hostCpu.length >= 1);
+    assert.equal(hostCpu, hetrix.map((m) => [m.Minute, m.CPU]).reverse());
+    await page.screenshot({ path: join(shots, 'console-host.png'), fullPage: true });
 
     // Sign out: the cookie the browser held no longer opens the API.
     const held = cookies[0]!.value;
