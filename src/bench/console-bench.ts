@@ -4,11 +4,14 @@
 // same run and the same browser: a plain static HTML page holding a table of the same 10,000 rows.
 // Both figures are wall time from navigation to the table being on screen (the fleet page shows
 // its first 100 rows; the reference all of its rows), median of VMPULSE_BENCH_RUNS (default 5).
+// VMPULSE_BENCH_ENGINE=postgres runs the server on a throwaway database vmpulse_console_bench_<pid>
+// on VMPULSE_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) instead of SQLite.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { chromium } from 'playwright-core';
 import { ulid } from 'ulid';
 import { startServer } from '../server/app.js';
@@ -17,6 +20,8 @@ import type { Agg, HostWindow, InstanceRecord, Payload } from '../ship/payload.j
 const HOSTS = Number(process.env.VMPULSE_BENCH_HOSTS ?? 100);
 const VMS_PER_HOST = Number(process.env.VMPULSE_BENCH_VMS_PER_HOST ?? 100);
 const RUNS = Number(process.env.VMPULSE_BENCH_RUNS ?? 5);
+const ENGINE = process.env.VMPULSE_BENCH_ENGINE === 'postgres' ? 'postgres' : 'sqlite';
+const PG_URL = process.env.VMPULSE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'];
 
 const agg = (x: number): Agg => ({ Avg: x, Min: x * 0.5, Max: x * 1.5, Sum: x * 12, Count: 12 });
@@ -74,8 +79,19 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-console-bench-'));
+  const pgName = `vmpulse_console_bench_${process.pid}`;
+  let db = join(dir, 'v.db');
+  if (ENGINE === 'postgres') {
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${pgName}`);
+    await admin.end();
+    const u = new URL(PG_URL);
+    u.pathname = `/${pgName}`;
+    db = u.toString();
+  }
   const server = await startServer({
-    host: '127.0.0.1', port: 0, tls: null, db: join(dir, 'v.db'), keyFile: join(dir, 'server.key'), maxBodyBytes: 64 * 2 ** 20, retentionDays: 15, retentionIntervalS: 3600,
+    host: '127.0.0.1', port: 0, tls: null, db, keyFile: join(dir, 'server.key'), maxBodyBytes: 64 * 2 ** 20, retentionDays: 15, retentionIntervalS: 3600,
     logLevel: 'silent', pgPoolMax: 4, alerts: { loops: false, builtins: false },
   });
   const ref = createServer();
@@ -143,6 +159,7 @@ async function main(): Promise<void> {
       const fm = median(fleetMs);
       const rm = median(refMs);
       const out = {
+        engine: ENGINE,
         vms: HOSTS * VMS_PER_HOST,
         hosts: HOSTS,
         runs: RUNS,
@@ -156,7 +173,7 @@ async function main(): Promise<void> {
         reference_runs_ms: refMs.map(Math.round),
       };
       process.stdout.write(
-        `console fleet page, ${out.vms} VMs on ${out.hosts} hosts, median of ${RUNS}:\n` +
+        `console fleet page, ${out.vms} VMs on ${out.hosts} hosts (${ENGINE}), median of ${RUNS}:\n` +
           `  first render (navigation → first 100 rows on screen)  ${out.fleet_first_render_ms} ms\n` +
           `  reference: static HTML table of the same rows          ${out.reference_static_table_ms} ms\n` +
           `  ratio                                                  ${out.ratio}\n` +
@@ -170,6 +187,12 @@ async function main(): Promise<void> {
   } finally {
     ref.close();
     await server.close();
+    if (ENGINE === 'postgres') {
+      const admin = new pg.Client({ connectionString: PG_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`);
+      await admin.end();
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
