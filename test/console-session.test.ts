@@ -205,36 +205,49 @@ s('the console routes × roles: anonymous 401, agent 403, reader reads, admin al
     await seed(srv);
     const reader = await signIn(srv.url, srv.reader.secret);
     const admin = await signIn(srv.url, srv.admin.secret);
-    // [method, path, reader status, admin status]
-    const routes: [string, string, number, number][] = [
-      ['GET', '/console/session', 200, 200],
-      ['GET', '/console/api/fleet', 200, 200],
-      ['GET', '/console/api/hosts/agent-1', 200, 200],
-      ['GET', '/console/api/vms/agent-1/vm-1', 200, 200],
-      ['GET', '/console/api/alarms', 200, 200],
-      ['GET', '/console/api/credentials', 403, 200],
-      ['POST', '/console/api/credentials', 403, 201],
-      ['GET', '/v1/instances', 200, 200],
-      ['GET', '/v1/alarms', 403, 200],
+    const spare = await srv.server.credentials.create('reader', 'to-revoke');
+    const alarm = { selector: { all: true }, metricName: 'CPUUtilization', statistic: 'Average', period: 60, comparisonOperator: 'GreaterThanThreshold', threshold: 90, evaluationPeriods: 1, datapointsToAlarm: 1 };
+    // [method, path, body, reader status, admin status]; sign-out last, as it ends the sessions.
+    const routes: [string, string, unknown, number, number][] = [
+      ['GET', '/console/session', undefined, 200, 200],
+      ['GET', '/console/api/fleet', undefined, 200, 200],
+      ['GET', '/console/api/hosts/agent-1', undefined, 200, 200],
+      ['GET', '/console/api/vms/agent-1/vm-1', undefined, 200, 200],
+      ['GET', '/console/api/alarms', undefined, 200, 200],
+      ['GET', '/console/api/alarms/vmpulse-host-silent/history', undefined, 200, 200],
+      ['GET', '/console/api/credentials', undefined, 403, 200],
+      ['POST', '/console/api/credentials', { role: 'reader', name: 'matrix' }, 403, 201],
+      ['DELETE', `/console/api/credentials/${spare.access_key_id}`, undefined, 403, 200],
+      ['GET', '/v1/instances', undefined, 200, 200],
+      ['GET', '/v1/alarms', undefined, 403, 200],
+      ['PUT', '/v1/alarms/matrix', alarm, 403, 201],
+      ['POST', '/console/logout', {}, 200, 200],
     ];
-    for (const [method, path, readerWant, adminWant] of routes) {
-      const body = method === 'POST' ? { role: 'reader', name: 'matrix' } : undefined;
-      const anon = await request(`${srv.url}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+    for (const [method, path, body, readerWant, adminWant] of routes) {
+      const init: RequestInit = { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined };
+      const anon = await request(`${srv.url}${path}`, init);
       assert.is(anon.status, 401, `anonymous ${method} ${path}`);
-      const agent = await request(`${srv.url}${path}`, { method, secret: srv.agent.secret, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+      const agent = await request(`${srv.url}${path}`, { ...init, secret: srv.agent.secret });
       assert.is(agent.status, 403, `agent ${method} ${path}`);
-      assert.is((await withSession(`${srv.url}${path}`, reader, { method, body })).status, readerWant, `reader ${method} ${path}`);
-      assert.is((await withSession(`${srv.url}${path}`, admin, { method, body })).status, adminWant, `admin ${method} ${path}`);
+      const r = await withSession(`${srv.url}${path}`, reader, { method, body });
+      assert.is(r.status, readerWant, `reader ${method} ${path}: ${r.text}`);
+      const a = await withSession(`${srv.url}${path}`, admin, { method, body });
+      assert.is(a.status, adminWant, `admin ${method} ${path}: ${a.text}`);
     }
-    // What the reader sees is the data: the VM with its latest window.
-    const fleet = (await withSession(`${srv.url}/console/api/fleet`, reader)).body;
+    // What a reader sees is the data: the VM with its latest window.
+    const reader2 = await signIn(srv.url, srv.reader.secret);
+    const fleet = (await withSession(`${srv.url}/console/api/fleet`, reader2)).body;
     const vm = fleet.vms.find((v: { instance_id: string }) => v.instance_id === 'vm-1');
     assert.is(vm.cpu, 50, 'cpu_avg of the window (25 and 75)');
     assert.is(vm.net_in, 100, '6000 bytes over 60 s');
     assert.is(fleet.totals.vms, 1);
     // Readers get alarms without their contacts (webhook URLs may carry secrets).
-    const alarms = (await withSession(`${srv.url}/console/api/alarms`, reader)).body.alarms as { contacts: unknown }[];
+    const alarms = (await withSession(`${srv.url}/console/api/alarms`, reader2)).body.alarms as { alarmName: string; contacts: unknown }[];
+    assert.ok(alarms.some((a) => a.alarmName === 'matrix'));
     for (const a of alarms) assert.is(a.contacts, null);
+    const admin2 = await signIn(srv.url, srv.admin.secret);
+    const full = (await withSession(`${srv.url}/console/api/alarms`, admin2)).body.alarms as { alarmName: string; contacts: unknown }[];
+    assert.equal(full.find((a) => a.alarmName === 'matrix')!.contacts, { webhooks: [], alertmanagers: [] });
   } finally {
     await srv.close();
   }
