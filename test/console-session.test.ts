@@ -182,6 +182,8 @@ s('CSRF: every state-changing request with the cookie needs the token and this o
         { csrf: null, why: 'no token' },
         { csrf: 'x'.repeat(43), why: 'wrong token' },
         { csrf: admin.csrf, origin: 'http://evil.example', why: 'right token, foreign Origin' },
+        { csrf: admin.csrf, origin: `http://127.0.0.1:${Number(new URL(srv.url).port) + 1}`, why: 'right token, Origin of another port' },
+        { csrf: admin.csrf, origin: 'null', why: 'right token, Origin null' },
       ]) {
         const r = await withSession(`${srv.url}${path}`, admin, { method, body, csrf: bad.csrf, origin: bad.origin });
         assert.is(r.status, 403, `${method} ${path} with ${bad.why}: ${r.text}`);

@@ -6,7 +6,7 @@
 //
 // CSRF: a request that changes state and is authenticated by the cookie must carry the session's
 // CSRF token in `x-csrf-token` (HMAC of the session id, so nothing more is stored) and, when the
-// browser sends an Origin, come from this server's own origin.
+// browser sends an Origin, come from a page of the host it is sent to.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Credentials } from '../credentials.js';
@@ -53,15 +53,21 @@ function sameString(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** This server's origin as the browser sees it (scheme from the listener, host from Host). */
-export function ownOrigin(req: FastifyRequest): string {
-  return `${req.protocol}://${req.headers.host ?? ''}`;
-}
-
-/** A cross-site request: an Origin header naming another origin. */
+/**
+ * A cross-site request: an Origin header whose host is not the Host the request was sent to. The
+ * scheme is left out on purpose: behind a TLS-terminating proxy the server sees http while the
+ * browser's Origin says https.
+ */
 export function foreignOrigin(req: FastifyRequest): boolean {
   const origin = req.headers.origin;
-  return typeof origin === 'string' && origin !== ownOrigin(req);
+  if (typeof origin !== 'string') return false;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return true; // "null" (a sandboxed frame, a redirect chain) or garbage
+  }
+  return host === '' || host !== req.headers.host;
 }
 
 export interface NewSession {
