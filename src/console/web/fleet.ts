@@ -227,10 +227,15 @@ export function fleetPage(): Page {
       );
     },
     async refresh() {
+      const before = data?.totals;
       data = await get<Fleet>('/console/api/fleet');
       renderRest(data);
-      renderTable();
-      announce(`Fleet updated: ${data.totals.vms} VMs on ${data.totals.hosts} hosts`);
+      // A keyboard user on a row keeps their place; the rows catch up on their next sort, filter or page.
+      if (!tbody.contains(document.activeElement)) renderTable();
+      const t = data.totals;
+      if (before && (before.vms !== t.vms || before.hosts !== t.hosts || before.silent_hosts !== t.silent_hosts)) {
+        announce(`Fleet changed: ${t.vms} VMs on ${t.hosts} hosts, ${t.silent_hosts} silent`);
+      }
     },
   };
 }
