@@ -243,6 +243,20 @@ s('the console routes × roles: anonymous 401, agent 403, reader reads, admin al
     assert.is(vm.cpu, 50, 'cpu_avg of the window (25 and 75)');
     assert.is(vm.net_in, 100, '6000 bytes over 60 s');
     assert.is(fleet.totals.vms, 1);
+    // Every VM range asks GetInstanceMetricData for a period Lightsail allows, ≤ 1,440 datapoints.
+    const want: Record<string, [number, number]> = { '1h': [3600, 60], '6h': [21600, 60], '1d': [86400, 300], '1w': [604800, 3600], '1mo': [2592000, 3600], '1y': [31536000, 86400] };
+    for (const [range, [seconds, period]] of Object.entries(want)) {
+      const r = await withSession(`${srv.url}/console/api/vms/agent-1/vm-1?range=${range}&statistic=Sum`, reader2);
+      assert.is(r.status, 200, `${range}: ${r.text}`);
+      assert.is(r.body.range.period, period, range);
+      assert.is(r.body.range.endTime - r.body.range.startTime, seconds, range);
+      assert.ok(seconds / period <= 1440, range);
+      // The one stored minute (NetIn 6000) lands in exactly one bucket of every range.
+      assert.equal(r.body.metrics.NetworkIn.points.map((p: [number, number]) => p[1]), [6000], range);
+    }
+    assert.is((await withSession(`${srv.url}/console/api/vms/agent-1/vm-1?range=2y`, reader2)).status, 400);
+    assert.is((await withSession(`${srv.url}/console/api/vms/agent-1/vm-1?statistic=p99`, reader2)).status, 400);
+    assert.is((await withSession(`${srv.url}/console/api/vms/agent-2/vm-1`, reader2)).status, 404);
     // Readers get alarms without their contacts (webhook URLs may carry secrets).
     const alarms = (await withSession(`${srv.url}/console/api/alarms`, reader2)).body.alarms as { alarmName: string; contacts: unknown }[];
     assert.ok(alarms.some((a) => a.alarmName === 'matrix'));
