@@ -79,6 +79,13 @@ s('fresh clone: npm install, npm start; the server lists this host and a QEMU VM
     c.stderr!.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
     await waitFor(() => out.includes('vmpulse is running'), 60_000, `npm start to come up: ${out}`, 100);
+    // The console's URL comes first.
+    const running = out.slice(out.indexOf('vmpulse is running:')).split('\n');
+    assert.match(running[1]!, new RegExp(`^  console +http://127\\.0\\.0\\.1:${serverPort}/ `));
+    const home = await fetch(`http://127.0.0.1:${serverPort}/`);
+    assert.is(home.status, 200);
+    assert.match(home.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await home.text(), /<script type="module" src="\/app\.js">/);
     assert.match(out, new RegExp(`http://127\\.0\\.0\\.1:${agentPort}/instances`));
     assert.match(out, new RegExp(`http://127\\.0\\.0\\.1:${serverPort}/v1/servers`));
     const reader = readFileSync(join(clone, 'data', 'reader.token'), 'utf8').trim();

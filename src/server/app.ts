@@ -10,6 +10,9 @@ import type { ServerConfig } from './config.js';
 import { Credentials, loadOrCreateMasterKey } from './credentials.js';
 import { ApiError, AuthError } from './errors.js';
 import { alarmRoutes, startAlerting, type Alerting } from './alerts/index.js';
+import { loadConsoleSessionTtl } from './console/config.js';
+import { consoleRoutes, type ConsoleAlarms } from './console/plugin.js';
+import { Sessions } from './console/sessions.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
@@ -21,6 +24,11 @@ import { payloadValidator } from './validate.js';
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-amz-security-token"]',
+  // A console session cookie opens the API as its credential does.
+  'req.headers.cookie',
+  'headers.cookie',
+  'request.headers.cookie',
+  'res.headers["set-cookie"]',
   'headers.authorization',
   'request.headers.authorization',
   'secret',
@@ -32,6 +40,15 @@ export interface BuildOptions {
   retentionDays: number;
   logLevel: string;
   https?: { cert: Buffer; key: Buffer } | null;
+  /** Console session lifetime (default VMPULSE_CONSOLE_SESSION_TTL_S, 43200). */
+  consoleSessionTtlS?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The console's alarm views read alerting once startServer has started it. */
+    consoleAlarms: ConsoleAlarms;
+  }
 }
 
 export async function buildApp(store: Store, credentials: Credentials, opts: BuildOptions): Promise<FastifyInstance> {
@@ -46,7 +63,8 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
     ...(opts.https ? { https: opts.https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
-  installAuth(app, store, credentials);
+  const sessions = new Sessions(store, credentials, opts.consoleSessionTtlS ?? loadConsoleSessionTtl());
+  installAuth(app, store, credentials, sessions);
 
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.statusCode).send(err.body());
@@ -77,6 +95,9 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   await app.register(serverRoutes);
   await app.register(instanceRoutes);
   await app.register(lightsailRoutes);
+  const consoleAlarms: ConsoleAlarms = { service: null };
+  app.decorate('consoleAlarms', consoleAlarms);
+  await app.register(consoleRoutes, { sessions, secure: Boolean(opts.https), alarms: consoleAlarms });
   return app;
 }
 
@@ -118,9 +139,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let alerts: Alerting | null = null;
   try {
     const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
-    app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https });
+    app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https, consoleSessionTtlS: config.consoleSessionTtlS });
     alerts = await startAlerting({ store, overrides: config.alerts, log: app.log });
     await app.register(alarmRoutes, { service: alerts.service });
+    app.consoleAlarms.service = alerts.service;
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await alerts?.stop().catch(() => {});

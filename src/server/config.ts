@@ -13,9 +13,10 @@
 //   VMPULSE_RETENTION_INTERVAL_S   seconds between retention runs                default 3600
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
+//   VMPULSE_CONSOLE_SESSION_TTL_S  console sign-in lifetime, seconds             default 43200 (console/config.ts)
 //   VMPULSE_ENV_FILE               optional KEY=VALUE file (see config/env.ts)    default unset
 import { dirname, join, resolve } from 'node:path';
-import { envReader, intVar, loadEnv, parseListen } from '../config/env.js';
+import { ConfigError, envReader, intVar, loadEnv, parseListen } from '../config/env.js';
 import { isPostgresUrl } from '../config/db-url.js';
 import type { AlertingOverrides } from './alerts/index.js';
 
@@ -33,6 +34,8 @@ export interface ServerConfig {
   retention1hDays?: number;
   logLevel: string;
   pgPoolMax: number;
+  /** Console session lifetime; unset: VMPULSE_CONSOLE_SESSION_TTL_S (src/server/console/config.ts). */
+  consoleSessionTtlS?: number;
   /** Over the VMPULSE_ALARM_* environment (src/server/alerts/config.ts); tests set loops: false. */
   alerts?: AlertingOverrides;
 }
@@ -49,6 +52,7 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_RETENTION_INTERVAL_S   retention run interval (default 3600)
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
+  VMPULSE_CONSOLE_SESSION_TTL_S  console session lifetime in seconds (default 43200)
   VMPULSE_ENV_FILE               optional KEY=VALUE file read first`;
 
 export function defaultKeyFile(db: string): string {
@@ -67,8 +71,8 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
   const retention5mDays = intVar(raw, 'VMPULSE_RETENTION_5M_DAYS', 63, { min: 1, max: 3660 });
   const retention1hDays = intVar(raw, 'VMPULSE_RETENTION_1H_DAYS', 455, { min: 1, max: 3660 });
   // A coarser tier is rebuilt from the finer rows of its bucket, and answers for what they no longer hold.
-  if (retention5mDays < retentionDays) throw new Error(`VMPULSE_RETENTION_5M_DAYS (${retention5mDays}) must be at least VMPULSE_RETENTION_DAYS (${retentionDays})`);
-  if (retention1hDays < retention5mDays) throw new Error(`VMPULSE_RETENTION_1H_DAYS (${retention1hDays}) must be at least VMPULSE_RETENTION_5M_DAYS (${retention5mDays})`);
+  if (retention5mDays < retentionDays) throw new ConfigError('VMPULSE_RETENTION_5M_DAYS', `VMPULSE_RETENTION_5M_DAYS (${retention5mDays}) must be at least VMPULSE_RETENTION_DAYS (${retentionDays})`);
+  if (retention1hDays < retention5mDays) throw new ConfigError('VMPULSE_RETENTION_1H_DAYS', `VMPULSE_RETENTION_1H_DAYS (${retention1hDays}) must be at least VMPULSE_RETENTION_5M_DAYS (${retention5mDays})`);
   return {
     host: listen.host,
     port: listen.port,

@@ -9,7 +9,7 @@ import { accelUnavailable } from './accel.js';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium';
 
 function which(cmd: string): string | null {
   try {
@@ -18,6 +18,9 @@ function which(cmd: string): string | null {
     return null;
   }
 }
+
+/** Debian's chromium, driven by playwright-core (never a downloaded browser). */
+export const CHROMIUM = '/usr/bin/chromium';
 
 export const pgUrl = process.env.VMPULSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -62,6 +65,8 @@ async function check(need: Need): Promise<string | null> {
       return which('systemd-analyze') ? null : 'systemd-analyze is not installed (apt-get install systemd)';
     case 'tmux':
       return which('tmux') ? null : 'tmux is not installed (apt-get install tmux)';
+    case 'chromium':
+      return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null

@@ -4,6 +4,7 @@
 // servers starting on one database never both apply a version. A migration's text is fixed once
 // released: later changes are new versions.
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
+import { CONSOLE_MIGRATIONS } from '../console/migrations.js';
 import { AGENT_COLS, HOST_MINUTE_COLS_V1, HOST_TIER_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS_V1, INSTANCE_TIER_COLS, TIER_SECONDS, tierTable } from './schema.js';
 import { colDefs, type Dialect, type SqlDb } from './sql.js';
 
@@ -124,6 +125,7 @@ ALTER TABLE tokens_new RENAME TO tokens;
 export const MIGRATIONS: readonly Migration[] = [
   ...STORE_MIGRATIONS,
   ...ALERT_MIGRATIONS.map((m): Migration => ({ version: m.version, name: m.name, sql: (d) => (pg(d) ? m.postgres : m.sqlite) })),
+  ...CONSOLE_MIGRATIONS.map((m): Migration => ({ version: m.version, name: m.name, sql: (d) => (pg(d) ? m.postgres : m.sqlite) })),
 ].sort((a, b) => a.version - b.version);
 
 /** Applies pending migrations; returns the versions this call applied. */

@@ -1,6 +1,6 @@
 // Database rows → store records, shared by both engines (both return snake_case column names).
 import type { InstanceCounters, InstanceWindow, HostWindow, Payload } from '../../ship/payload.js';
-import type { AgentRow, InstanceRow, IngestOptions, Role, TokenRow } from './store.js';
+import type { AgentRow, InstanceRow, IngestOptions, Role, SessionRow, TokenRow } from './store.js';
 import { COUNTER_COLS } from './schema.js';
 
 type Raw = Record<string, unknown>;
@@ -94,4 +94,14 @@ export function batchMinutes(p: Payload): number[] {
   const out: number[] = p.Stats.map((s) => s.Minute);
   for (const i of p.Instances) for (const s of i.Stats) out.push(s.Minute);
   return out;
+}
+
+export function toSession(r: Raw): SessionRow {
+  return {
+    idSha256: String(r.id_sha256),
+    accessKeyId: String(r.access_key_id),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
 }

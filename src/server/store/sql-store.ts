@@ -7,7 +7,7 @@ import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge
 import { appliedMigrations, migrate } from './migrations.js';
 import { LOCK_PARTITION, dayFromName, dayName } from './postgres.js';
 import { TierBatch, rebuildSql, tierMergeTail, tierSpec, type TierKind } from './tiers.js';
-import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
+import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
   AGENT_COLS,
   DAY_SECONDS,
@@ -34,12 +34,14 @@ import {
   type InstanceFilter,
   type InstanceLookup,
   type InstanceRow,
+  type LatestInstanceWindow,
   type MinuteRow,
   type MaskRow,
   type RetentionCutoffs,
   type RetentionDays,
   type RetentionResult,
   type SeriesTarget,
+  type SessionRow,
   type StatKind,
   type StatRow,
   type Store,
@@ -339,6 +341,46 @@ export class SqlStore implements Store {
       to,
     ]);
     return rows.map(toMinuteRow);
+  }
+
+  async latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]> {
+    checkColumns(columns, INSTANCE_MINUTE_SET);
+    const cols = ['minute', ...columns.filter((c) => c !== 'minute')];
+    // `since` bounds the scan (and prunes PostgreSQL's daily partitions); then the newest minute per
+    // instance: DISTINCT ON on PostgreSQL, a grouped max joined back by primary key on SQLite.
+    const sql =
+      this.db.dialect.kind === 'postgres'
+        ? `SELECT DISTINCT ON (agent_id, instance_id) agent_id, instance_id, ${cols.join(', ')} FROM instance_minutes
+           WHERE minute >= ? ORDER BY agent_id, instance_id, minute DESC`
+        : `SELECT m.agent_id, m.instance_id, ${cols.map((c) => `m.${c}`).join(', ')} FROM instance_minutes m
+           JOIN (SELECT agent_id, instance_id, max(minute) AS minute FROM instance_minutes WHERE minute >= ? GROUP BY agent_id, instance_id) l
+             ON l.agent_id = m.agent_id AND l.instance_id = m.instance_id AND l.minute = m.minute`;
+    return (await this.db.all(sql, [since])).map((r) => {
+      const { agent_id, instance_id, ...rest } = r;
+      return { agentId: String(agent_id), instanceId: String(instance_id), row: toMinuteRow(rest) };
+    });
+  }
+
+  async insertSession(s: SessionRow, purgeBefore: number): Promise<void> {
+    await this.db.tx(async (e) => {
+      await e.run('DELETE FROM console_sessions WHERE expires_at < ?', [purgeBefore]);
+      await e.run('INSERT INTO console_sessions (id_sha256, access_key_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)', [
+        s.idSha256,
+        s.accessKeyId,
+        s.createdAt,
+        s.expiresAt,
+        s.revokedAt,
+      ]);
+    });
+  }
+
+  async sessionByIdHash(hex: string): Promise<SessionRow | null> {
+    const r = await this.db.all('SELECT * FROM console_sessions WHERE id_sha256 = ?', [hex]);
+    return r[0] ? toSession(r[0]) : null;
+  }
+
+  async revokeSession(hex: string, at: number): Promise<boolean> {
+    return (await this.db.run('UPDATE console_sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL', [at, hex])) > 0;
   }
 
   /** PostgreSQL: the existing partitions of a partitioned table, with the first day they hold (none on SQLite). */

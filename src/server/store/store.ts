@@ -98,6 +98,23 @@ export interface RetentionResult {
   deletedBatches: number;
 }
 
+/** A console sign-in (src/server/console): the session id is only ever stored hashed. */
+export interface SessionRow {
+  idSha256: string;
+  accessKeyId: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** The newest per-minute record of one instance (the console's fleet table). */
+export interface LatestInstanceWindow {
+  agentId: string;
+  instanceId: string;
+  /** `minute` plus the requested columns. */
+  row: MinuteRow;
+}
+
 /** Credentials, hosts, instances and alarms: small, transactional, read by every request. */
 export interface MetadataStore {
   insertToken(t: TokenRow): Promise<void>;
@@ -113,6 +130,12 @@ export interface MetadataStore {
   getAgent(agentId: string): Promise<AgentRow | null>;
   listInstances(filter?: InstanceFilter): Promise<InstanceRow[]>;
   findInstances(lookup: InstanceLookup): Promise<InstanceRow[]>;
+
+  /** Console sign-ins (src/server/console). Stores a new session; also deletes sessions that expired before `purgeBefore`. */
+  insertSession(s: SessionRow, purgeBefore: number): Promise<void>;
+  sessionByIdHash(idSha256: string): Promise<SessionRow | null>;
+  /** Marks a live session revoked; false when it was unknown or already revoked. */
+  revokeSession(idSha256: string, at: number): Promise<boolean>;
 
   /** Alarms, their per-instance states, history and notification outbox, on the same database. */
   readonly alarms: AlertDb;
@@ -168,6 +191,8 @@ export interface TimeSeriesStore {
   hostMinuteSet(agentId: string, from: number, to: number): Promise<number[]>;
   /** Records of one instance in [from, to), ascending, with `minute` plus the named columns. */
   instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]>;
+  /** For every instance with a record at or after `since`, its newest record: one query for the whole fleet (the console's table). */
+  latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]>;
   /** Drops minutes older than cutoff (unix seconds), tier rows older than their cutoffs, and batch ids received before cutoff. */
   retain(cutoff: number, tiers?: RetentionCutoffs): Promise<RetentionResult>;
 }
