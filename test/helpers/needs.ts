@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'victoria-metrics';
 
 function which(cmd: string): string | null {
   try {
@@ -58,6 +58,8 @@ async function check(need: Need): Promise<string | null> {
       return which('prometheus') ? null : 'prometheus is not installed (apt-get install prometheus)';
     case 'systemd-analyze':
       return which('systemd-analyze') ? null : 'systemd-analyze is not installed (apt-get install systemd)';
+    case 'victoria-metrics':
+      return which('victoria-metrics') ? null : 'victoria-metrics is not installed (apt-get install victoria-metrics)';
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null
