@@ -1,11 +1,15 @@
 // `npm run bench:server`: ingest rate (VM-minute records per second through POST /v1/ingest) and
 // GetInstanceMetricData latency (one VM, one day of minutes, period 300, all five statistics) for
 // SQLite (temp file) and PostgreSQL (throwaway database vmpulse_bench_<pid> on
-// VMPULSE_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
-import { mkdtempSync, rmSync } from 'node:fs';
+// VMPULSE_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres), and VictoriaMetrics
+// (Debian's victoria-metrics started on loopback in a temp dir, metadata in SQLite); plus bytes
+// on disk per VM-day: VMPULSE_BENCH_DISK_VMS VMs × one day of minutes, in hourly batches.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { createServer, type AddressInfo } from 'node:net';
 import pg from 'pg';
 import { ulid } from 'ulid';
 import { startServer } from '../server/app.js';
@@ -18,6 +22,7 @@ const INSTANCES_PER_BATCH = Number(process.env.VMPULSE_BENCH_INSTANCES ?? 500);
 const BATCHES = Number(process.env.VMPULSE_BENCH_BATCHES ?? 40);
 const CONCURRENCY = Number(process.env.VMPULSE_BENCH_CONCURRENCY ?? 4);
 const QUERIES = Number(process.env.VMPULSE_BENCH_QUERIES ?? 200);
+const DISK_VMS = Number(process.env.VMPULSE_BENCH_DISK_VMS ?? 20);
 
 const agg = (x: number): Agg => ({ Avg: x, Min: x * 0.5, Max: x * 1.5, Sum: x * 12, Count: 12 });
 
@@ -119,9 +124,31 @@ interface Result {
   httpMs: { p50: number; p95: number; mean: number };
   libMs: { p50: number; p95: number; mean: number };
   datapoints: number;
+  bytesPerVmDay: number;
 }
 
-async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: string): Promise<Result> {
+/** Bytes under a directory (files only). */
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) n += dirBytes(p);
+    else if (e.isFile()) n += statSync(p).size;
+  }
+  return n;
+}
+
+interface Engine {
+  name: string;
+  db: string;
+  keyFile: string;
+  tsdb?: { write: string; read: string };
+  /** Bytes the engine holds on disk now (after making written data durable). */
+  diskBytes(srv: Awaited<ReturnType<typeof startServer>>): Promise<number>;
+}
+
+async function benchEngine(e: Engine): Promise<Result> {
+  const { name: engine, db, keyFile } = e;
   const config: ServerConfig = {
     host: '127.0.0.1',
     port: 0,
@@ -133,6 +160,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: s
     retentionIntervalS: 3600,
     logLevel: 'silent',
     pgPoolMax: 10,
+    tsdb: e.tsdb ?? null,
   };
   const srv = await startServer(config);
   try {
@@ -159,6 +187,8 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: s
       const stats = Array.from({ length: 60 }, (_, m) => window(dayStart + (h * 60 + m) * 60, h * 60 + m));
       await post(srv.url, admin.secret, batch('day-host', [instance('day-vm', stats)]));
     }
+    const flush = (srv.store as { flush?: () => Promise<void> }).flush;
+    await flush?.call(srv.store);
     const statistics = ['Minimum', 'Maximum', 'Sum', 'Average', 'SampleCount'];
     const qs = new URLSearchParams({ metricName: 'CPUUtilization', period: '300', startTime: String(dayStart), endTime: String(dayStart + 86400), unit: 'Percent', statistics: statistics.join(',') });
     const http: number[] = [];
@@ -182,7 +212,17 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: s
       const s = [...xs].sort((x, y) => x - y);
       return { p50: pct(s, 50), p95: pct(s, 95), mean: xs.reduce((x, y) => x + y, 0) / xs.length };
     };
-    return { engine, records, ingestSeconds, recordsPerSecond: records / ingestSeconds, httpMs: stats(http), libMs: stats(lib), datapoints };
+
+    // Disk: DISK_VMS VMs × 1440 minutes (two days back), one batch per hour of one host.
+    const before = await e.diskBytes(srv);
+    const diskDay = now - 2 * 86400;
+    for (let h = 0; h < 24; h++) {
+      const vms = Array.from({ length: DISK_VMS }, (_, v) => instance(`disk-vm${v}`, Array.from({ length: 60 }, (_, m) => window(diskDay + (h * 60 + m) * 60, v * 7 + m))));
+      await post(srv.url, admin.secret, batch('disk-host', vms));
+    }
+    await flush?.call(srv.store);
+    const bytesPerVmDay = ((await e.diskBytes(srv)) - before) / DISK_VMS;
+    return { engine, records, ingestSeconds, recordsPerSecond: records / ingestSeconds, httpMs: stats(http), libMs: stats(lib), datapoints, bytesPerVmDay };
   } finally {
     await srv.close();
   }
@@ -192,7 +232,12 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-bench-'));
   try {
-    results.push(await benchEngine('sqlite', join(dir, 'bench.db'), join(dir, 'server.key')));
+    const sqliteBytes = (file: string) => async (srv: Awaited<ReturnType<typeof startServer>>) => {
+      const sq = (srv.store as unknown as { sql?: { db: { exec(s: string): Promise<void> } }; db: { exec(s: string): Promise<void> } });
+      await (sq.sql?.db ?? sq.db).exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      return [file, `${file}-wal`].reduce((n, f) => n + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
+    };
+    results.push(await benchEngine({ name: 'sqlite', db: join(dir, 'bench.db'), keyFile: join(dir, 'server.key'), diskBytes: sqliteBytes(join(dir, 'bench.db')) }));
     const name = `vmpulse_bench_${process.pid}`;
     const admin = new pg.Client({ connectionString: PG_URL });
     let pgReady = false;
@@ -207,12 +252,34 @@ async function main(): Promise<void> {
       try {
         const u = new URL(PG_URL);
         u.pathname = `/${name}`;
-        results.push(await benchEngine('postgres', u.toString(), join(dir, 'server-pg.key')));
+        const pgBytes = async () => Number((await admin.query('SELECT pg_database_size($1) AS n', [name])).rows[0].n);
+        results.push(await benchEngine({ name: 'postgres', db: u.toString(), keyFile: join(dir, 'server-pg.key'), diskBytes: pgBytes }));
       } finally {
         await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       }
     }
     await admin.end().catch(() => {});
+    const vm = await startVictoria(join(dir, 'vm'));
+    if (vm) {
+      try {
+        const file = join(dir, 'bench-vm.db');
+        results.push(
+          await benchEngine({
+            name: 'victoria',
+            db: file,
+            keyFile: join(dir, 'server-vm.key'),
+            tsdb: { write: vm.url, read: vm.url },
+            // VictoriaMetrics' data directory once its in-memory parts are on disk, plus the metadata in SQLite.
+            diskBytes: async (srv) => {
+              await new Promise((r) => setTimeout(r, 2500));
+              return dirBytes(join(dir, 'vm')) + (await sqliteBytes(file)(srv));
+            },
+          }),
+        );
+      } finally {
+        await vm.stop();
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -221,12 +288,49 @@ async function main(): Promise<void> {
     `\nvmpulse server bench: ingest ${BATCHES} batches × ${INSTANCES_PER_BATCH} VMs × 1 minute over HTTP (gzip, ${CONCURRENCY} concurrent);\n` +
       `GetInstanceMetricData: one VM, 1440 minutes, period 300, all five statistics, ${QUERIES} calls\n\n`,
   );
-  process.stdout.write(`engine    VM-minutes/s   ingest s   REST p50 ms  p95 ms  mean ms   library p50 ms  p95 ms   datapoints\n`);
+  process.stdout.write(`engine    VM-minutes/s   ingest s   REST p50 ms  p95 ms  mean ms   library p50 ms  p95 ms   datapoints   bytes/VM-day\n`);
   for (const r of results) {
     process.stdout.write(
-      `${r.engine.padEnd(10)}${r.recordsPerSecond.toFixed(0).padStart(12)}   ${f(r.ingestSeconds).padStart(8)}   ${f(r.httpMs.p50).padStart(11)}  ${f(r.httpMs.p95).padStart(6)}  ${f(r.httpMs.mean).padStart(7)}   ${f(r.libMs.p50).padStart(14)}  ${f(r.libMs.p95).padStart(6)}   ${String(r.datapoints).padStart(10)}\n`,
+      `${r.engine.padEnd(10)}${r.recordsPerSecond.toFixed(0).padStart(12)}   ${f(r.ingestSeconds).padStart(8)}   ${f(r.httpMs.p50).padStart(11)}  ${f(r.httpMs.p95).padStart(6)}  ${f(r.httpMs.mean).padStart(7)}   ${f(r.libMs.p50).padStart(14)}  ${f(r.libMs.p95).padStart(6)}   ${String(r.datapoints).padStart(10)}   ${r.bytesPerVmDay.toFixed(0).padStart(12)}\n`,
     );
   }
+}
+
+/** Debian's victoria-metrics on a free loopback port with the flags the engine needs; null when not installed. */
+async function startVictoria(dataDir: string): Promise<{ url: string; stop(): Promise<void> } | null> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const p = spawn('victoria-metrics', [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dataDir}`, '-dedup.minScrapeInterval=1ms', '-retentionPeriod=456d', '-loggerLevel=ERROR'], {
+    stdio: 'ignore',
+  });
+  const failed = await new Promise<boolean>((resolve) => {
+    p.once('error', () => resolve(true));
+    setTimeout(() => resolve(false), 200);
+  });
+  if (failed) {
+    process.stdout.write('VictoriaMetrics skipped: victoria-metrics is not installed\n');
+    return null;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    async stop() {
+      if (p.exitCode !== null || p.signalCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 main().then(

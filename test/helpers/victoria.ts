@@ -47,7 +47,10 @@ export async function startVictoria(): Promise<Victoria> {
       ready = await fetch(`${url}/health`).then((r) => r.ok, () => false);
       if (!ready) await sleep(100);
     }
-    if (!ready) {
+    // Ready, and it is ours: a port taken by another process between freePort() and the bind
+    // would make /health answer for someone else's server while this one exits.
+    await sleep(200);
+    if (!ready || p.exitCode !== null || p.signalCode !== null) {
       await stop();
       throw new Error(`victoria-metrics did not start: ${log}`);
     }
