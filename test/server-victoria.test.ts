@@ -5,7 +5,8 @@
 // and straight from VictoriaMetrics.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { repoRoot } from '../src/paths.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetInstanceMetricDataCommand, LightsailClient } from '@aws-sdk/client-lightsail';
@@ -58,6 +59,20 @@ t('a batch interrupted between the VictoriaMetrics write and the BatchID commit 
       { ...raw[0]!.metric },
       { __name__: 'vmpulse_vm_network_transmit_bytes_total', agent_id: 'vi-agent', hostname: 'hv1.test', instance_id: 'vivm0001', instance_name: 'vm-vivm0001', hypervisor: 'qemu' },
     );
+
+    // Every query of the Grafana dashboards runs on this VictoriaMetrics and finds the data.
+    for (const file of ['vmpulse-fleet.json', 'vmpulse-vm.json']) {
+      const dash = JSON.parse(readFileSync(join(repoRoot, 'config', 'grafana', file), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+      for (const panel of dash.panels) {
+        for (const target of panel.targets) {
+          const expr = target.expr.replaceAll('$host', '.*').replaceAll('$hypervisor', '.*').replaceAll('$instance_id', 'vivm0001');
+          const res = await fetch(`${vm.url}/api/v1/query?${new URLSearchParams({ query: expr, time: String(m + 59) })}`);
+          const body = (await res.json()) as { status: string; data: { result: { value: [number, string] }[] } };
+          assert.is(body.status, 'success', `${file} ${panel.title}: ${expr}`);
+          assert.ok(body.data.result.length > 0 && body.data.result.every((r) => Number.isFinite(Number(r.value[1]))), `${file} ${panel.title}: ${expr} → ${JSON.stringify(body.data.result)}`);
+        }
+      }
+    }
   } finally {
     await store.close();
     await db.drop();
