@@ -48,7 +48,7 @@ t('a batch interrupted between the VictoriaMetrics write and the BatchID commit 
     const host = await store.latestHostMinutes('vi-agent', 5);
     assert.is(host.length, 1);
     assert.is(host[0]!.net_in, 350);
-    const d = await getMetricData(store, { instanceId: 'vivm0001', metricName: 'NetworkIn', period: 60, startTime: m, endTime: m + 60, unit: 'Bytes', statistics: ['Sum', 'SampleCount'] });
+    const d = await getMetricData(store, { instanceId: 'vivm0001', metricName: 'NetworkOut', period: 60, startTime: m, endTime: m + 60, unit: 'Bytes', statistics: ['Sum', 'SampleCount'] });
     assert.equal(d.datapoints, [{ timestamp: m, unit: 'Bytes', sum: 1000, sampleCount: 1 }]);
     // What VictoriaMetrics holds: one sample per batch (the replay collapsed by dedup), with the labels Grafana uses.
     const raw = await store.client.exportSeries('{__name__="vmpulse_vm_network_transmit_bytes_total",instance_id="vivm0001"}', (m - 60) * 1000, (m + 120) * 1000);
