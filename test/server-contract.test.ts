@@ -2,6 +2,7 @@
 // `storeContract` takes an engine factory, so a further engine is covered by one more call.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { hostHistory, parseHistoryQuery } from '../src/server/host-history.js';
 import { getMetricData, METRICS, STATISTICS, type MetricName } from '../src/server/metric-data.js';
 import { openStore, type Store } from '../src/server/store/store.js';
 import type { HostWindow, InstanceWindow, Payload } from '../src/ship/payload.js';
@@ -159,6 +160,15 @@ export function storeContract(f: EngineFactory): void {
               }
             }
           }
+        }
+        // The HetrixTools v3 host history (host statistics and masks) at 1m, 1h and 1d.
+        for (const [interval, from] of [['1m', now - DAY + 60], ['1h', first - 3600], ['1d', first - DAY]] as const) {
+          const q = parseHistoryQuery({ interval, from, to: now }, now);
+          const want = await hostHistory(ref.store, 'contract-agent', q, now);
+          const got = await hostHistory(s, 'contract-agent', q, now);
+          assert.ok(want.length > 0, `host history ${interval}`);
+          assert.is(got.length, want.length, `host history ${interval}: points`);
+          for (const [i, w] of want.entries()) for (const [k, v] of Object.entries(w)) close(got[i]![k], v, `host history ${interval} @${w.timestamp} ${k}`);
         }
         const hostWant = await ref.store.latestHostMinutes('contract-agent', 60);
         const hostGot = await s.latestHostMinutes('contract-agent', 60);

@@ -10,6 +10,7 @@ import { repoRoot } from '../src/paths.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetInstanceMetricDataCommand, LightsailClient } from '@aws-sdk/client-lightsail';
+import { loadServerConfig } from '../src/server/config.js';
 import { getMetricData } from '../src/server/metric-data.js';
 import { openStore } from '../src/server/store/store.js';
 import type { VictoriaStore } from '../src/server/store/victoria.js';
@@ -22,6 +23,19 @@ import { createTap, deleteTap, sendFramesToTap, tapCounters, uniqueTapName } fro
 import { startVictoria, type Victoria } from './helpers/victoria.js';
 
 const t = suite('VictoriaMetrics engine');
+
+t('VMPULSE_TSDB_URL or the WRITE/READ pair selects the engine; a half or doubled setting is refused by name', () => {
+  const base = { VMPULSE_DB: '/tmp/x.db' };
+  assert.is(loadServerConfig(base).tsdb, null);
+  assert.equal(loadServerConfig({ ...base, VMPULSE_TSDB_URL: 'http://vm:8428' }).tsdb, { write: 'http://vm:8428/', read: 'http://vm:8428/' });
+  assert.equal(
+    loadServerConfig({ ...base, VMPULSE_TSDB_WRITE_URL: 'http://vminsert:8480/insert/7/prometheus', VMPULSE_TSDB_READ_URL: 'http://vmselect:8481/select/7/prometheus' }).tsdb,
+    { write: 'http://vminsert:8480/insert/7/prometheus', read: 'http://vmselect:8481/select/7/prometheus' },
+  );
+  assert.throws(() => loadServerConfig({ ...base, VMPULSE_TSDB_WRITE_URL: 'http://vminsert:8480/insert/7/prometheus' }), /VMPULSE_TSDB_WRITE_URL and VMPULSE_TSDB_READ_URL must be set together/);
+  assert.throws(() => loadServerConfig({ ...base, VMPULSE_TSDB_URL: 'http://vm:8428', VMPULSE_TSDB_READ_URL: 'http://vmselect:8481/select/0/prometheus' }), /not both/);
+  assert.throws(() => loadServerConfig({ ...base, VMPULSE_TSDB_URL: 'not a url' }), /VMPULSE_TSDB_URL/);
+});
 
 t('a batch interrupted between the VictoriaMetrics write and the BatchID commit is stored once when sent again; two batches of one minute merge', async () => {
   if (!(await needs('victoria interrupted batch', 'victoria-metrics'))) return;

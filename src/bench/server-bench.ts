@@ -4,6 +4,8 @@
 // VMPULSE_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres), and VictoriaMetrics
 // (Debian's victoria-metrics started on loopback in a temp dir, metadata in SQLite); plus bytes
 // on disk per VM-day: VMPULSE_BENCH_DISK_VMS VMs × one day of minutes, in hourly batches.
+// VMPULSE_BENCH_ENGINES=sqlite,postgres,victoria picks engines (default all). The day's 288 or 289
+// datapoints depend on whether the run's start minute is a multiple of 5.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -238,7 +240,8 @@ async function main(): Promise<void> {
       await (sq.sql?.db ?? sq.db).exec('PRAGMA wal_checkpoint(TRUNCATE)');
       return [file, `${file}-wal`].reduce((n, f) => n + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
     };
-    results.push(await benchEngine({ name: 'sqlite', db: join(dir, 'bench.db'), keyFile: join(dir, 'server.key'), diskBytes: sqliteBytes(join(dir, 'bench.db')) }));
+    const only = process.env.VMPULSE_BENCH_ENGINES?.split(',');
+    if (!only || only.includes('sqlite')) results.push(await benchEngine({ name: 'sqlite', db: join(dir, 'bench.db'), keyFile: join(dir, 'server.key'), diskBytes: sqliteBytes(join(dir, 'bench.db')) }));
     const name = `vmpulse_bench_${process.pid}`;
     const admin = new pg.Client({ connectionString: PG_URL });
     let pgReady = false;
@@ -249,7 +252,7 @@ async function main(): Promise<void> {
     } catch (e) {
       process.stdout.write(`PostgreSQL skipped: ${(e as Error).message}\n`);
     }
-    if (pgReady) {
+    if (pgReady && (!only || only.includes('postgres'))) {
       try {
         const u = new URL(PG_URL);
         u.pathname = `/${name}`;
@@ -260,7 +263,7 @@ async function main(): Promise<void> {
       }
     }
     await admin.end().catch(() => {});
-    const vm = await startVictoria(join(dir, 'vm'));
+    const vm = !only || only.includes('victoria') ? await startVictoria(join(dir, 'vm')) : null;
     if (vm) {
       try {
         const file = join(dir, 'bench-vm.db');
