@@ -163,7 +163,7 @@ export function storeContract(f: EngineFactory): void {
         }
         // The HetrixTools v3 host history (host statistics and masks) at 1m, 1h and 1d.
         for (const [interval, from] of [['1m', now - DAY + 60], ['1h', first - 3600], ['1d', first - DAY]] as const) {
-          const q = parseHistoryQuery({ interval, from, to: now }, now);
+          const q = parseHistoryQuery({ interval, from: String(from), to: String(now) }, now);
           const want = await hostHistory(ref.store, 'contract-agent', q, now);
           const got = await hostHistory(s, 'contract-agent', q, now);
           assert.ok(want.length > 0, `host history ${interval}`);
