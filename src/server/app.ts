@@ -18,6 +18,7 @@ import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
 import { openStore, type RetentionDays, type RetentionResult, type Store } from './store/store.js';
+import { TsdbUnavailableError } from './store/victoria-client.js';
 import { payloadValidator } from './validate.js';
 
 /** Never logged, whatever a log level or serializer would otherwise include. */
@@ -71,6 +72,10 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
     if (err instanceof AuthError) {
       return reply.code(err.kind === 'unauthenticated' ? 401 : 403).send({ code: err.kind === 'unauthenticated' ? 'unauthorized' : 'forbidden', message: err.message });
     }
+    if (err instanceof TsdbUnavailableError) {
+      req.log.warn({ err }, 'metrics engine unavailable');
+      return reply.code(503).header('retry-after', String(err.retryAfterSeconds)).send({ code: 'unavailable', message: 'the metrics engine is unavailable; retry later' });
+    }
     const fe = err as FastifyError;
     if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'payload_too_large', message: `the body exceeds ${opts.maxBodyBytes} bytes` });
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -120,10 +125,10 @@ export function retentionOf(config: Partial<Pick<ServerConfig, 'retentionDays' |
 }
 
 export async function openBackend(
-  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays'>>,
+  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays' | 'tsdb'>>,
 ): Promise<{ store: Store; credentials: Credentials }> {
   const masterKey = loadOrCreateMasterKey(config.keyFile);
-  const store = await openStore(config.db, { poolMax: config.pgPoolMax, retentionDays: retentionOf(config) });
+  const store = await openStore(config.db, { poolMax: config.pgPoolMax, retentionDays: retentionOf(config), tsdb: config.tsdb ?? null });
   try {
     await store.migrate();
   } catch (e) {

@@ -9,7 +9,7 @@ import { accelUnavailable } from './accel.js';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium' | 'victoria-metrics';
 
 function which(cmd: string): string | null {
   try {
@@ -67,6 +67,8 @@ async function check(need: Need): Promise<string | null> {
       return which('tmux') ? null : 'tmux is not installed (apt-get install tmux)';
     case 'chromium':
       return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
+    case 'victoria-metrics':
+      return which('victoria-metrics') ? null : 'victoria-metrics is not installed (apt-get install victoria-metrics)';
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null
