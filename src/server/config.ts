@@ -11,6 +11,11 @@
 //   VMPULSE_RETENTION_INTERVAL_S   seconds between retention runs                default 3600
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
+//   VMPULSE_SERVER_INGEST_MAX_INFLIGHT  ingest requests admitted at once; more → 429  default 32
+//   VMPULSE_SERVER_INGEST_MAX_BYTES     declared body bytes admitted at once; more → 429 default 67108864 (64 MiB)
+//   VMPULSE_SERVER_REQUEST_TIMEOUT_MS   a whole request (headers and body) must arrive within default 120000
+//   VMPULSE_SERVER_HEADERS_TIMEOUT_MS   the request headers must arrive within     default 30000
+//   VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS an idle keep-alive connection is closed after default 72000
 //   VMPULSE_ENV_FILE               optional KEY=VALUE file (see config/env.ts)    default unset
 import { dirname, join, resolve } from 'node:path';
 import { envReader, parseListen } from '../config/env.js';
@@ -28,6 +33,12 @@ export interface ServerConfig {
   retentionIntervalS: number;
   logLevel: string;
   pgPoolMax: number;
+  /** Defaults as in loadServerConfig when a caller (a test, a bench) leaves them out. */
+  ingestMaxInFlight?: number;
+  ingestMaxBytes?: number;
+  requestTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
   /** Over the VMPULSE_ALARM_* environment (src/server/alerts/config.ts); tests set loops: false. */
   alerts?: AlertingOverrides;
 }
@@ -42,6 +53,11 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_RETENTION_INTERVAL_S   retention run interval (default 3600)
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
+  VMPULSE_SERVER_INGEST_MAX_INFLIGHT  ingest requests at once, more get 429 + Retry-After (default 32)
+  VMPULSE_SERVER_INGEST_MAX_BYTES     body bytes of ingest requests at once (default 67108864)
+  VMPULSE_SERVER_REQUEST_TIMEOUT_MS   whole-request deadline (default 120000)
+  VMPULSE_SERVER_HEADERS_TIMEOUT_MS   request-headers deadline (default 30000)
+  VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS idle keep-alive connections closed after (default 72000)
   VMPULSE_ENV_FILE               optional KEY=VALUE file read first`;
 
 export function defaultKeyFile(db: string): string {
@@ -66,5 +82,10 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     retentionIntervalS: env.get('VMPULSE_RETENTION_INTERVAL_S').default(3600).asIntPositive(),
     logLevel: env.get('VMPULSE_SERVER_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     pgPoolMax: env.get('VMPULSE_PG_POOL_MAX').default(10).asIntPositive(),
+    ingestMaxInFlight: env.get('VMPULSE_SERVER_INGEST_MAX_INFLIGHT').default(32).asIntPositive(),
+    ingestMaxBytes: env.get('VMPULSE_SERVER_INGEST_MAX_BYTES').default(64 * 1024 * 1024).asIntPositive(),
+    requestTimeoutMs: env.get('VMPULSE_SERVER_REQUEST_TIMEOUT_MS').default(120_000).asIntPositive(),
+    headersTimeoutMs: env.get('VMPULSE_SERVER_HEADERS_TIMEOUT_MS').default(30_000).asIntPositive(),
+    keepAliveTimeoutMs: env.get('VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS').default(72_000).asIntPositive(),
   };
 }
