@@ -34,14 +34,14 @@ function pgFault(code: string): Fault | null {
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '57P05') {
     return { kind: 'database_unavailable', retryAfterS: 5, message: 'the database is unavailable (restarting or unreachable); try again shortly' };
   }
-  if (code === '53100') return { kind: 'storage_full', retryAfterS: 60, message: 'the database is out of disk space; try again later' };
+  if (code === '53100') return { kind: 'storage_full', retryAfterS: 30, message: 'the database is out of disk space; try again later' };
   if (code.startsWith('53')) return { kind: 'database_unavailable', retryAfterS: 5, message: 'the database is out of resources (connections or memory); try again shortly' };
   if (code.startsWith('40') || code === '55P03' || code === '57014') return { kind: 'storage_busy', retryAfterS: 1, message: 'the database is busy; try again' };
   return null;
 }
 
 function sqliteFault(code: string): Fault | null {
-  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_FULL_')) return { kind: 'storage_full', retryAfterS: 60, message: 'the storage volume is full; try again later' };
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_FULL_')) return { kind: 'storage_full', retryAfterS: 30, message: 'the storage volume is full; try again later' };
   if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_LOCKED_')) {
     return { kind: 'storage_busy', retryAfterS: 1, message: 'the database is busy; try again' };
   }

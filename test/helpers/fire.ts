@@ -54,6 +54,7 @@ export async function startServerProcess(o: ServerProcessOptions): Promise<Serve
     const keep = (d: Buffer) => (logs += d.toString());
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
+    child.once('exit', (code, signal) => (logs += `\n[vmpulse server pid ${child.pid} exited: ${code ?? signal}]\n`));
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${logs.slice(-2000)}`);

@@ -1,14 +1,14 @@
 // Runtime prerequisites of tests. A test calls `await needs(t, 'qemu')` (or several) at its top
 // and returns early when it gets false. Missing prerequisites are reported plainly and counted as
 // skips by test/run.ts; under VMPULSE_TEST_REQUIRE_ALL=1 they throw, so CI fails instead.
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'postgres-server' | 'nginx';
 
 function which(cmd: string): string | null {
   try {
@@ -58,6 +58,13 @@ async function check(need: Need): Promise<string | null> {
       return which('prometheus') ? null : 'prometheus is not installed (apt-get install prometheus)';
     case 'systemd-analyze':
       return which('systemd-analyze') ? null : 'systemd-analyze is not installed (apt-get install systemd)';
+    case 'postgres-server':
+      // A cluster of the test's own: initdb/pg_ctl from the Debian packages, run as postgres.
+      return existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)) && which('runuser')
+        ? null
+        : 'the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)';
+    case 'nginx':
+      return which('nginx') || existsSync('/usr/sbin/nginx') ? null : 'nginx is not installed (apt-get install nginx-light)';
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null

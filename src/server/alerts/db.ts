@@ -218,6 +218,8 @@ export class AlertDb {
         },
       });
       pool.on('error', () => {});
+      // As in the store: a checked-out client's dead connection must not end the process.
+      pool.on('connect', (c) => c.on('error', () => {}));
       return new AlertDb(new PgEngine(pool));
     }
     const file = resolve(db);

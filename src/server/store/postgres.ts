@@ -149,6 +149,9 @@ export class PostgresStore implements Store {
     });
     // An idle client losing its connection must not take the server down; the next query reconnects.
     pool.on('error', () => {});
+    // A checked-out client whose connection dies between two queries emits 'error' with no pool
+    // listener attached; unhandled, that would end the process. The next query on it fails instead.
+    pool.on('connect', (c) => c.on('error', () => {}));
     return new PostgresStore(pool);
   }
 
