@@ -55,18 +55,24 @@ export const SERVER_DEFAULTS = {
 
 export async function buildApp(store: Store, credentials: Credentials, opts: BuildOptions): Promise<FastifyInstance> {
   payloadValidator(); // compile the schema once, before the first request
+  const requestTimeout = opts.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
+  // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by
+  // default), so a slow client would otherwise get up to 30 s more than it is allowed.
+  const nodeServer = {
+    headersTimeout: Math.min(opts.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs, requestTimeout),
+    requestTimeout,
+    connectionsCheckingInterval: 1000,
+  };
   const app = Fastify({
     // JSON lines (readable on a terminal or with VMPULSE_LOG_FORMAT=pretty), secrets redacted.
     loggerInstance: createLogger('vmpulse-server', process.env, opts.logLevel).child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } }),
     bodyLimit: opts.maxBodyBytes,
     logController: new DebugRequestLog(),
-    requestTimeout: opts.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
+    requestTimeout,
     keepAliveTimeout: opts.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
-    ...(opts.https ? { https: opts.https } : {}),
+    ...(opts.https ? { https: { ...opts.https, ...nodeServer } } : { http: nodeServer }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
-  // A slow client cannot hold a connection open by trickling its headers.
-  app.server.headersTimeout = Math.min(opts.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs, opts.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs);
   installAuth(app, store, credentials);
   // An early refusal (401, 413, 429) is read by clients that send the whole body first; beyond
   // four times the body limit or the headers timeout, the connection is closed instead.
