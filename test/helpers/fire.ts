@@ -50,6 +50,7 @@ export async function startServerProcess(o: ServerProcessOptions): Promise<Serve
     ...(o.env ?? {}),
   };
   const launch = async () => {
+    const from = logs.length;
     child = spawn(process.execPath, [CLI, 'server'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer) => (logs += d.toString());
     child.stdout!.on('data', keep);
@@ -58,7 +59,7 @@ export async function startServerProcess(o: ServerProcessOptions): Promise<Serve
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${logs.slice(-2000)}`);
-        return logs.includes('vmpulse server listening');
+        return logs.includes('vmpulse server listening', from);
       },
       30_000,
       `server on ${url}`,

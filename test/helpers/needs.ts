@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'postgres-server' | 'nginx';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'postgres-server' | 'haproxy';
 
 function which(cmd: string): string | null {
   try {
@@ -63,8 +63,8 @@ async function check(need: Need): Promise<string | null> {
       return existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)) && which('runuser')
         ? null
         : 'the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)';
-    case 'nginx':
-      return which('nginx') || existsSync('/usr/sbin/nginx') ? null : 'nginx is not installed (apt-get install nginx-light)';
+    case 'haproxy':
+      return which('haproxy') || existsSync('/usr/sbin/haproxy') ? null : 'haproxy is not installed (apt-get install haproxy)';
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null
