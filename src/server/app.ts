@@ -9,6 +9,7 @@ import { createLogger } from '../log.js';
 import type { ServerConfig } from './config.js';
 import { Credentials, loadOrCreateMasterKey } from './credentials.js';
 import { ApiError, AuthError } from './errors.js';
+import { trackRoutes } from './access.js';
 import { BusyError, IngestGate } from './backpressure.js';
 import { installDrainOnError } from './drain.js';
 import { classifyFault, replyFault } from './fault.js';
@@ -72,6 +73,7 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
     keepAliveTimeout: opts.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
     ...(opts.https ? { https: { ...opts.https, ...nodeServer } } : { http: nodeServer }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  trackRoutes(app);
 
   installAuth(app, store, credentials);
   // An early refusal (401, 413, 429) is read by clients that send the whole body first; beyond
