@@ -7,38 +7,28 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from '../src/paths.js';
 import { freePort } from './helpers/api-check.js';
 import { needs } from './helpers/needs.js';
 import { agg, createTestDb, engineReady, hostWindow, ingest, instanceRecord, instanceWindow, payload, request } from './helpers/server.js';
 import { audit, createToken, report, secretsIn, sleep, startServerProcess, startSim, type ServerProcess } from './helpers/fire.js';
 import { waitExit, waitFor } from './helpers/procs.js';
 
-/** The HAProxy configuration of config/haproxy.cfg.example, with the test's ports. */
+/** config/haproxy.cfg.example as shipped, with the test's listen port and replicas put in. */
 function haproxyConfig(port: number, backends: string[]): string {
-  return `global
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 130s
-  timeout server 130s
-  option http-buffer-request
-  retries 2
-  option redispatch 1
-  retry-on conn-failure empty-response
-frontend vmpulse
-  bind 127.0.0.1:${port}
-  default_backend vmpulse_servers
-backend vmpulse_servers
-  balance roundrobin
-  option httpchk GET /healthz
-  http-check expect status 200
-${backends.map((b, i) => `  server s${i} ${b.replace(/^https?:\/\//, '')} check inter 500 fall 2 rise 1`).join('\n')}
-`;
+  const example = readFileSync(join(repoRoot, 'config', 'haproxy.cfg.example'), 'utf8');
+  const bind = /^  bind 0\.0\.0\.0:8480$/m;
+  assert.match(example, bind);
+  const servers = /^  server vmpulse-.*$/gm;
+  assert.is(example.match(servers)?.length, 2);
+  return (
+    example.replace(bind, `  bind 127.0.0.1:${port}`).replace(servers, '') +
+    backends.map((b, i) => `  server s${i} ${b.replace(/^https?:\/\//, '')} check inter 500 fall 2 rise 1\n`).join('')
+  );
 }
 
 async function startHaproxy(dir: string, backends: string[]): Promise<{ url: string; child: ChildProcess; logs: () => string }> {
