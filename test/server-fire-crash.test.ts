@@ -45,6 +45,8 @@ for (const engine of ENGINES) {
         d.close();
       }
       assert.equal(secretsIn(server.logs(), [admin.secret]), [], 'the token is not in the server log');
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- server log (tail) ---\n${server?.logs().slice(-4000) ?? ''}`);
     } finally {
       sim?.kill();
       await server?.stop();

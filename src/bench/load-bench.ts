@@ -13,7 +13,8 @@
 //   VMPULSE_LOAD_AGENTS      simulated agents                 default 1000
 //   VMPULSE_LOAD_VMS         VMs per agent                    default 100
 //   VMPULSE_LOAD_WINDOWS     windows per agent                default 10
-//   VMPULSE_LOAD_WINDOW_MS   real ms per simulated minute     default 1000 (60× real time)
+//   VMPULSE_LOAD_WINDOW_MS   real ms per simulated minute     default 6000 (10× real time; the agents'
+//                            own work — JSON, gzip, fsync of 1,000 spools — shares this machine)
 //   VMPULSE_LOAD_ENGINES     sqlite,postgres                  default both (postgres when reachable)
 //   VMPULSE_LOAD_DRAIN_S     bound on the drain after the last window  default 600
 //   VMPULSE_BENCH_PG_URL     PostgreSQL for a throwaway database  default postgres://postgres@127.0.0.1:5432/postgres
@@ -31,7 +32,7 @@ const SIM = join(distRoot, 'src', 'bench', 'sim-agents.js');
 const AGENTS = Number(process.env.VMPULSE_LOAD_AGENTS ?? 1000);
 const VMS = Number(process.env.VMPULSE_LOAD_VMS ?? 100);
 const WINDOWS = Number(process.env.VMPULSE_LOAD_WINDOWS ?? 10);
-const WINDOW_MS = Number(process.env.VMPULSE_LOAD_WINDOW_MS ?? 1000);
+const WINDOW_MS = Number(process.env.VMPULSE_LOAD_WINDOW_MS ?? 6000);
 const DRAIN_S = Number(process.env.VMPULSE_LOAD_DRAIN_S ?? 600);
 const PG_URL = process.env.VMPULSE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
