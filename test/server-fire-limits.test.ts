@@ -1,8 +1,9 @@
 // Limits answered readably and overload absorbed, against a real `vmpulse server` process:
 //  - a body over the limit (plain, gzip, chunked) gets a 413 that Python's urllib — which sends
 //    the whole body before it reads — can read; so does a 401 for a large unauthenticated body;
-//  - ingest beyond the admission bounds gets 429 + Retry-After, and a herd of agents with
-//    backlogs (the real shipper, honouring Retry-After) is absorbed with nothing lost;
+//  - slow senders hold bytes of the ingest budget but not the storing slots; beyond the budget
+//    429 + Retry-After, and a herd of agents with backlogs (the real shipper, honouring
+//    Retry-After) is absorbed with nothing lost;
 //  - a client trickling its headers, or idling on a keep-alive connection, is cut off.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -100,7 +101,7 @@ function holdUpload(url: string, secret: string, length: number): Promise<Socket
   });
 }
 
-test('ingest beyond the admission bounds: 429 + Retry-After; a herd with backlogs is absorbed, nothing lost', async () => {
+test('ingest admission: slow senders hold bytes, not storing slots; beyond the bytes 429 + Retry-After; a herd with backlogs is absorbed, nothing lost', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-fire-429-'));
   const db = join(dir, 'vmpulse.db');
   const keyFile = join(dir, 'server.key');
@@ -109,27 +110,37 @@ test('ingest beyond the admission bounds: 429 + Retry-After; a herd with backlog
   const held: Socket[] = [];
   try {
     const admin = createToken(db, keyFile, 'admin', 'herd-admin');
-    server = await startServerProcess({ db, keyFile, env: { VMPULSE_SERVER_INGEST_MAX_INFLIGHT: '2' } });
-    // Two uploads in progress fill the admission.
-    for (let i = 0; i < 2; i++) held.push(await holdUpload(server.url, admin.secret, 100_000));
+    server = await startServerProcess({ db, keyFile, env: { VMPULSE_SERVER_INGEST_MAX_INFLIGHT: '2', VMPULSE_SERVER_INGEST_MAX_BYTES: String(16 * 1024 * 1024) } });
+    // Two uploads of 8 MB whose bodies never come: they hold 16 MB of the budget, and as many
+    // requests as there are storing slots, yet a batch that does arrive is stored.
+    for (let i = 0; i < 2; i++) held.push(await holdUpload(server.url, admin.secret, 8_000_000));
     const minute = Math.floor(Date.now() / 60_000) * 60 - 600;
+    const stored = await waitFor(async () => {
+      const r = await ingest(server!.url, admin.secret, simPayload('herdprobe-0', minute, 2));
+      return r.status === 200 ? r : null;
+    }, 10_000, 'a small batch stored while two slow uploads are held', 100);
+    assert.is(stored.body.status, 'stored');
+    // One more slow upload and the budget is nearly spent: a large batch is refused.
+    held.push(await holdUpload(server.url, admin.secret, 700_000));
     const refused = await waitFor(
       async () => {
-        const r = await ingest(server!.url, admin.secret, simPayload('herdprobe-0', minute, 2));
+        const r = await ingest(server!.url, admin.secret, simPayload('herdprobe-0', minute - 60, 200));
         return r.status === 429 ? r : null;
       },
       10_000,
-      'a 429 while two uploads are held',
+      'a 429 once the held bytes are near the budget',
       100,
     );
     assert.is(refused.body.code, 'too_many_requests');
     const ra = Number(refused.headers.get('retry-after'));
     assert.ok(ra >= 1 && ra <= 5, `Retry-After ${ra}`);
     for (const s of held) s.destroy();
-    // The slots come back when those connections go.
-    await waitFor(async () => (await ingest(server!.url, admin.secret, simPayload('herdprobe-0', minute, 2))).status === 200, 10_000, 'admission again', 100);
+    // The bytes come back when those connections go.
+    await waitFor(async () => (await ingest(server!.url, admin.secret, simPayload('herdprobe-0', minute - 60, 200))).status === 200, 10_000, 'admission again', 100);
+    await server.stop();
 
-    // A herd: 40 agents come back at once with backlogs, against 2 admission slots.
+    // A herd: 40 agents come back at once with backlogs, against 2 storing slots and 64 KiB.
+    server = await startServerProcess({ db, keyFile, env: { VMPULSE_SERVER_INGEST_MAX_INFLIGHT: '2', VMPULSE_SERVER_INGEST_MAX_BYTES: '65536' } });
     const agents = 40;
     const windows = 6;
     const vms = 20;
@@ -139,7 +150,7 @@ test('ingest beyond the admission bounds: 429 + Retry-After; a herd with backlog
     const statuses = r.done!.statuses as Record<string, number>;
     assert.ok((statuses['429'] ?? 0) > 0, `the herd was told 429: ${JSON.stringify(statuses)}`);
     const a = await audit(db, dir, 'herd', vms);
-    report(`herd of ${agents} agents against 2 admission slots (${statuses['429']} × 429)`, a);
+    report(`herd of ${agents} agents against 2 storing slots and 64 KiB (${statuses['429']} × 429)`, a);
     assert.equal(a, { sent: agents * windows, stored: agents * windows, duplicated: 0, lost: 0, partial: 0 });
     assert.equal(secretsIn(server.logs(), [admin.secret]), []);
   } finally {

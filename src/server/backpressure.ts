@@ -1,14 +1,25 @@
-// Bounded ingest: at most `maxInFlight` ingest requests and `maxBytes` of their declared bodies
-// are admitted at once; the rest are answered 429 with Retry-After before their body is buffered
-// (it is read and discarded, see drain.ts), so a herd of agents coming back with backlogs after
-// an outage costs the server a bounded amount of memory and the agents keep the batches in their
-// spools until they are let in. A body without Content-Length (chunked) is counted at the limit.
-import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+// Bounded ingest, in two stages.
+//
+// Admission (onRequest, before the body is read): at most `maxHeld` ingest requests and
+// `maxBytes` of their declared bodies are held at once — being received, waiting, or being
+// stored. Beyond either, 429 with Retry-After before the body is buffered (it is read and
+// discarded, see drain.ts), so a herd of agents coming back with backlogs costs the server a
+// bounded amount of memory and the agents keep their batches spooled until they are let in. A
+// body without Content-Length (chunked) counts as the body limit.
+//
+// Storing (preHandler, once the body is in): at most `maxInFlight` batches are decoded and
+// stored at once; the others wait their turn in arrival order. Slots are taken only once a body
+// has arrived, so slow senders hold bytes of the budget but never the database.
+import type { FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
 import { ApiError } from './errors.js';
 
 export interface GateOptions {
+  /** Batches decoded and stored at once. */
   maxInFlight: number;
+  /** Declared body bytes held at once. */
   maxBytes: number;
+  /** Ingest requests held at once (default 32 × maxInFlight). */
+  maxHeld?: number;
   /** Largest body accepted (what an undeclared length is counted as). */
   maxBodyBytes: number;
   /** Retry-After is drawn in [min, max] seconds so the refused agents do not return together. */
@@ -18,8 +29,10 @@ export interface GateOptions {
 }
 
 export interface GateStats {
-  inFlight: number;
-  bytesInFlight: number;
+  held: number;
+  bytesHeld: number;
+  storing: number;
+  waiting: number;
   admitted: number;
   rejected: number;
 }
@@ -34,15 +47,20 @@ export class BusyError extends ApiError {
 }
 
 export class IngestGate {
-  private inFlight = 0;
+  private held = 0;
   private bytes = 0;
+  private storing = 0;
+  private readonly queue: (() => void)[] = [];
   private admitted = 0;
   private rejected = 0;
+  private readonly maxHeld: number;
 
-  constructor(private readonly o: GateOptions) {}
+  constructor(private readonly o: GateOptions) {
+    this.maxHeld = o.maxHeld ?? o.maxInFlight * 32;
+  }
 
   stats(): GateStats {
-    return { inFlight: this.inFlight, bytesInFlight: this.bytes, admitted: this.admitted, rejected: this.rejected };
+    return { held: this.held, bytesHeld: this.bytes, storing: this.storing, waiting: this.queue.length, admitted: this.admitted, rejected: this.rejected };
   }
 
   private retryAfter(): number {
@@ -51,34 +69,67 @@ export class IngestGate {
     return lo + Math.floor((this.o.random ?? Math.random)() * (hi - lo + 1));
   }
 
-  /** Admits the request or throws BusyError; the slot is given back when the answer is finished or the connection closes. */
+  /** Admits the request or throws BusyError; what it holds is given back when the answer is finished or the connection closes. */
   admit(req: FastifyRequest, reply: FastifyReply): void {
     const declared = Number(req.headers['content-length']);
     const size = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, this.o.maxBodyBytes) : this.o.maxBodyBytes;
-    if (this.inFlight >= this.o.maxInFlight) {
+    if (this.held >= this.maxHeld) {
       this.rejected++;
-      throw new BusyError(`the server is ingesting ${this.inFlight} batches already; try again later`, this.retryAfter());
+      throw new BusyError(`the server holds ${this.held} ingest requests already; try again later`, this.retryAfter());
     }
-    // One request is always admitted when nothing is in flight, whatever its size.
-    if (this.inFlight > 0 && this.bytes + size > this.o.maxBytes) {
+    // One request is always admitted when nothing is held, whatever its size.
+    if (this.held > 0 && this.bytes + size > this.o.maxBytes) {
       this.rejected++;
       throw new BusyError(`the server holds ${this.bytes} bytes of batches already; try again later`, this.retryAfter());
     }
-    this.inFlight++;
+    this.held++;
     this.bytes += size;
     this.admitted++;
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      this.inFlight--;
+      this.held--;
       this.bytes -= size;
     };
     reply.raw.once('finish', release);
     reply.raw.once('close', release);
   }
 
-  hook(): onRequestHookHandler {
+  /** Waits for a storing slot; it is given back when the answer is finished or the connection closes. */
+  async slot(reply: FastifyReply): Promise<void> {
+    let granted = false;
+    let done = false;
+    // The slot passes straight to the next waiter, so the count never dips under a queue.
+    const handOn = () => {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.storing--;
+    };
+    let waiter: (() => void) | null = null;
+    const release = () => {
+      if (done) return;
+      done = true;
+      if (granted) handOn();
+      else if (waiter) this.queue.splice(this.queue.indexOf(waiter), 1); // gone while waiting
+    };
+    reply.raw.once('finish', release);
+    reply.raw.once('close', release);
+    if (this.storing < this.o.maxInFlight) {
+      this.storing++;
+      granted = true;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      waiter = () => {
+        granted = true;
+        resolve();
+      };
+      this.queue.push(waiter);
+    });
+  }
+
+  admitHook(): onRequestHookHandler {
     return (req, reply, done) => {
       try {
         this.admit(req, reply);
@@ -86,6 +137,12 @@ export class IngestGate {
       } catch (e) {
         done(e as Error);
       }
+    };
+  }
+
+  slotHook(): preHandlerHookHandler {
+    return async (_req, reply) => {
+      await this.slot(reply);
     };
   }
 }

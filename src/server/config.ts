@@ -11,8 +11,9 @@
 //   VMPULSE_RETENTION_INTERVAL_S   seconds between retention runs                default 3600
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
-//   VMPULSE_SERVER_INGEST_MAX_INFLIGHT  ingest requests admitted at once; more → 429  default 32
-//   VMPULSE_SERVER_INGEST_MAX_BYTES     declared body bytes admitted at once; more → 429 default 67108864 (64 MiB)
+//   VMPULSE_SERVER_INGEST_MAX_INFLIGHT  batches decoded and stored at once; more wait   default 32
+//                                       (32 × this ingest requests held at once; more → 429)
+//   VMPULSE_SERVER_INGEST_MAX_BYTES     declared body bytes held at once; more → 429     default 67108864 (64 MiB)
 //   VMPULSE_SERVER_REQUEST_TIMEOUT_MS   a whole request (headers and body) must arrive within default 120000
 //   VMPULSE_SERVER_HEADERS_TIMEOUT_MS   the request headers must arrive within     default 30000
 //   VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS an idle keep-alive connection is closed after default 72000
@@ -53,8 +54,8 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_RETENTION_INTERVAL_S   retention run interval (default 3600)
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
-  VMPULSE_SERVER_INGEST_MAX_INFLIGHT  ingest requests at once, more get 429 + Retry-After (default 32)
-  VMPULSE_SERVER_INGEST_MAX_BYTES     body bytes of ingest requests at once (default 67108864)
+  VMPULSE_SERVER_INGEST_MAX_INFLIGHT  batches stored at once; 32 × this requests held, more get 429 (default 32)
+  VMPULSE_SERVER_INGEST_MAX_BYTES     body bytes of ingest requests held at once, more get 429 (default 67108864)
   VMPULSE_SERVER_REQUEST_TIMEOUT_MS   whole-request deadline (default 120000)
   VMPULSE_SERVER_HEADERS_TIMEOUT_MS   request-headers deadline (default 30000)
   VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS idle keep-alive connections closed after (default 72000)

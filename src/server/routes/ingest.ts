@@ -18,7 +18,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) => done(null, body));
 
-  app.post('/v1/ingest', { onRequest: opts.gate ? [opts.gate.hook(), app.requireRole('agent')] : app.requireRole('agent'), bodyLimit: opts.maxBodyBytes }, async (req, reply) => {
+  app.post('/v1/ingest', { onRequest: opts.gate ? [opts.gate.admitHook(), app.requireRole('agent')] : app.requireRole('agent'), preHandler: opts.gate ? opts.gate.slotHook() : [], bodyLimit: opts.maxBodyBytes }, async (req, reply) => {
     const raw = req.body;
     if (!Buffer.isBuffer(raw) || raw.length === 0) throw new ApiError(400, 'invalid_json', 'the body is empty');
     const enc = req.headers['content-encoding'];
