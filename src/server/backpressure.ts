@@ -8,8 +8,10 @@
 // body without Content-Length (chunked) counts as the body limit.
 //
 // Storing (preHandler, once the body is in): at most `maxInFlight` batches are decoded and
-// stored at once; the others wait their turn in arrival order. Slots are taken only once a body
-// has arrived, so slow senders hold bytes of the budget but never the database.
+// stored at once; the others wait their turn in arrival order, for at most `maxWaitMs` — well
+// under the agent's request timeout (10 s), so an agent is told 429 + Retry-After instead of
+// timing out and sending the batch again while the first copy still waits. Slots are taken only
+// once a body has arrived, so slow senders hold bytes of the budget but never the database.
 import type { FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
 import { ApiError } from './errors.js';
 
@@ -20,6 +22,8 @@ export interface GateOptions {
   maxBytes: number;
   /** Ingest requests held at once (default 32 × maxInFlight). */
   maxHeld?: number;
+  /** Longest wait for a storing slot before 429 (default 5000 ms). */
+  maxWaitMs?: number;
   /** Largest body accepted (what an undeclared length is counted as). */
   maxBodyBytes: number;
   /** Retry-After is drawn in [min, max] seconds so the refused agents do not return together. */
@@ -111,7 +115,7 @@ export class IngestGate {
       if (done) return;
       done = true;
       if (granted) handOn();
-      else if (waiter) this.queue.splice(this.queue.indexOf(waiter), 1); // gone while waiting
+      else if (waiter && this.queue.includes(waiter)) this.queue.splice(this.queue.indexOf(waiter), 1); // gone while waiting
     };
     reply.raw.once('finish', release);
     reply.raw.once('close', release);
@@ -120,13 +124,22 @@ export class IngestGate {
       granted = true;
       return;
     }
-    await new Promise<void>((resolve) => {
+    const waited = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.o.maxWaitMs ?? 5000);
       waiter = () => {
+        clearTimeout(timer);
         granted = true;
-        resolve();
+        resolve(true);
       };
       this.queue.push(waiter);
     });
+    if (!waited) {
+      const i = this.queue.indexOf(waiter!);
+      if (i >= 0) this.queue.splice(i, 1);
+      done = true;
+      this.rejected++;
+      throw new BusyError(`the server is storing ${this.storing} batches with ${this.queue.length} waiting; try again later`, this.retryAfter());
+    }
   }
 
   admitHook(): onRequestHookHandler {
