@@ -23,6 +23,8 @@ export interface EvaluatorOptions {
   goneGraceSeconds: number;
   publicUrl: string;
   log?: { warn(o: object, m: string): void; info?(o: object, m: string): void };
+  /** Asked before each scheduled pass; false = another replica evaluates (src/server/lease.ts). */
+  lease?: () => Promise<boolean>;
 }
 
 export interface PassStats {
@@ -100,7 +102,8 @@ export class Evaluator {
     const t0 = performance.now();
     const stats: PassStats = { alarms: 0, instances: 0, evaluated: 0, transitions: 0, removed: 0, notifications: 0, ms: 0 };
     const alarms = await this.o.db.listAlarms();
-    const instances = await this.o.source.listInstances();
+    // The fleet's instance list is large (100,000 rows for 1,000 hosts): not read for nothing.
+    const instances = alarms.length ? await this.o.source.listInstances() : [];
     stats.alarms = alarms.length;
     stats.instances = instances.length;
     for (const a of alarms) {
@@ -207,7 +210,8 @@ export class Evaluator {
       if (this.stopped) return;
       const wait = intervalMs ?? 60_000 - (Date.now() % 60_000) + 250;
       this.timer = setTimeout(() => {
-        this.evaluateOnce()
+        (this.o.lease ? this.o.lease() : Promise.resolve(true))
+          .then((mine) => (mine && !this.stopped ? this.evaluateOnce() : null))
           .catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'alarm evaluation pass failed'))
           .finally(schedule);
       }, wait);

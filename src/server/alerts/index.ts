@@ -33,6 +33,8 @@ export interface AlertingOptions {
   /** Start the evaluation and delivery loops (default true). */
   loops?: boolean;
   log?: { warn(o: object, m: string): void; info(o: object, m: string): void };
+  /** With several replicas on one database, only the holder evaluates and delivers (src/server/lease.ts). */
+  lease?: () => Promise<boolean>;
 }
 
 export interface Alerting {
@@ -65,6 +67,7 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
     goneGraceSeconds: config.goneGraceSeconds,
     publicUrl: config.publicUrl,
     log: o.log,
+    lease: o.lease,
   });
   const delivery = new Delivery({
     db,
@@ -76,6 +79,7 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
     resendSeconds: config.resendSeconds,
     publicUrl: config.publicUrl,
     log: o.log,
+    lease: o.lease,
   });
   if ((o.loops ?? loops) !== false) {
     evaluator.start(config.evalIntervalMs);
