@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetInstanceMetricDataCommand, LightsailClient } from '@aws-sdk/client-lightsail';
-import { ROUTE_ACCESS, servedRoutes, type RouteAccess } from '../src/server/access.js';
+import { ROUTE_ACCESS, STATIC_ROUTE, servedRoutes, type RouteAccess } from '../src/server/access.js';
 import type { Role } from '../src/server/store/store.js';
 import { hostWindow, instanceRecord, instanceWindow, payload, request, startTestServer } from './helpers/server.js';
 import { audit, CLI, createToken, report, secretsIn, startServerProcess, startSim } from './helpers/fire.js';
@@ -46,6 +46,8 @@ test('every route × every role × no credential answers as the table says; no s
       agent: createToken(db, keyFile, 'agent', 'authz-agent'),
     };
     const revoked = createToken(db, keyFile, 'reader', 'authz-revoked');
+    // Revoked by the admin's DELETE /console/api/credentials/:id in the walk below.
+    const victim = createToken(db, keyFile, 'reader', 'authz-victim');
     execFileSync(process.execPath, [CLI, 'token', 'revoke', revoked.accessKeyId], { env: { PATH: process.env.PATH ?? '', VMPULSE_DB: db, VMPULSE_SERVER_KEY_FILE: keyFile } });
     server = await startServerProcess({ db, keyFile, env: { VMPULSE_SERVER_LOG_LEVEL: 'debug' } });
     const base = server.url;
@@ -81,6 +83,19 @@ test('every route × every role × no credential answers as the table says; no s
       'GET /v1/alarms/:alarmName': { path: '/v1/alarms/authz-alarm' },
       'GET /v1/alarms/:alarmName/history': { path: '/v1/alarms/authz-alarm/history' },
       'DELETE /v1/alarms/:alarmName': { path: '/v1/alarms/authz-alarm' },
+      'GET /v1/servers/:agentId/metrics': { path: `/v1/servers/authz-host/metrics?interval=1m&from=${minute - 600}&to=${minute + 120}` },
+      [`GET ${STATIC_ROUTE}`]: { path: '/' },
+      'POST /console/session': { path: '/console/session', body: JSON.stringify({ token: cred.reader.secret }), headers: json },
+      'GET /console/session': { path: '/console/session' },
+      'POST /console/logout': { path: '/console/logout' },
+      'GET /console/api/fleet': { path: '/console/api/fleet' },
+      'GET /console/api/hosts/:agentId': { path: '/console/api/hosts/authz-host' },
+      'GET /console/api/vms/:agentId/:id': { path: '/console/api/vms/authz-host/authz-vm-id?range=1h' },
+      'GET /console/api/alarms': { path: '/console/api/alarms' },
+      'GET /console/api/alarms/:name/history': { path: '/console/api/alarms/authz-alarm/history' },
+      'GET /console/api/credentials': { path: '/console/api/credentials' },
+      'POST /console/api/credentials': { path: '/console/api/credentials', body: JSON.stringify({ role: 'reader', name: 'authz-made' }), headers: json },
+      'DELETE /console/api/credentials/:id': { path: `/console/api/credentials/${victim.accessKeyId}` },
     };
     // Seed what the samples refer to; the agent credential binds to the batch's AgentID here.
     assert.is((await request(`${base}/v1/ingest`, { method: 'POST', body: samples['POST /v1/ingest']!.body, headers: samples['POST /v1/ingest']!.headers, secret: cred.agent.secret })).status, 200);
