@@ -229,10 +229,10 @@ s('a sampler worker killed mid-tick: the VMs of that tick are not sampled (not z
       assert.is(next.notSampled.size, 0);
       for (const k of ours) assert.ok(next.samples.get(k)?.ok, `sampled again ${k}`);
       // Through the agent: the lost tick counts as Missed in the window, not as a zero sample.
-      // Ticks into one past window T (no real tick lands there): one, then ticks with shard 0's
-      // worker killed while in flight until one is lost (the kill races the worker's quick read:
-      // a tick whose read finished first is complete), one more, then a tick in the next window
-      // to close T. A tick counts for the interval before it, so T's ticks come at T+60 s on.
+      // Ticks into one past window T (no real tick lands there): one, then pairs of a complete
+      // tick and a tick with shard 0's worker killed while in flight, until one is lost (the kill
+      // races the worker's quick read: a tick whose read finished first is complete), one more,
+      // then a tick in the next window to close T. A tick counts for the interval before it, so T's ticks come at T+60 s on.
       // Rates need reads more than 50 ms apart (agent/rates.ts): each tick waits for that.
       const readsAged = () =>
         waitFor(() => agent.instances().every((v) => !ours.has(v.vm.key) || (v.latest !== null && Date.now() - v.latest.tMs > 60)), 5000, 'the last reads to age');
@@ -240,6 +240,11 @@ s('a sampler worker killed mid-tick: the VMs of that tick are not sampled (not z
       let n = 0;
       await agent.tickAt(T + 60_000 + n++ * 100);
       await waitFor(async () => {
+        // A complete tick first: it runs on the worker that replaced the last one killed, so the
+        // next kill finds that worker started and idle rather than still starting (a task queued
+        // for a starting worker just moves to its replacement).
+        await readsAged();
+        await agent.tickAt(T + 60_000 + n++ * 100);
         await readsAged();
         const lostTick = agent.tickAt(T + 60_000 + n++ * 100);
         await pool.threadsOf(0)[0]!.terminate();
