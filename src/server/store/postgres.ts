@@ -123,6 +123,12 @@ export class PgDb extends PgExec implements SqlDb {
     return out;
   }
 
+  // One unnest statement either way; concurrent transactions may insert the same key, so only the
+  // upsert's own RETURNING says which rows were merged.
+  mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning: string): Promise<Row[]> {
+    return this.insertRows(e, table, cols, rows, tail, returning);
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -84,75 +84,74 @@ export class TierBatch {
   readonly rows = new Map<TierSeconds, Map<string, TierAcc>>(TIER_SECONDS.map((t) => [t, new Map()]));
   /** Buckets holding a merged minute: rebuilt from the minutes after the incremental upsert. */
   readonly rebuild = new Map<TierSeconds, Map<string, Value[]>>(TIER_SECONDS.map((t) => [t, new Map()]));
+  private readonly width: number;
 
-  constructor(readonly kind: TierKind) {}
-
-  private acc(tier: TierSeconds, keyHead: Value[], bucket: number): TierAcc {
-    const id = `${keyHead.join('\u0000')}\u0000${bucket}`;
-    const m = this.rows.get(tier)!;
-    let a = m.get(id);
-    if (!a) {
-      a = { key: [...keyHead, bucket], lo: 0, hi: 0, stats: new Array(tierSpec[this.kind].stats.length).fill(null) };
-      m.set(id, a);
-    }
-    return a;
+  constructor(readonly kind: TierKind) {
+    this.width = tierSpec[kind].stats.length;
   }
 
-  private each(keyHead: Value[], minute: number, merged: boolean, fn: (a: TierAcc) => void, maskBit: boolean): void {
+  /**
+   * The tier rows of one minute, one per tier (in TIER_SECONDS order), created as needed, with
+   * the minute's mask bit set when `maskBit`. `head` is the key without the bucket, `id` its text.
+   */
+  private accs(head: Value[], id: string, minute: number, merged: boolean, maskBit: boolean): TierAcc[] {
+    const out: TierAcc[] = [];
     for (const tier of TIER_SECONDS) {
       const bucket = Math.floor(minute / tier) * tier;
-      const a = this.acc(tier, keyHead, bucket);
+      const rowId = `${id}\u0000${bucket}`;
+      const m = this.rows.get(tier)!;
+      let a = m.get(rowId);
+      if (!a) {
+        a = { key: [...head, bucket], lo: 0, hi: 0, stats: new Array(this.width).fill(null) };
+        m.set(rowId, a);
+      }
       if (maskBit) {
         const k = (minute - bucket) / 60;
         if (k < 30) a.lo |= 1 << k;
         else a.hi |= 1 << (k - 30);
       }
-      fn(a);
-      if (merged) this.rebuild.get(tier)!.set(`${keyHead.join('\u0000')}\u0000${bucket}`, [...keyHead, bucket]);
+      if (merged) this.rebuild.get(tier)!.set(rowId, a.key);
+      out.push(a);
     }
+    return out;
   }
 
   addHost(agentId: string, w: HostWindow, merged: boolean): void {
     const g = HOST_GAUGE_KEYS;
     const t = HOST_TOTAL_KEYS;
     const counts = !merged && hostTotalCounts(w);
-    this.each(
-      [agentId],
-      w.Minute,
-      merged,
-      (a) => {
-        g.forEach((k, i) => addAgg(a, i, w[k]));
-        if (counts) t.forEach((k, i) => addStat(a, g.length + i, w[k], w[k], w[k], 1));
-      },
-      true,
-    );
+    for (const a of this.accs([agentId], agentId, w.Minute, merged, true)) {
+      for (let i = 0; i < g.length; i++) addAgg(a, i, w[g[i]!]);
+      if (counts)
+        for (let i = 0; i < t.length; i++) {
+          const v = w[t[i]!];
+          addStat(a, g.length + i, v, v, v, 1);
+        }
+    }
   }
 
   addInstance(agentId: string, instanceId: string, w: InstanceWindow, merged: boolean): void {
     const g = INSTANCE_GAUGE_KEYS;
     const t = INSTANCE_TOTAL_KEYS;
     const counts = !merged && instanceTotalCounts(w);
-    this.each(
-      [agentId, instanceId],
-      w.Minute,
-      merged,
-      (a) => {
-        g.forEach((k, i) => addAgg(a, i, w[k]));
-        if (counts)
-          t.forEach((k, i) => {
-            const v = w[k];
-            if (v !== null) addStat(a, g.length + i, v, v, v, 1);
-          });
-      },
-      w.Samples > 0,
-    );
+    for (const a of this.accs([agentId, instanceId], `${agentId}\u0000${instanceId}`, w.Minute, merged, w.Samples > 0)) {
+      for (let i = 0; i < g.length; i++) addAgg(a, i, w[g[i]!]);
+      if (counts)
+        for (let i = 0; i < t.length; i++) {
+          const v = w[t[i]!];
+          if (v !== null) addStat(a, g.length + i, v, v, v, 1);
+        }
+    }
   }
 
   values(tier: TierSeconds): Value[][] {
     const out: Value[][] = [];
     for (const a of this.rows.get(tier)!.values()) {
       const row: Value[] = [...a.key, a.lo, a.hi];
-      for (const s of a.stats) row.push(...(s ?? [null, null, null, null]));
+      for (const s of a.stats) {
+        if (s) row.push(s[0], s[1], s[2], s[3]);
+        else row.push(null, null, null, null);
+      }
       out.push(row);
     }
     return out;
