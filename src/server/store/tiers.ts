@@ -51,22 +51,29 @@ export function instanceTotalCounts(w: InstanceWindow): boolean {
   return w.Samples > 0 || (w.Unsampled ?? 0) > 0;
 }
 
-/** One tier row being built in memory: key values, masks, then [min, max, sum, count] per stat (null = none). */
+/**
+ * One tier row being built in memory, in the column order of the tier table: key values, the two
+ * masks, then min, max, sum, count per stat (all four null while the stat has no value).
+ */
 export interface TierAcc {
-  key: Value[];
-  lo: number;
-  hi: number;
-  stats: ([number, number, number, number] | null)[];
+  row: Value[];
+  /** Index of mask_lo in row; the stats start two further on. */
+  at: number;
 }
 
 function addStat(acc: TierAcc, i: number, min: number, max: number, sum: number, count: number): void {
-  const s = acc.stats[i];
-  if (!s) acc.stats[i] = [min, max, sum, count];
-  else {
-    if (min < s[0]) s[0] = min;
-    if (max > s[1]) s[1] = max;
-    s[2] += sum;
-    s[3] += count;
+  const r = acc.row;
+  const j = acc.at + 2 + i * 4;
+  if (r[j + 3] === null) {
+    r[j] = min;
+    r[j + 1] = max;
+    r[j + 2] = sum;
+    r[j + 3] = count;
+  } else {
+    if (min < (r[j] as number)) r[j] = min;
+    if (max > (r[j + 1] as number)) r[j + 1] = max;
+    r[j + 2] = (r[j + 2] as number) + sum;
+    r[j + 3] = (r[j + 3] as number) + count;
   }
 }
 
@@ -102,15 +109,20 @@ export class TierBatch {
       const m = this.rows.get(tier)!;
       let a = m.get(rowId);
       if (!a) {
-        a = { key: [...head, bucket], lo: 0, hi: 0, stats: new Array(this.width).fill(null) };
+        const row: Value[] = new Array(head.length + 3 + this.width * 4).fill(null);
+        for (let i = 0; i < head.length; i++) row[i] = head[i]!;
+        row[head.length] = bucket;
+        row[head.length + 1] = 0;
+        row[head.length + 2] = 0;
+        a = { row, at: head.length + 1 };
         m.set(rowId, a);
       }
       if (maskBit) {
         const k = (minute - bucket) / 60;
-        if (k < 30) a.lo |= 1 << k;
-        else a.hi |= 1 << (k - 30);
+        if (k < 30) a.row[a.at] = (a.row[a.at] as number) | (1 << k);
+        else a.row[a.at + 1] = (a.row[a.at + 1] as number) | (1 << (k - 30));
       }
-      if (merged) this.rebuild.get(tier)!.set(rowId, a.key);
+      if (merged) this.rebuild.get(tier)!.set(rowId, a.row.slice(0, a.at));
       out.push(a);
     }
     return out;
@@ -146,14 +158,7 @@ export class TierBatch {
 
   values(tier: TierSeconds): Value[][] {
     const out: Value[][] = [];
-    for (const a of this.rows.get(tier)!.values()) {
-      const row: Value[] = [...a.key, a.lo, a.hi];
-      for (const s of a.stats) {
-        if (s) row.push(s[0], s[1], s[2], s[3]);
-        else row.push(null, null, null, null);
-      }
-      out.push(row);
-    }
+    for (const a of this.rows.get(tier)!.values()) out.push(a.row);
     return out;
   }
 }
