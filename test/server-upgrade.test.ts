@@ -27,7 +27,7 @@ for (const engine of ENGINES) {
           old,
           MIGRATIONS.filter((m) => m.version !== 4),
         ),
-        [1, 2, 3, 1001, 2001],
+        [1, 2, 3, 1001],
       );
       // Two days of minutes as the version-3 schema held them (no `parts`).
       const start = Math.floor(Date.now() / 1000 / DAY) * DAY - 3 * DAY;
