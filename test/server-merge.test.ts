@@ -167,6 +167,42 @@ for (const engine of ENGINES) {
     }),
   );
 
+  t('a batch whose stored minutes sit between new ones: the new rows are stored once, the stored ones merged, the tiers exact', () =>
+    withStore(engine, 'merge mixed', async (store, db) => {
+      const m = nowMinute(-8);
+      const ids = ['mix00001', 'mix00002', 'mix00003', 'mix00004'];
+      // The reference: whole windows for every VM in one batch of an agent of its own.
+      await store.ingest(payload({ AgentID: 'whole', Instances: ids.map((id) => instanceRecord(id, { Stats: [vmWindow(m, 0, 12)] })) }), { receivedAt: 1 });
+      // The second and fourth VMs' first parts are stored first; then one batch carries the first and
+      // third VMs whole (new rows before and after) and the second and fourth VMs' second parts.
+      await store.ingest(payload({ AgentID: 'mixed', Instances: [ids[1]!, ids[3]!].map((id) => instanceRecord(id, { Stats: [vmWindow(m, 0, 5)] })) }), { receivedAt: 2 });
+      const r = await store.ingest(
+        payload({
+          AgentID: 'mixed',
+          Instances: ids.map((id, i) => instanceRecord(id, { Stats: [i % 2 === 1 ? vmWindow(m, 5, 12) : vmWindow(m, 0, 12)] })),
+        }),
+        { receivedAt: 3 },
+      );
+      assert.is(r.status, 'stored');
+      for (const [i, id] of ids.entries()) {
+        const whole = (await db.query(`SELECT * FROM instance_minutes WHERE agent_id = 'whole' AND instance_id = '${id}'`)).map(normalise)[0]!;
+        const got = (await db.query(`SELECT * FROM instance_minutes WHERE agent_id = 'mixed' AND instance_id = '${id}'`)).map(normalise);
+        assert.is(got.length, 1, `${id}: one row`);
+        assert.is(got[0]!.parts, i % 2 === 1 ? 2 : 1, `${id}: parts`);
+        sameRow(got[0]!, whole, ['agent_id', 'parts'], id);
+        for (const table of ['instance_5m', 'instance_1h']) {
+          const tw = (await db.query(`SELECT * FROM ${table} WHERE agent_id = 'whole' AND instance_id = '${id}'`)).map(normalise);
+          const tm = (await db.query(`SELECT * FROM ${table} WHERE agent_id = 'mixed' AND instance_id = '${id}'`)).map(normalise);
+          assert.is(tw.length, 1);
+          assert.is(tm.length, 1, `${id} ${table}: one row`);
+          assert.is(tm[0]!.net_out_count, 1, `${id} ${table}: the merged minute's total counted once`);
+          assert.is(tm[0]!.cpu_count, 12);
+          sameRow(tm[0]!, tw[0]!, ['agent_id'], `${id} ${table}`);
+        }
+      }
+    }),
+  );
+
   t('merges with nulls: an unknown network total stays unknown, an absent gauge takes the other side, Unsampled adds', () =>
     withStore(engine, 'merge nulls', async (store, db) => {
       const m = nowMinute(-6);

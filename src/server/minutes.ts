@@ -8,8 +8,9 @@ import { combineHostMinute, combineInstanceMinute } from '../ship/window-merge.j
 
 const MINUTE = 60;
 
-function byMinute<W extends { Minute: number }>(ws: readonly W[], combine: (a: W, b: W) => W): W[] {
-  if (ws.every((w) => w.Minute % MINUTE === 0) && new Set(ws.map((w) => w.Minute)).size === ws.length) return [...ws];
+/** The records one per minute; `ws` itself when it is already so (the usual batch: nothing to copy). */
+function byMinute<W extends { Minute: number }>(ws: readonly W[], combine: (a: W, b: W) => W): readonly W[] {
+  if (alignedAndDistinct(ws)) return ws;
   const out = new Map<number, W>();
   for (const w of ws) {
     const m = w.Minute - (w.Minute % MINUTE);
@@ -20,11 +21,24 @@ function byMinute<W extends { Minute: number }>(ws: readonly W[], combine: (a: W
   return [...out.values()].sort((a, b) => a.Minute - b.Minute);
 }
 
+function alignedAndDistinct(ws: readonly { Minute: number }[]): boolean {
+  if (ws.length === 1) return ws[0]!.Minute % MINUTE === 0;
+  const seen = new Set<number>();
+  for (const w of ws) {
+    if (w.Minute % MINUTE !== 0 || seen.has(w.Minute)) return false;
+    seen.add(w.Minute);
+  }
+  return true;
+}
+
 /** The payload with every record on a minute boundary and at most one record per minute. */
 export function toMinuteRecords(p: Payload): Payload {
   return {
     ...p,
-    Stats: byMinute<HostWindow>(p.Stats, combineHostMinute),
-    Instances: p.Instances.map((i) => ({ ...i, Stats: byMinute<InstanceWindow>(i.Stats, combineInstanceMinute) })),
+    Stats: byMinute<HostWindow>(p.Stats, combineHostMinute) as HostWindow[],
+    Instances: p.Instances.map((i) => {
+      const stats = byMinute<InstanceWindow>(i.Stats, combineInstanceMinute);
+      return stats === i.Stats ? i : { ...i, Stats: stats as InstanceWindow[] };
+    }),
   };
 }

@@ -126,6 +126,26 @@ export class PgDb extends PgExec implements SqlDb {
     return out;
   }
 
+  /**
+   * A plain INSERT costs less than the upsert with RETURNING, and rows are almost always new. It
+   * runs under a savepoint: a key stored already (or inserted meanwhile by a concurrent
+   * transaction, which the INSERT waits for) fails it whole, and then the upsert runs and its
+   * RETURNING says which rows were merged.
+   */
+  async mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning: string): Promise<Row[]> {
+    if (rows.length === 0) return [];
+    await e.exec('SAVEPOINT merge_rows');
+    try {
+      await this.insertRows(e, table, cols, rows, '');
+      await e.exec('RELEASE SAVEPOINT merge_rows');
+      return [];
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+    }
+    await e.exec('ROLLBACK TO SAVEPOINT merge_rows');
+    return this.insertRows(e, table, cols, rows, tail, returning);
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

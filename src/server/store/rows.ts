@@ -77,10 +77,13 @@ export function toMinuteRow(r: Raw): Record<string, number | null> {
  * (windows of one minute merged, see merge.ts) so a single upsert statement never touches a row twice.
  */
 export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonly T[], opts: IngestOptions, merge: (a: T, b: T) => T): { kept: T[]; skipped: number } {
+  const inside = (w: T) => (opts.minMinute === undefined || w.Minute >= opts.minMinute) && (opts.maxMinute === undefined || w.Minute <= opts.maxMinute);
+  // The common case, one window: no map to build.
+  if (list.length === 1) return inside(list[0]!) ? { kept: [list[0]!], skipped: 0 } : { kept: [], skipped: 1 };
   const byMinute = new Map<number, T>();
   let skipped = 0;
   for (const w of list) {
-    if ((opts.minMinute !== undefined && w.Minute < opts.minMinute) || (opts.maxMinute !== undefined && w.Minute > opts.maxMinute)) {
+    if (!inside(w)) {
       skipped++;
       continue;
     }

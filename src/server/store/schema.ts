@@ -173,26 +173,15 @@ export function instanceMinuteValues(agentId: string, instanceId: string, w: Ins
   return out;
 }
 
-export function instanceValues(agentId: string, r: InstanceRecord, seenAt: number): Value[] {
+/** `stats`: the windows of the record being stored (by default all of them), for first_minute. */
+export function instanceValues(agentId: string, r: InstanceRecord, seenAt: number, stats: readonly InstanceWindow[] = r.Stats): Value[] {
   const c = r.Counters;
-  const minutes = r.Stats.map((s) => s.Minute);
-  return [
-    agentId,
-    r.InstanceID,
-    r.InstanceName,
-    r.Hypervisor,
-    r.PID,
-    r.StartTime,
-    r.AllocatedVcpus,
-    r.AllocatedMemoryBytes,
-    JSON.stringify(r.TapDevices),
-    r.Running ? 1 : 0,
-    c ? 1 : 0,
-    ...COUNTER_KEYS.map((k) => (c ? c[k] : null)),
-    seenAt,
-    seenAt,
-    minutes.length ? Math.min(...minutes) : null,
-  ];
+  let first: number | null = null;
+  for (const s of stats) if (first === null || s.Minute < first) first = s.Minute;
+  const out: Value[] = [agentId, r.InstanceID, r.InstanceName, r.Hypervisor, r.PID, r.StartTime, r.AllocatedVcpus, r.AllocatedMemoryBytes, JSON.stringify(r.TapDevices), r.Running ? 1 : 0, c ? 1 : 0];
+  for (const k of COUNTER_KEYS) out.push(c ? c[k] : null);
+  out.push(seenAt, seenAt, first);
+  return out;
 }
 
 export function agentValues(p: Payload, receivedAt: number): Value[] {

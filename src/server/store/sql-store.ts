@@ -186,7 +186,7 @@ export class SqlStore implements Store {
       if (fresh === 0) return { status: 'duplicate' };
       await this.db.insertRows(e, 'agents', AGENT_COLS, [agentValues(p, opts.receivedAt)], this.tails.agent);
       const hostTiers = new TierBatch('host');
-      const hostBack = await this.db.insertRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute, 'minute, parts');
+      const hostBack = await this.db.mergeRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute, 'minute, parts');
       const hostMerged = new Set(hostBack.filter((r) => Number(r.parts) > 1).map((r) => Number(r.minute)));
       for (const w of host.kept) hostTiers.addHost(p.AgentID, w, hostMerged.has(w.Minute));
       let skippedMinutes = host.skipped;
@@ -194,11 +194,11 @@ export class SqlStore implements Store {
       const minuteRows: Value[][] = [];
       for (const x of insts) {
         skippedMinutes += x.w.skipped;
-        instanceRows.push(instanceValues(p.AgentID, { ...x.rec, Stats: x.w.kept }, p.CreatedAt));
+        instanceRows.push(instanceValues(p.AgentID, x.rec, p.CreatedAt, x.w.kept));
         for (const s of x.w.kept) minuteRows.push(instanceMinuteValues(p.AgentID, x.rec.InstanceID, s));
       }
       await this.db.insertRows(e, 'instances', INSTANCE_COLS, instanceRows, this.tails.instance);
-      const back = await this.db.insertRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute, 'instance_id, minute, parts');
+      const back = await this.db.mergeRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute, 'instance_id, minute, parts');
       const merged = new Set<string>();
       for (const r of back) if (Number(r.parts) > 1) merged.add(`${String(r.instance_id)}\u0000${Number(r.minute)}`);
       const instTiers = new TierBatch('instance');

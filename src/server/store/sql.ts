@@ -36,6 +36,12 @@ export interface SqlDb extends Exec {
    * PostgreSQL. With `returning`, the RETURNING rows come back in no particular order.
    */
   insertRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning?: string): Promise<Row[]>;
+  /**
+   * Inserts rows keyed by the table's primary key, merging by `tail` (ON CONFLICT ... DO UPDATE)
+   * those whose key is stored already. Returns the `returning` columns of every merged row and
+   * possibly of some new ones (the caller tells them apart by what `returning` holds).
+   */
+  mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning: string): Promise<Row[]>;
   close(): Promise<void>;
 }
 

@@ -130,6 +130,26 @@ export class SqliteDb implements SqlDb {
     return out;
   }
 
+  /**
+   * Rows are almost always new (a minute arrives once), and a plain INSERT costs much less than an
+   * upsert with RETURNING. Transactions never interleave here, so rows inserted plainly before the
+   * first conflict were new; from the row whose key exists on (its failed INSERT undone alone), the
+   * rest go through the upsert and report what they became.
+   */
+  async mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning: string): Promise<Row[]> {
+    if (rows.length === 0) return [];
+    const x = e instanceof Direct ? e : this.direct;
+    const plain = x.st(`INSERT INTO ${table} (${cols.map((c) => c.name).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+    let i = 0;
+    try {
+      for (; i < rows.length; i++) plain.run(rows[i]!);
+      return [];
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw err;
+    }
+    return this.insertRows(x, table, cols, rows.slice(i), tail, returning);
+  }
+
   async close(): Promise<void> {
     await this.turn.chain;
     if (this.db.open) this.db.close();

@@ -51,22 +51,29 @@ export function instanceTotalCounts(w: InstanceWindow): boolean {
   return w.Samples > 0 || (w.Unsampled ?? 0) > 0;
 }
 
-/** One tier row being built in memory: key values, masks, then [min, max, sum, count] per stat (null = none). */
+/**
+ * One tier row being built in memory, in the column order of the tier table: key values, the two
+ * masks, then min, max, sum, count per stat (all four null while the stat has no value).
+ */
 export interface TierAcc {
-  key: Value[];
-  lo: number;
-  hi: number;
-  stats: ([number, number, number, number] | null)[];
+  row: Value[];
+  /** Index of mask_lo in row; the stats start two further on. */
+  at: number;
 }
 
 function addStat(acc: TierAcc, i: number, min: number, max: number, sum: number, count: number): void {
-  const s = acc.stats[i];
-  if (!s) acc.stats[i] = [min, max, sum, count];
-  else {
-    if (min < s[0]) s[0] = min;
-    if (max > s[1]) s[1] = max;
-    s[2] += sum;
-    s[3] += count;
+  const r = acc.row;
+  const j = acc.at + 2 + i * 4;
+  if (r[j + 3] === null) {
+    r[j] = min;
+    r[j + 1] = max;
+    r[j + 2] = sum;
+    r[j + 3] = count;
+  } else {
+    if (min < (r[j] as number)) r[j] = min;
+    if (max > (r[j + 1] as number)) r[j + 1] = max;
+    r[j + 2] = (r[j + 2] as number) + sum;
+    r[j + 3] = (r[j + 3] as number) + count;
   }
 }
 
@@ -84,77 +91,74 @@ export class TierBatch {
   readonly rows = new Map<TierSeconds, Map<string, TierAcc>>(TIER_SECONDS.map((t) => [t, new Map()]));
   /** Buckets holding a merged minute: rebuilt from the minutes after the incremental upsert. */
   readonly rebuild = new Map<TierSeconds, Map<string, Value[]>>(TIER_SECONDS.map((t) => [t, new Map()]));
+  private readonly width: number;
 
-  constructor(readonly kind: TierKind) {}
-
-  private acc(tier: TierSeconds, keyHead: Value[], bucket: number): TierAcc {
-    const id = `${keyHead.join('\u0000')}\u0000${bucket}`;
-    const m = this.rows.get(tier)!;
-    let a = m.get(id);
-    if (!a) {
-      a = { key: [...keyHead, bucket], lo: 0, hi: 0, stats: new Array(tierSpec[this.kind].stats.length).fill(null) };
-      m.set(id, a);
-    }
-    return a;
+  constructor(readonly kind: TierKind) {
+    this.width = tierSpec[kind].stats.length;
   }
 
-  private each(keyHead: Value[], minute: number, merged: boolean, fn: (a: TierAcc) => void, maskBit: boolean): void {
+  /**
+   * The tier rows of one minute, one per tier (in TIER_SECONDS order), created as needed, with
+   * the minute's mask bit set when `maskBit`. `head` is the key without the bucket, `id` its text.
+   */
+  private accs(head: Value[], id: string, minute: number, merged: boolean, maskBit: boolean): TierAcc[] {
+    const out: TierAcc[] = [];
     for (const tier of TIER_SECONDS) {
       const bucket = Math.floor(minute / tier) * tier;
-      const a = this.acc(tier, keyHead, bucket);
+      const rowId = `${id}\u0000${bucket}`;
+      const m = this.rows.get(tier)!;
+      let a = m.get(rowId);
+      if (!a) {
+        const row: Value[] = new Array(head.length + 3 + this.width * 4).fill(null);
+        for (let i = 0; i < head.length; i++) row[i] = head[i]!;
+        row[head.length] = bucket;
+        row[head.length + 1] = 0;
+        row[head.length + 2] = 0;
+        a = { row, at: head.length + 1 };
+        m.set(rowId, a);
+      }
       if (maskBit) {
         const k = (minute - bucket) / 60;
-        if (k < 30) a.lo |= 1 << k;
-        else a.hi |= 1 << (k - 30);
+        if (k < 30) a.row[a.at] = (a.row[a.at] as number) | (1 << k);
+        else a.row[a.at + 1] = (a.row[a.at + 1] as number) | (1 << (k - 30));
       }
-      fn(a);
-      if (merged) this.rebuild.get(tier)!.set(`${keyHead.join('\u0000')}\u0000${bucket}`, [...keyHead, bucket]);
+      if (merged) this.rebuild.get(tier)!.set(rowId, a.row.slice(0, a.at));
+      out.push(a);
     }
+    return out;
   }
 
   addHost(agentId: string, w: HostWindow, merged: boolean): void {
     const g = HOST_GAUGE_KEYS;
     const t = HOST_TOTAL_KEYS;
     const counts = !merged && hostTotalCounts(w);
-    this.each(
-      [agentId],
-      w.Minute,
-      merged,
-      (a) => {
-        g.forEach((k, i) => addAgg(a, i, w[k]));
-        if (counts) t.forEach((k, i) => addStat(a, g.length + i, w[k], w[k], w[k], 1));
-      },
-      true,
-    );
+    for (const a of this.accs([agentId], agentId, w.Minute, merged, true)) {
+      for (let i = 0; i < g.length; i++) addAgg(a, i, w[g[i]!]);
+      if (counts)
+        for (let i = 0; i < t.length; i++) {
+          const v = w[t[i]!];
+          addStat(a, g.length + i, v, v, v, 1);
+        }
+    }
   }
 
   addInstance(agentId: string, instanceId: string, w: InstanceWindow, merged: boolean): void {
     const g = INSTANCE_GAUGE_KEYS;
     const t = INSTANCE_TOTAL_KEYS;
     const counts = !merged && instanceTotalCounts(w);
-    this.each(
-      [agentId, instanceId],
-      w.Minute,
-      merged,
-      (a) => {
-        g.forEach((k, i) => addAgg(a, i, w[k]));
-        if (counts)
-          t.forEach((k, i) => {
-            const v = w[k];
-            if (v !== null) addStat(a, g.length + i, v, v, v, 1);
-          });
-      },
-      w.Samples > 0,
-    );
+    for (const a of this.accs([agentId, instanceId], `${agentId}\u0000${instanceId}`, w.Minute, merged, w.Samples > 0)) {
+      for (let i = 0; i < g.length; i++) addAgg(a, i, w[g[i]!]);
+      if (counts)
+        for (let i = 0; i < t.length; i++) {
+          const v = w[t[i]!];
+          if (v !== null) addStat(a, g.length + i, v, v, v, 1);
+        }
+    }
   }
 
   values(tier: TierSeconds): Value[][] {
     const out: Value[][] = [];
-    for (const a of this.rows.get(tier)!.values()) {
-      const row: Value[] = [...a.key, a.lo, a.hi];
-      for (const s of a.stats) row.push(...(s ?? [null, null, null, null]));
-      out.push(row);
-    }
+    for (const a of this.rows.get(tier)!.values()) out.push(a.row);
     return out;
   }
 }
