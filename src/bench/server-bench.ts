@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
-import { ulid } from 'ulid';
 import Database from 'better-sqlite3';
 import { gunzipSync } from 'node:zlib';
 import { startServer } from '../server/app.js';
@@ -26,7 +25,7 @@ import { INSTANCE_MINUTE_COLS, instanceMinuteValues, instanceValues, type Value 
 import type { SqlStore } from '../server/store/sql-store.js';
 import { TierBatch } from '../server/store/tiers.js';
 import { parsePayload, payloadValidator } from '../server/validate.js';
-import type { Agg, InstanceRecord, InstanceWindow, Payload } from '../ship/payload.js';
+import type { Payload } from '../ship/payload.js';
 
 const PG_URL = process.env.VMPULSE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const INSTANCES_PER_BATCH = Number(process.env.VMPULSE_BENCH_INSTANCES ?? 500);
@@ -37,98 +36,7 @@ const HISTORY_DAYS = Number(process.env.VMPULSE_BENCH_HISTORY_DAYS ?? 455);
 const JSON_OUT = process.argv.includes('--json');
 const DAY = 86400;
 
-const agg = (x: number): Agg => ({ Avg: x, Min: x * 0.5, Max: x * 1.5, Sum: x * 12, Count: 12 });
-
-function window(minute: number, i: number): InstanceWindow {
-  const x = (i % 97) + 1;
-  return {
-    Minute: minute,
-    Seconds: 60,
-    Samples: 12,
-    Missed: 0,
-    CPU: agg(x / 2),
-    CPUCore: agg(x),
-    CPUUser: agg(x * 0.7),
-    CPUSystem: agg(x * 0.3),
-    VcpuBusy: agg(x / 2),
-    Steal: agg(0.1),
-    MemoryRSS: agg(1e9 + x),
-    MemorySwap: null,
-    MemoryUtilization: agg(25),
-    NetIn: 1e6 + x,
-    NetOut: 5e5 + x,
-    NetInPackets: 1000,
-    NetOutPackets: 500,
-    DiskRead: 4096 * x,
-    DiskWrite: 8192 * x,
-    ThrottledPeriods: 0,
-    ThrottledTimeNs: 0,
-  };
-}
-
-function instance(id: string, stats: InstanceWindow[]): InstanceRecord {
-  return {
-    InstanceID: id,
-    InstanceName: `vm-${id}`,
-    Hypervisor: 'qemu',
-    PID: 1000,
-    StartTime: 1,
-    AllocatedVcpus: 2,
-    AllocatedMemoryBytes: 4 * 2 ** 30,
-    TapDevices: [`tap${id.slice(-8)}`],
-    Running: true,
-    Counters: {
-      CPUSeconds: 1,
-      MemoryRSSBytes: 1e9,
-      MemoryVMSBytes: 4e9,
-      MemorySwapBytes: 0,
-      MemoryPeakRSSBytes: 1e9,
-      NetworkRxBytes: 1,
-      NetworkTxBytes: 1,
-      DiskReadBytes: 1,
-      DiskWriteBytes: 1,
-    },
-    Stats: stats,
-  };
-}
-
-function batch(agentId: string, instances: InstanceRecord[]): Payload {
-  return {
-    Version: 1,
-    BatchID: ulid(),
-    AgentID: agentId,
-    AgentVersion: 'bench',
-    Hostname: agentId,
-    OperatingSystem: 'bench',
-    Kernel: 'bench',
-    CPUModel: 'bench',
-    CPUSpeed: 3000,
-    CPUCores: 64,
-    RAM: 2 ** 38,
-    Swap: 0,
-    SystemUptime: 1,
-    CreatedAt: Math.floor(Date.now() / 1000),
-    Disks: [],
-    NetworkInterfaces: [],
-    Stats: [],
-    Instances: instances,
-  };
-}
-
-async function post(url: string, secret: string, p: Payload): Promise<void> {
-  const res = await fetch(`${url}/v1/ingest`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'content-encoding': 'gzip', 'idempotency-key': p.BatchID },
-    body: gzipSync(JSON.stringify(p)),
-  });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${text}`);
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
+import { batch, instance, pct, post, window } from './synthetic.js';
 interface Result {
   engine: 'sqlite' | 'postgres';
   ingest_vm_minutes_per_s: number;
