@@ -9,7 +9,7 @@
 //   Minimum = min of Min, Maximum = max of Max, Sum = ΣSum, SampleCount = ΣCount (samples),
 //   Average = ΣSum / ΣCount — the mean over samples, never a mean of minute means.
 // - byte totals (NetworkIn, NetworkOut, DiskReadBytes, DiskWriteBytes; Bytes): one value per
-//   sampled minute (Samples > 0); Sum = Σ, SampleCount = minutes, Average = Sum / SampleCount,
+//   sampled minute (Samples > 0) whose total was measured (not null); Sum = Σ, SampleCount = minutes, Average = Sum / SampleCount,
 //   Minimum / Maximum over the minutes.
 // - status checks (Count, 0 or 1 per minute), over the minutes from the instance's first record
 //   up to endTime and no later than `now - graceSeconds` (the current window is not shipped yet):
@@ -191,8 +191,9 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
   } else if (def.kind === 'total') {
     const rows = await store.instanceMinutes(inst.agentId, inst.instanceId, lo, hi, [def.column, 'samples']);
     for (const r of rows) {
-      if (!r.samples) continue;
-      const x = r[def.column]!;
+      const x = r[def.column];
+      // A minute whose total was not measured (a TAP unreadable: null) has no value, not 0.
+      if (!r.samples || x === null || x === undefined) continue;
       add(acc, bucketOf(r.minute!), x, x, x, 1);
     }
   } else {

@@ -67,5 +67,12 @@ export const ALERT_MIGRATIONS: readonly AlertMigration[] = [
     sqlite: tables('INTEGER', 'TEXT'),
     postgres: tables('BIGINT', 'TEXT'),
   },
+  {
+    // An evaluation pass records when it ran once per alarm, not by rewriting every unchanged state.
+    version: 1002,
+    name: 'alerts: alarms.evaluated_ms',
+    sqlite: 'ALTER TABLE alarms ADD COLUMN evaluated_ms INTEGER;',
+    postgres: 'ALTER TABLE alarms ADD COLUMN evaluated_ms BIGINT;',
+  },
 ];
 

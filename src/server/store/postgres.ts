@@ -22,6 +22,8 @@ import {
 } from './schema.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
+import type { SqlRunner } from '../alerts/bulk-source.js';
+import { postgresRunner } from '../alerts/sql-runner.js';
 import {
   checkColumns,
   type AgentRow,
@@ -363,6 +365,10 @@ export class PostgresStore implements Store {
     }
     const b = await this.pool.query('DELETE FROM batches WHERE received_at < $1', [cutoff]);
     return { deletedRows: 0, droppedPartitions: dropped, deletedBatches: b.rowCount ?? 0 };
+  }
+
+  sqlRunner(): SqlRunner {
+    return postgresRunner(this.pool);
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,8 @@ import {
 } from './schema.js';
 import { keptWindows, toAgent, toInstance, toMinuteRow, toToken } from './rows.js';
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
+import type { SqlRunner } from '../alerts/bulk-source.js';
+import { sqliteRunner } from '../alerts/sql-runner.js';
 import {
   checkColumns,
   type AgentRow,
@@ -276,6 +278,10 @@ export class SqliteStore implements Store {
       return { deletedRows: a + b, droppedPartitions: [], deletedBatches: c };
     });
     return tx.immediate();
+  }
+
+  sqlRunner(): SqlRunner {
+    return sqliteRunner(this.db);
   }
 
   async close(): Promise<void> {

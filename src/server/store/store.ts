@@ -1,6 +1,7 @@
 // The storage interface the server's routes, the token CLI, metric-data and the alert evaluator use.
 // Two engines implement it: sqlite.ts (embedded, the default) and postgres.ts (a fleet's store).
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
+import type { SqlRunner } from '../alerts/bulk-source.js';
 
 export type Role = 'agent' | 'reader' | 'admin';
 export const ROLES: readonly Role[] = ['agent', 'reader', 'admin'];
@@ -120,6 +121,8 @@ export interface Store {
   instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]>;
   /** Drops per-minute data older than cutoff (unix seconds) and batch ids received before it. */
   retain(cutoff: number): Promise<RetentionResult>;
+  /** Read-only statements on the store's own connection, for the set-based alarm queries. */
+  sqlRunner(): SqlRunner;
   close(): Promise<void>;
 }
 
