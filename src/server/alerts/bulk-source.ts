@@ -163,58 +163,65 @@ export function alarmQuery(def: AlarmDefinition, w: AlarmWindow, engine: SqlRunn
   const target = targetSql(def, p, engine);
   const now = p.add(w.now, 'float8');
   const gone = p.add(w.goneAfter, 'float8');
-  const live = `live AS (
-  SELECT l.instance_id, l.agent_id, l.name,
+  // Materialized once: both the scan and the output read it. On PostgreSQL k numbers the rows, so
+  // that grouping sorts integers rather than text in the database's collation.
+  const live = `live AS MATERIALIZED (
+  SELECT ${engine === 'postgres' ? 'row_number() OVER () AS k, ' : ''}l.instance_id, l.agent_id, l.name,
          CASE WHEN l.first_minute IS NULL THEN NULL ELSE ${greatest}(${lo}, l.first_minute) END AS f
   FROM latest l LEFT JOIN agents a ON a.agent_id = l.agent_id
   WHERE ${target} AND (${now} - l.last_seen) <= ${gone}
 )`;
-  let agg: string;
-  let cols: string;
+  // The per-minute rows of the window joined to the live instances, as (join, group key, select list).
+  let join: string;
+  let aggs: string[];
+  let packed: string;
   if (metric.kind === 'status') {
     const last = int(statusLast(w));
-    agg = `agg AS (
-  SELECT t.agent_id, t.instance_id, h.minute / ${P} AS b, count(*) AS hc, count(m.minute) AS hs
-  FROM live t
-  JOIN host_minutes h ON h.agent_id = t.agent_id AND h.minute >= ${lo} AND h.minute >= t.f AND h.minute < ${last} AND (h.minute - t.f) % 60 = 0
-  LEFT JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.minute = h.minute AND m.samples <> 0
-  GROUP BY t.agent_id, t.instance_id, h.minute / ${P}
-)`;
-    cols = engine === 'postgres' ? `(g.b - ${int(w.start / def.period)})::text || ':' || g.hc::text || ':' || g.hs::text` : 'g.b, g.hc, g.hs';
+    join = `JOIN host_minutes h ON h.agent_id = t.agent_id AND h.minute >= ${lo} AND h.minute >= t.f AND h.minute < ${last} AND (h.minute - t.f) % 60 = 0
+  LEFT JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.minute >= ${lo} AND m.minute < ${last} AND m.minute = h.minute AND m.samples <> 0`;
+    aggs = ['h.minute / ' + P + ' AS b', 'count(h.minute) AS hc', 'count(m.minute) AS hs'];
+    packed = `b::text || ':' || hc::text || ':' || hs::text`;
   } else {
-    const where =
-      metric.kind === 'gauge'
-        ? `m.${metric.agg}_count > 0`
-        : `m.samples <> 0 AND m.${metric.column} IS NOT NULL`;
+    const where = metric.kind === 'gauge' ? `m.${metric.agg}_count > 0` : `m.samples <> 0 AND m.${metric.column} IS NOT NULL`;
     const [mn, mx, sumCol, cnt] =
       metric.kind === 'gauge'
         ? [`m.${metric.agg}_min`, `m.${metric.agg}_max`, `m.${metric.agg}_sum`, `sum(m.${metric.agg}_count)`]
-        : [`m.${metric.column}`, `m.${metric.column}`, `m.${metric.column}`, 'count(*)'];
+        : [`m.${metric.column}`, `m.${metric.column}`, `m.${metric.column}`, 'count(m.minute)'];
     const want = def.statistic;
-    const sel = [
+    join = `JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.minute >= ${lo} AND m.minute < ${hi} AND ${where}`;
+    aggs = [
+      `m.minute / ${P} AS b`,
       want === 'Minimum' ? `min(${mn}) AS mn` : null,
       want === 'Maximum' ? `max(${mx}) AS mx` : null,
       want === 'Sum' || want === 'Average' ? `${fsum}(${sumCol} ORDER BY m.minute) AS s` : null,
       want === 'SampleCount' || want === 'Average' ? `${cnt} AS c` : null,
-    ].filter(Boolean);
-    agg = `agg AS (
-  SELECT m.agent_id, m.instance_id, m.minute / ${P} AS b, ${sel.join(', ')}
-  FROM live t JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id
-  WHERE m.minute >= ${lo} AND m.minute < ${hi} AND ${where}
-  GROUP BY m.agent_id, m.instance_id, m.minute / ${P}
-)`;
-    const v = statExpr(def, engine).replace(/\b(mn|mx|s|c)\b/g, 'g.$1');
-    cols = engine === 'postgres' ? `(g.b - ${int(w.start / def.period)})::text || ':' || (${v})::text` : `g.b, ${v}`;
+    ].filter((x): x is string => x !== null);
+    packed = `b::text || ':' || (${statExpr(def, engine)})::text`;
   }
-  const sql =
-    engine === 'postgres'
-      ? `WITH ${LATEST},\n${live},\n${agg}
-SELECT t.instance_id, t.name, t.agent_id, t.f, string_agg(${cols}, ',') AS v
-FROM live t LEFT JOIN agg g ON g.agent_id = t.agent_id AND g.instance_id = t.instance_id
-GROUP BY t.instance_id, t.name, t.agent_id, t.f`
-      : `WITH ${LATEST},\n${live},\n${agg}
-SELECT t.instance_id, t.name, t.agent_id, t.f, ${cols}
-FROM live t LEFT JOIN agg g ON g.agent_id = t.agent_id AND g.instance_id = t.instance_id`;
+  const groupB = metric.kind === 'status' ? `h.minute / ${P}` : `m.minute / ${P}`;
+  let sql: string;
+  if (engine === 'postgres') {
+    sql = `WITH ${LATEST},
+${live},
+agg AS (
+  SELECT t.k, ${aggs.join(', ')}
+  FROM live t ${join}
+  GROUP BY t.k, ${groupB}
+),
+per AS (SELECT k, string_agg(${packed}, ',') AS v FROM agg GROUP BY k)
+SELECT t.instance_id, t.name, t.agent_id, t.f, p.v FROM live t LEFT JOIN per p ON p.k = t.k`;
+  } else {
+    // One row per (instance, period with data); an instance without any has one row with b NULL.
+    // Driven from live (LEFT JOIN keeps it the outer loop): one primary-key range per instance.
+    const vals = metric.kind === 'status' ? 'hc, hs' : statExpr(def, engine);
+    sql = `WITH ${LATEST},
+${live}
+SELECT instance_id, name, agent_id, f, b, ${vals} FROM (
+  SELECT t.instance_id, t.name, t.agent_id, t.f, ${aggs.join(', ')}
+  FROM live t LEFT ${join}
+  GROUP BY t.agent_id, t.instance_id, ${groupB}
+)`;
+  }
   return { sql, params: p.list, kind: metric.kind };
 }
 
@@ -279,7 +286,7 @@ export function bulkSource(runner: SqlRunner): BulkSource {
           if (typeof r.v === 'string' && r.v !== '') {
             for (const part of r.v.split(',')) {
               const x = part.split(':');
-              const k = Number(x[0]);
+              const k = Number(x[0]) - bucket0;
               seen.add(k);
               put(inst, f, k, Number(x[1]), check ? Number(x[2]) : null);
             }
