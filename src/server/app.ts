@@ -14,6 +14,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
+import { installMetrics } from './metrics.js';
 import { openStore, type RetentionResult, type Store } from './store/store.js';
 import { payloadValidator } from './validate.js';
 
@@ -47,6 +48,8 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   installAuth(app, store, credentials);
+  // GET /metrics and the ingest observers; before the routes, so their hooks see every route.
+  installMetrics(app);
 
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.statusCode).send(err.body());
@@ -114,6 +117,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https });
     alerts = await startAlerting({ store, db: config.db, overrides: config.alerts, log: app.log });
     await app.register(alarmRoutes, { service: alerts.service });
+    app.metrics.attachAlerting(alerts);
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await alerts?.stop().catch(() => {});
