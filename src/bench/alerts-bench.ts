@@ -115,7 +115,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
     for (let h = 0; h < HOSTS; h++) await store.ingest(hostBatch(h, minutes, now), { receivedAt: now });
     const ingestMs = performance.now() - t0;
     for (const d of [...ALARMS, ...builtinAlarms({ webhooks: [], alertmanagers: [] })]) await alerts.putAlarm(d, 'api', Date.now());
-    const ev = new Evaluator({ db: alerts, source: bulkSource(store.sqlRunner()), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench' });
+    const ev = new Evaluator({ db: alerts, source: bulkSource(store.sqlRunner()), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench', concurrency: store.engine === 'postgres' ? 3 : 1 });
     const perAlarm: string[] = [];
     const p1 = await ev.evaluateOnce(now * 1000);
     const p2 = await ev.evaluateOnce(now * 1000);

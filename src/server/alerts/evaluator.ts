@@ -28,6 +28,11 @@ export interface EvaluatorOptions {
   lagSeconds: number;
   goneGraceSeconds: number;
   publicUrl: string;
+  /**
+   * Alarms evaluated at the same time (default 1). On PostgreSQL, 2–4 let the database compute one
+   * alarm's query while this process judges another's rows; SQLite runs in this thread anyway.
+   */
+  concurrency?: number;
   log?: { warn(o: object, m: string): void; info?(o: object, m: string): void };
 }
 
@@ -185,17 +190,22 @@ export class Evaluator {
     }
     stats.alarms = alarms.length;
     let good = true;
-    for (const a of alarms) {
-      try {
-        await this.evaluateAlarm(a.definition, nowMs, stats);
-      } catch (e) {
-        // One alarm failing (a query error, a dropped connection) must not stop the others; its
-        // states are left exactly as they were.
-        good = false;
-        stats.failed++;
-        this.o.log?.warn({ alarm: a.definition.alarmName, err: (e as Error).message }, 'alarm evaluation failed');
+    let next = 0;
+    const worker = async () => {
+      while (next < alarms.length) {
+        const a = alarms[next++]!;
+        try {
+          await this.evaluateAlarm(a.definition, nowMs, stats);
+        } catch (e) {
+          // One alarm failing (a query error, a dropped connection) must not stop the others; its
+          // states are left exactly as they were.
+          good = false;
+          stats.failed++;
+          this.o.log?.warn({ alarm: a.definition.alarmName, err: (e as Error).message }, 'alarm evaluation failed');
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.o.concurrency ?? 1, alarms.length)) }, worker));
     this.noteHealth(nowMs, good);
     stats.ms = performance.now() - t0;
     this.lastPass = stats;

@@ -66,6 +66,7 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
       lagSeconds: config.lagSeconds,
       goneGraceSeconds: config.goneGraceSeconds,
       publicUrl: config.publicUrl,
+      concurrency: o.store.engine === 'postgres' ? 3 : 1,
       log: o.log,
     });
     const delivery = new Delivery({
