@@ -20,8 +20,8 @@
 // Division, min and max are exact in both engines; the PostgreSQL side packs each instance's
 // periods into one text column (float8 text output is the shortest exact form since PostgreSQL 12),
 // so a fleet of 100,000 instances costs 100,000 rows rather than one per period.
-import type { AlarmDefinition, Selector } from './types.js';
-import { METRICS } from '../metric-data.js';
+import type { AlarmDefinition, AlarmMetric, Selector } from './types.js';
+import { INSTANCE_AGGS, INSTANCE_TOTALS } from '../store/schema.js';
 
 /** The one thing this module needs from a store: a read-only statement runner. */
 export interface SqlRunner {
@@ -115,7 +115,23 @@ const LATEST = `latest AS (
   )
 )`;
 
-type Kind = (typeof METRICS)[keyof typeof METRICS]['kind'];
+/** Where each metric lives in instance_minutes (the definitions of metric-data.ts, as columns). */
+type MinuteSource = { kind: 'gauge'; agg: string } | { kind: 'total'; column: string } | { kind: 'status'; check: 'any' | 'instance' | 'system' };
+const SOURCES: Record<AlarmMetric, MinuteSource> = {
+  CPUUtilization: { kind: 'gauge', agg: INSTANCE_AGGS.CPU },
+  MemoryUtilization: { kind: 'gauge', agg: INSTANCE_AGGS.MemoryUtilization },
+  CPUStealPercent: { kind: 'gauge', agg: INSTANCE_AGGS.Steal },
+  NetworkIn: { kind: 'total', column: INSTANCE_TOTALS.NetIn },
+  NetworkOut: { kind: 'total', column: INSTANCE_TOTALS.NetOut },
+  DiskReadBytes: { kind: 'total', column: INSTANCE_TOTALS.DiskRead },
+  DiskWriteBytes: { kind: 'total', column: INSTANCE_TOTALS.DiskWrite },
+  StatusCheckFailed: { kind: 'status', check: 'any' },
+  StatusCheckFailed_Instance: { kind: 'status', check: 'instance' },
+  StatusCheckFailed_System: { kind: 'status', check: 'system' },
+};
+type Kind = MinuteSource['kind'];
+/** A minute record that counts as sampled (byte totals, the instance status check). */
+const SAMPLED = 'm.samples <> 0';
 
 /** The last minute (exclusive) status checks judge: the current window is not shipped yet. */
 export function statusLast(w: AlarmWindow): number {
@@ -153,7 +169,7 @@ export interface AlarmQuery {
 
 /** The single statement for one alarm and window (exported for tests and EXPLAIN). */
 export function alarmQuery(def: AlarmDefinition, w: AlarmWindow, engine: SqlRunner['engine']): AlarmQuery {
-  const metric = METRICS[def.metricName];
+  const metric = SOURCES[def.metricName];
   const p = new Params(engine);
   const P = int(def.period);
   const lo = int(w.start);
@@ -178,11 +194,11 @@ export function alarmQuery(def: AlarmDefinition, w: AlarmWindow, engine: SqlRunn
   if (metric.kind === 'status') {
     const last = int(statusLast(w));
     join = `JOIN host_minutes h ON h.agent_id = t.agent_id AND h.minute >= ${lo} AND h.minute >= t.f AND h.minute < ${last} AND (h.minute - t.f) % 60 = 0
-  LEFT JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.minute >= ${lo} AND m.minute < ${last} AND m.minute = h.minute AND m.samples <> 0`;
+  LEFT JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.minute >= ${lo} AND m.minute < ${last} AND m.minute = h.minute AND ${SAMPLED}`;
     aggs = ['h.minute / ' + P + ' AS b', 'count(h.minute) AS hc', 'count(m.minute) AS hs'];
     packed = `b::text || ':' || hc::text || ':' || hs::text`;
   } else {
-    const where = metric.kind === 'gauge' ? `m.${metric.agg}_count > 0` : `m.samples <> 0 AND m.${metric.column} IS NOT NULL`;
+    const where = metric.kind === 'gauge' ? `m.${metric.agg}_count > 0` : `${SAMPLED} AND m.${metric.column} IS NOT NULL`;
     const [mn, mx, sumCol, cnt] =
       metric.kind === 'gauge'
         ? [`m.${metric.agg}_min`, `m.${metric.agg}_max`, `m.${metric.agg}_sum`, `sum(m.${metric.agg}_count)`]
@@ -258,7 +274,8 @@ export function bulkSource(runner: SqlRunner): BulkSource {
       const q = alarmQuery(def, w, engine);
       const rows = await runner.all(q.sql, q.params);
       const n = Math.round((w.end - w.start) / def.period);
-      const check = q.kind === 'status' ? (METRICS[def.metricName] as { check: 'any' | 'instance' | 'system' }).check : null;
+      const src = SOURCES[def.metricName];
+      const check = src.kind === 'status' ? src.check : null;
       const last = statusLast(w);
       const bucket0 = w.start / def.period;
       const out: JudgedInstance[] = [];
