@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { ulid } from 'ulid';
 import { AlertDb } from '../server/alerts/db.js';
-import { Evaluator } from '../server/alerts/evaluator.js';
+import { Evaluator, type PassStats } from '../server/alerts/evaluator.js';
 import { builtinAlarms } from '../server/alerts/service.js';
 import { bulkSource } from '../server/alerts/bulk-source.js';
 import { evaluate } from '../server/alerts/evaluate.js';
@@ -157,7 +157,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
     for (const d of [...ALARMS, ...builtinAlarms({ webhooks: [], alertmanagers: [] })]) await alerts.putAlarm(d, 'api', Date.now());
     const ev = new Evaluator({ db: alerts, source: bulkSource(store.sqlRunner()), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench', concurrency: store.engine === 'postgres' ? 3 : 1 });
     const perAlarm: string[] = [];
-    const cpu = async (f: () => Promise<typeof p1>) => {
+    const cpu = async (f: () => Promise<PassStats>): Promise<PassStats & { cpuMs: number }> => {
       const c = process.cpuUsage();
       const r = await f();
       const d = process.cpuUsage(c);
