@@ -14,7 +14,7 @@
 // server cannot vouch for having been up with its store reachable (before this process's first
 // successful pass, or between a failed pass and the next good one), makes the alarm wait: its
 // states stay as they are until the agents' backfill arrives or the minute leaves the window.
-import { ulid } from 'ulid';
+import { monotonicFactory, ulid } from 'ulid';
 import type { AlertDb, OutboxRow, PassWrite } from './db.js';
 import { evaluate } from './evaluate.js';
 import { amAlert } from './notify/alertmanager.js';
@@ -87,12 +87,12 @@ interface Transition {
 }
 
 /** Outbox rows for one transition, after notificationEnabled / notificationTriggers filtering. */
-export function notificationsFor(def: AlarmDefinition, t: Transition, historyId: string, atMs: number, publicUrl: string): OutboxRow[] {
+export function notificationsFor(def: AlarmDefinition, t: Transition, historyId: string, atMs: number, publicUrl: string, newId: (ms: number) => string = ulid): OutboxRow[] {
   if (!def.notificationEnabled || !t.notify) return [];
   const out: OutboxRow[] = [];
   const dedupKey = `${def.alarmName}/${t.inst.instanceId}/${historyId}`;
   const row = (kind: OutboxRow['kind'], url: string, body: string): OutboxRow => ({
-    id: ulid(atMs),
+    id: newId(atMs),
     kind,
     url,
     alarmName: def.alarmName,
@@ -258,8 +258,11 @@ export class Evaluator {
     const existing = new Map(heads.map((s) => [s.instanceId, s]));
 
     const w: PassWrite = { upserts: [], removals: [], history: [], outbox: [], evaluatedMs: nowMs };
+    // One random draw per alarm pass, then increments: a cold pass over a fleet writes one history
+    // row per instance, and a fresh random ULID each costs more than the row.
+    const newId = monotonicFactory();
     const record = (t: Transition) => {
-      const id = ulid(nowMs);
+      const id = newId(nowMs);
       const h: HistoryEntry = {
         id,
         alarmName: def.alarmName,
@@ -273,7 +276,7 @@ export class Evaluator {
         datapoints: t.datapoints,
       };
       w.history.push(h);
-      const rows = notificationsFor(def, t, id, nowMs, this.o.publicUrl);
+      const rows = notificationsFor(def, t, id, nowMs, this.o.publicUrl, newId);
       w.outbox.push(...rows);
       stats.transitions++;
       stats.entered[t.to]++;
