@@ -4,10 +4,10 @@
 //
 // The values are exactly those GetInstanceMetricData (metric-data.ts) returns for the same
 // window, instance by instance:
-// - the instance set is the store's latest row per instance id (a VM migrated between hosts is stored under both:
-//   the greatest last_seen; on a tie the first in (name, agent_id) order, as listInstances
-//   sorts), filtered by the selector in SQL (selector.ts semantics), then by liveness
-//   (now − last_seen ≤ evaluationPeriods × period + grace);
+// - the instance set is the store's latest row per instance id (a VM migrated between hosts is
+//   stored under both; the row with the greatest last_seen stands for it, on a tie the first in
+//   (name, agent_id) order, as listInstances sorts), filtered by the selector in SQL (selector.ts
+//   semantics), then by liveness (now − last_seen ≤ evaluationPeriods × period + grace);
 // - gauges: over the minutes with Count > 0, min of Min, max of Max, Σ Sum, Σ Count, Average =
 //   ΣSum / ΣCount; byte totals: over the sampled minutes with a value, one value per minute;
 //   status checks: the minutes first, first + 60, … from max(startTime, first_minute) up to
