@@ -13,6 +13,7 @@ const commands: Record<string, Command> = {
   server: { summary: 'run the central server (ingest, storage, query APIs, alerting)', load: () => import('./server/main.js') },
   start: { summary: 'run server and agent together on the embedded SQLite store', load: () => import('./start.js') },
   snapshot: { summary: 'discover and sample every VM once, print a table (or --json)', load: () => import('./snapshot.js') },
+  top: { summary: 'live view of this host\'s VMs (CPU, memory, network, disk), sortable', load: () => import('./top/main.js') },
   token: { summary: 'manage server credentials: create, list, revoke', load: () => import('./server/token-cli.js') },
 };
 
@@ -52,6 +53,9 @@ run(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`vmpulse: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    // A value the configuration refuses (ConfigError, or env-var's own EnvVarError) is a usage
+    // error: exit 2, as for a bad option, so that a supervisor does not restart into it blindly.
+    const name = err instanceof Error ? err.name : '';
+    process.exitCode = name === 'ConfigError' || name === 'EnvVarError' ? 2 : 1;
   },
 );

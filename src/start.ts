@@ -4,6 +4,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from './log.js';
+import { isPostgresUrl } from './config/db-url.js';
 import { loadServerConfig } from './server/config.js';
 import { startServer, type RunningServer } from './server/app.js';
 import { readShipConfig } from './ship/config.js';
@@ -15,6 +16,7 @@ Runs the server (VMPULSE_DB, default ./data/vmpulse.db on SQLite, listening on
 VMPULSE_SERVER_LISTEN, default 127.0.0.1:8480) and the agent (local API on VMPULSE_LISTEN,
 default 127.0.0.1:9464), the agent shipping every window to the server over loopback.
 
+The fleet console is at the server's URL (http://127.0.0.1:8480/ by default); it is printed first.
 On the first start it creates, next to the database:
   agent.token    the agent's credential (role agent, bound to this host's AgentID on first use)
   reader.token   a reader credential for the query APIs:
@@ -46,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger('vmpulse');
   const serverConfig = loadServerConfig();
-  const sqlite = !/^postgres(ql)?:\/\//.test(serverConfig.db);
+  const sqlite = !isPostgresUrl(serverConfig.db);
   const dataDir = sqlite ? dirname(resolve(serverConfig.db)) : resolve('data');
   mkdirSync(dataDir, { recursive: true });
   const server = await startServer(serverConfig);
@@ -59,6 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     const lines = [
       '',
       'vmpulse is running:',
+      `  console       ${server.url}/   (sign in with the secret in ${join(dataDir, 'reader.token')})`,
       `  agent API     ${agent.api.url}/instances   (metrics: ${agent.api.url}/metrics)`,
       `  server API    ${server.url}/v1/servers     (Bearer token in ${join(dataDir, 'reader.token')})`,
       `  database      ${sqlite ? resolve(serverConfig.db) : 'PostgreSQL'}`,

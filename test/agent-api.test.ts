@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { needs } from './helpers/needs.js';
 import { BATCH, FakeView, OLD, T0, WEB } from './helpers/fake-view.js';
 import { checkInstanceStatsShape, findSamples, getJson, HYPEMAN_METRICS, parseExposition, startPrometheus } from './helpers/api-check.js';
+import { waitFor } from './helpers/procs.js';
 
 export async function withApi<T>(view: AgentView, opts: AgentApiOptions, fn: (api: AgentApi) => Promise<T>): Promise<T> {
   const api = await startAgentApi(view, { listen: { host: '127.0.0.1', port: 0 }, token: '', labelBudget: 2000, logger: false, ...opts });
@@ -303,6 +304,7 @@ api('GET /instances/{id}/history and /host/history: HetrixTools Stats, newest fi
       DiskWrite: 8192,
       Steal: 0.13,
       Samples: 12,
+      Unsampled: 0,
       Detail: undefined,
     });
     assert.equal(first.Detail, windows[2]);
@@ -443,8 +445,6 @@ api('label budget: limit 1 with 2 VMs → one VM has series, the rest are counte
   });
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 api('a real Prometheus scrapes the API: rate(hypeman_vm_cpu_seconds_total[30s]) matches the slope', async () => {
   const name = 'a real Prometheus scrapes the API';
   if (!(await needs(name, 'prometheus'))) return;
@@ -456,29 +456,17 @@ api('a real Prometheus scrapes the API: rate(hypeman_vm_cpu_seconds_total[30s]) 
       const q = `rate(hypeman_vm_cpu_seconds_total{instance_id="${WEB.instanceId}"}[30s])`;
       // rate() divides the extrapolated increase by the whole range, so it equals the slope only
       // once the scraped samples span the 30 s range: wait for the first sample, then 31 s more.
-      let value: number | null = null;
-      let firstSeenMs: number | null = null;
-      const deadline = Date.now() + 45_000;
-      while (Date.now() < deadline && !prom.exited()) {
-        await sleep(1000);
-        try {
-          const result = await prom.query(q);
-          if (result.length !== 1) continue;
-          assert.is(result[0]!.metric.instance_name, 'my-web-server');
-          const x = Number(result[0]!.value[1]);
-          assert.ok(x > 0, `rate ${x}`);
-          firstSeenMs ??= Date.now() - 1000;
-          if (Date.now() - firstSeenMs >= 31_000) {
-            value = x;
-            break;
-          }
-        } catch (e) {
-          if ((e as Error).name === 'Assertion') throw e;
-          // Prometheus not listening yet.
-        }
-      }
-      assert.ok(value !== null, `no settled rate from Prometheus within 45 s: ${prom.stderr()}`);
-      assert.ok(Math.abs(value! - 0.8) < 0.06, `rate ${value} vs slope 0.8`);
+      const rateNow = async (): Promise<number | 'exited' | null> => {
+        if (prom.exited()) return 'exited';
+        const result = await prom.query(q);
+        if (result.length !== 1) return null;
+        assert.is(result[0]!.metric.instance_name, 'my-web-server');
+        return Number(result[0]!.value[1]);
+      };
+      const firstSeenMs = await waitFor(async () => ((await rateNow()) === null ? null : Date.now()), 20_000, `a first rate from Prometheus: ${prom.stderr()}`, 500);
+      const value = await waitFor(async () => (Date.now() - firstSeenMs >= 31_000 ? rateNow() : null), 45_000, `a settled rate from Prometheus: ${prom.stderr()}`, 1000);
+      assert.ok(typeof value === 'number' && value > 0, `rate ${value}`);
+      assert.ok(Math.abs((value as number) - 0.8) < 0.06, `rate ${value} vs slope 0.8`);
     } finally {
       await prom.stop();
     }

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { needs } from './helpers/needs.js';
@@ -20,7 +20,6 @@ import { HEADER_BYTES, scanSegment } from '../src/ship/spool.js';
 import { peekMeta } from '../src/ship/codec.js';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const e2e = suite('agent end to end');
 
@@ -213,8 +212,25 @@ e2e('a real Prometheus scrapes the agent: rate(hypeman_vm_cpu_seconds_total[30s]
   const fx = await fixture('Prometheus on a real agent');
   if (!fx) return;
   if (!(await needs('Prometheus scraping the real agent', 'prometheus'))) return;
+  // The kernel's CPU time of the QEMU process now; then two more agent ticks, so that the sample
+  // any later scrape gets was read after this.
+  const tick = 1 / clockTicks();
+  const before = cpuTicks(fx.qa.pid) * tick;
+  const ticks = async () => findSamples(parseExposition(await (await fetch(`${fx!.agent.url}/metrics`)).text()).samples, 'vmpulse_agent_ticks_total')[0]!.value;
+  const t0 = await ticks();
+  await waitFor(async () => (await ticks()) >= t0 + 2, 10_000, 'two agent ticks', 100);
   const prom = await startPrometheus(new URL(fx.agent.url).host);
   try {
+    // The scraped counter is the kernel's value at the agent's read: between the two reads here.
+    // (How much CPU the guest uses is the firmware's business, and under KVM a guest's own time
+    // may not show in the QEMU process's utime at all, so the value, not its growth, is checked.)
+    const counter = await waitFor(async () => {
+      const r = await prom.query(`hypeman_vm_cpu_seconds_total{instance_id="${fx!.uuidA}"}`);
+      return r.length === 1 ? r : null;
+    }, 45_000, 'Prometheus holding the CPU counter', 500);
+    const after = cpuTicks(fx.qa.pid) * tick;
+    const c = Number(counter[0]!.value[1]);
+    assert.ok(c >= before - 1e-9 && c <= after + 1e-9, `scraped ${c} s not in [${before}, ${after}]`);
     const q = `rate(hypeman_vm_cpu_seconds_total{instance_id="${fx.uuidA}"}[30s])`;
     // Two scrapes in the range are enough for rate() to answer.
     const result = await waitFor(async () => {
@@ -223,8 +239,8 @@ e2e('a real Prometheus scrapes the agent: rate(hypeman_vm_cpu_seconds_total[30s]
     }, 45_000, `Prometheus answering ${q}`, 1000);
     assert.is(result[0]!.metric.instance_name, `qa-${process.pid}`);
     const v = Number(result[0]!.value[1]);
-    assert.ok(Number.isFinite(v) && v > 0, `rate ${v}: the running QEMU uses CPU`);
-    assert.ok(v < 2.5, `rate ${v} cannot exceed the host's cores`);
+    const rateBound = cpus().length;
+    assert.ok(Number.isFinite(v) && v >= 0 && v <= rateBound, `rate ${v}: a CPU rate of one process on ${rateBound} cores`);
   } finally {
     await prom.stop();
   }
@@ -253,23 +269,29 @@ ship('receiver down for several windows and the agent killed -9 meanwhile: after
   try {
     agent = await startAgentProcess(env);
     await waitFor(() => receiver.unique.size >= 2, 15_000, 'first windows delivered');
-    await receiver.down();
-    await sleep(4000); // windows close and are spooled while nobody answers
-    await agent.kill9();
-    // What was durable at the moment of the kill: every record in the spool's segments.
-    const spooled = new Set<string>();
-    for (const f of readdirSync(spool).filter((n) => n.endsWith('.seg'))) {
-      const buf = readFileSync(join(spool, f));
-      for (const fr of scanSegment(buf).frames) {
-        const meta = peekMeta(buf.subarray(fr.offset + HEADER_BYTES, fr.offset + HEADER_BYTES + fr.length));
-        if (meta) spooled.add(meta.batchId);
+    /** Every record in the spool's segments: what is durable now. */
+    const onDisk = (): Set<string> => {
+      const ids = new Set<string>();
+      for (const f of readdirSync(spool).filter((n) => n.endsWith('.seg'))) {
+        const buf = readFileSync(join(spool, f));
+        for (const fr of scanSegment(buf).frames) {
+          const meta = peekMeta(buf.subarray(fr.offset + HEADER_BYTES, fr.offset + HEADER_BYTES + fr.length));
+          if (meta) ids.add(meta.batchId);
+        }
       }
-    }
+      return ids;
+    };
+    await receiver.down();
+    // Windows close and are spooled while nobody answers.
+    await waitFor(() => [...onDisk()].filter((id) => !receiver.unique.has(id)).length >= 2, 20_000, 'two undelivered windows on disk', 100);
+    await agent.kill9();
+    // What was durable at the moment of the kill.
+    const spooled = onDisk();
     const undelivered = [...spooled].filter((id) => !receiver.unique.has(id));
     assert.ok(undelivered.length >= 2, `windows closed while the receiver was down are on disk: ${undelivered.length}`);
     await receiver.up();
     agent = await startAgentProcess(env);
-    await sleep(2500);
+    await waitFor(() => [...spooled].every((id) => receiver.unique.has(id)), 20_000, 'the batches on disk at the kill to arrive', 100);
     await agent.stop('SIGTERM');
     agent = null;
     // Every batch that was on disk when the agent was killed arrived after the restart.

@@ -12,9 +12,11 @@ import { systemConstants } from '../src/readers/system.js';
 import { needs } from './helpers/needs.js';
 import { startStandin, type Standin } from './helpers/standin.js';
 import { createTap, deleteTap, uniqueTapName } from './helpers/tap.js';
-import { fdCount, sleep, waitFor } from './helpers/procs.js';
+import { fdCount, waitFor } from './helpers/procs.js';
 
 const log = pino({ level: 'silent' });
+
+type InstanceWin = WindowReport['window']['instances'] extends Map<string, infer W> ? W : never;
 
 function config(over: Partial<AgentConfig> = {}): AgentConfig {
   return { procRoot: '/proc', sysRoot: '/sys', intervalMs: 500, windowSeconds: 3, discoveryIntervalMs: 1000, workers: 2, apiTimeoutMs: 300, ...over };
@@ -138,7 +140,6 @@ s('200 stand-ins coming and going while ticks run: no fd leak, vanished VMs clos
     running.push(st);
   };
   try {
-    await sleep(200);
     const fdsBefore = fdCount();
     const cfg = config({ intervalMs: 250, windowSeconds: 1, discoveryIntervalMs: 300 });
     let goneKeys: string[] = [];
@@ -183,7 +184,7 @@ s('200 stand-ins coming and going while ticks run: no fd leak, vanished VMs clos
     // The agent closed every fd it opened: pools, kept files, sockets. (The test's own pipes to
     // the stand-ins go with them.)
     await Promise.all(running.splice(0).map((r) => r.stop()));
-    await sleep(200);
+    await waitFor(() => fdCount() <= fdsBefore + 2, 5000, `the fds to close (before ${fdsBefore})`).catch(() => undefined);
     assert.ok(fdCount() <= fdsBefore + 2, `fds before ${fdsBefore}, after ${fdCount()}`);
   } finally {
     await Promise.all(running.map((r) => r.stop()));
@@ -203,6 +204,8 @@ s('a sampler worker killed mid-tick: the VMs of that tick are not sampled (not z
     // A long interval: the test drives ticks itself.
     const cfg = config({ intervalMs: 60_000, windowSeconds: 60, discoveryIntervalMs: 60_000 });
     const agent = new Agent(cfg, systemConstants(), log);
+    const reports: WindowReport[] = [];
+    agent.onWindow((r) => void reports.push(r));
     await agent.start();
     try {
       const pool = agent.samplerPool;
@@ -223,7 +226,45 @@ s('a sampler worker killed mid-tick: the VMs of that tick are not sampled (not z
       assert.is(next.notSampled.size, 0);
       for (const k of ours) assert.ok(next.samples.get(k)?.ok, `sampled again ${k}`);
       // Through the agent: the lost tick counts as Missed in the window, not as a zero sample.
-      await agent.tickAt(Date.now());
+      // Three ticks into one past window T (no real tick lands there), the middle one with shard
+      // 0's worker killed, then a tick in the next window to close T. A tick counts for the
+      // interval before it, so the ticks of the window [T, T+60 s) come at T+60 s and after.
+      // Rates need reads more than 50 ms apart (agent/rates.ts): each tick waits for that.
+      const readsAged = () =>
+        waitFor(() => agent.instances().every((v) => !ours.has(v.vm.key) || (v.latest !== null && Date.now() - v.latest.tMs > 60)), 5000, 'the last reads to age');
+      const T = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
+      await agent.tickAt(T + 60_000);
+      await readsAged();
+      const lostTick = agent.tickAt(T + 61_000);
+      await pool.threadsOf(0)[0]!.terminate();
+      await lostTick;
+      await readsAged();
+      await agent.tickAt(T + 62_000);
+      await agent.tickAt(T + 120_000);
+      // A real tick at a minute boundary may close T between these ticks: sum every report of T.
+      const inT = reports.filter((r) => r.window.startMs === T);
+      assert.ok(inT.length >= 1, 'window T was handed on');
+      const sum = (key: string, pick: (w: InstanceWin) => number) =>
+        inT.reduce((a, r) => a + (r.window.instances.has(key) ? pick(r.window.instances.get(key)!) : 0), 0);
+      // The agent sees every VM on this host (other test runs' too), spread over both shards:
+      // what the killed worker lost is any key with a Missed tick; ours are checked exactly.
+      const keys = new Set(inT.flatMap((r) => [...r.window.instances.keys()]));
+      const lostInAgent = [...keys].filter((k) => sum(k, (w) => w.Missed) === 1);
+      assert.ok(lostInAgent.length > 0, 'the killed worker\'s VMs are Missed in window T');
+      for (const k of ours) {
+        const missed = sum(k, (w) => w.Missed);
+        const samples = sum(k, (w) => w.Samples);
+        // A CPU figure needs two reads: the first tick gives none, the lost tick none either.
+        const cpuCount = sum(k, (w) => w.CPU?.Count ?? 0);
+        if (missed === 1) {
+          assert.is(samples, 2, `${k}: two ticks read, one lost`);
+          assert.is(cpuCount, 1, `${k}: no CPU figure made up for the lost tick`);
+        } else {
+          assert.is(missed, 0, k);
+          assert.is(samples, 3, `${k}: three ticks read`);
+          assert.is(cpuCount, 2, k);
+        }
+      }
     } finally {
       await agent.stop();
     }

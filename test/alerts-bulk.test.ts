@@ -10,7 +10,6 @@
 // must agree on every value (bit for bit), every state and every transition.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AlertDb } from '../src/server/alerts/db.js';
 import { bulkSource } from '../src/server/alerts/bulk-source.js';
 import { evaluate } from '../src/server/alerts/evaluate.js';
 import { Evaluator } from '../src/server/alerts/evaluator.js';
@@ -254,10 +253,9 @@ for (const engine of ENGINES) {
     const ctx = `seed ${seed} (VMPULSE_TEST_SEED=${seed} replays it)`;
     const tdb = await createTestDb(engine);
     const store = await openStore(tdb.db, { poolMax: 4 });
-    let alerts: AlertDb | null = null;
-    try {
+        try {
       await store.migrate();
-      alerts = await AlertDb.open(tdb.db);
+      const alerts = store.alarms;
       const m0 = Math.floor(Date.now() / 3600_000) * 3600 - 2 * 3600;
       const world = makeWorld(r, m0);
       for (const b of world.batches) await store.ingest(b, { receivedAt: b.CreatedAt });
@@ -265,7 +263,7 @@ for (const engine of ENGINES) {
       for (const d of defs) await alerts.putAlarm(d, 'api', 0);
       const lag = 60;
       const grace = 120;
-      const source = bulkSource(store.sqlRunner());
+      const source = bulkSource(store);
       const ev = new Evaluator({ db: alerts, source, lagSeconds: lag, goneGraceSeconds: grace, publicUrl: 'http://test' });
 
       const ref = new Map<string, Map<string, RefState>>(defs.map((d) => [d.alarmName, new Map()]));
@@ -366,7 +364,6 @@ for (const engine of ENGINES) {
       assert.equal([...entered].sort(), ['ALARM', 'INSUFFICIENT_DATA', 'OK'], ctx);
       assert.ok(deferred > 0, `${ctx}: the first passes wait for the minute no agent reported`);
     } finally {
-      await alerts?.close();
       await store.close();
       await tdb.drop();
     }

@@ -9,6 +9,7 @@ import { startServer, type RunningServer } from '../src/server/app.js';
 import type { CreatedCredential } from '../src/server/credentials.js';
 import { needs } from './helpers/needs.js';
 import { startAlertmanager } from './helpers/alertmanager.js';
+import { waitFor } from './helpers/procs.js';
 import { ENGINES, createTestDb, engineReady, ingest, nowMinute, request, testConfig, type Engine, type TestDb } from './helpers/server.js';
 import type { ServerConfig } from '../src/server/config.js';
 import type { Payload } from '../src/ship/payload.js';
@@ -36,7 +37,6 @@ function batch(minutes: number[], vms: { id: string; name: string; cpu: number }
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i * 60);
 
 async function freePort(): Promise<number> {
@@ -96,12 +96,15 @@ for (const engine of ENGINES) {
       const pass = await e.server.alerts.evaluator.evaluateOnce((m0 + 180) * 1000);
       assert.is(pass.notifications, 1);
 
-      // Down: every attempt fails and is rescheduled, evaluation is not held up.
-      for (let i = 0; i < 3; i++) {
+      // Down: every attempt fails and is rescheduled (each round tries what is due), evaluation
+      // is not held up.
+      let failedAttempts = 0;
+      await waitFor(async () => {
         const r = await e.server.alerts.delivery.round();
         assert.is(r.delivered, 0);
-        await sleep(450);
-      }
+        failedAttempts += r.failed;
+        return failedAttempts >= 3;
+      }, 10_000, 'three failed attempts', 50);
       assert.is(await e.server.alerts.db.pendingOutbox(), 1);
       const again = await e.server.alerts.evaluator.evaluateOnce((m0 + 180) * 1000);
       assert.is(again.transitions, 0);
@@ -125,11 +128,10 @@ for (const engine of ENGINES) {
       });
       await new Promise<void>((r) => recv.listen(port, '127.0.0.1', r));
       try {
-        for (let i = 0; i < 40 && (await e.server.alerts.db.pendingOutbox()) > 0; i++) {
+        await waitFor(async () => {
           await e.server.alerts.delivery.round();
-          await sleep(150);
-        }
-        assert.is(await e.server.alerts.db.pendingOutbox(), 0);
+          return (await e.server.alerts.db.pendingOutbox()) === 0;
+        }, 10_000, 'the outbox to drain', 50);
         assert.ok(got.length >= 2, `deliveries: ${got.length}`);
         const keys = new Set(got.map((g) => g.key));
         assert.is(keys.size, 1);
@@ -166,11 +168,10 @@ for (const engine of ENGINES) {
         const r1 = await e.server.alerts.delivery.round();
         assert.is(r1.delivered, 1);
         assert.is(r1.resent, 1);
-        let alerts: Awaited<ReturnType<typeof active>> = [];
-        for (let i = 0; i < 50 && alerts.length === 0; i++) {
-          alerts = await active();
-          if (!alerts.length) await sleep(100);
-        }
+        let alerts = await waitFor(async () => {
+          const a = await active();
+          return a.length ? a : null;
+        }, 5000, 'Alertmanager to list the alert', 100);
         assert.is(alerts.length, 1);
         assert.equal(alerts[0]!.labels, { alertname: 'cpu-high', instance_id: 'v1', instance_name: 'web-1', agent_id: 'agent-1', severity: 'warning', metric: 'CPUUtilization' });
         assert.is(alerts[0]!.status.state, 'active');
@@ -182,10 +183,7 @@ for (const engine of ENGINES) {
         assert.is(pass.transitions, 1);
         const r2 = await e.server.alerts.delivery.round();
         assert.is(r2.delivered, 1);
-        for (let i = 0; i < 50 && alerts.length > 0; i++) {
-          alerts = await active();
-          if (alerts.length) await sleep(100);
-        }
+        await waitFor(async () => (alerts = await active()).length === 0, 5000, 'Alertmanager to drop the alert', 100);
         assert.is(alerts.length, 0);
         const st = (await request(`${e.server.url}/v1/alarms/cpu-high`, { secret: e.admin.secret })).body.states;
         assert.equal(st.map((s: { state: string }) => s.state), ['OK']);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { distRoot } from '../src/paths.js';
 import { needs, skipped } from './helpers/needs.js';
+import { waitFor } from './helpers/procs.js';
 import type { DiscoveredVm } from '../src/discover/vm.js';
 import type { Outcome } from '../src/readers/outcome.js';
 import { parseProcStat } from '../src/readers/parse-proc-stat.js';
@@ -26,12 +27,6 @@ function value<T>(o: Outcome<T>): T {
   return (o as { value: T }).value;
 }
 const kindOf = (o: Outcome<unknown>): string => (o.ok ? 'ok' : o.kind);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, fn: () => boolean, ms = 5000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(20)) if (fn()) return;
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function kernelStat(pid: number) {
   return value(parseProcStat(readFileSync(`/proc/${pid}/stat`)));
@@ -81,10 +76,10 @@ test('cpu_seconds equals the kernel utime+stime; statm RSS equals status VmRSS; 
   const reader = new VmReader(vmFor(child.pid!), { constants });
   try {
     const pid = child.pid!;
-    await waitFor('the child to burn 0.3 s of CPU', () => {
+    await waitFor(() => {
       const s = kernelStat(pid);
       return (s.utime + s.stime) * tick >= 0.3;
-    });
+    }, 20_000, 'the child to burn 0.3 s of CPU');
     // While running: the reader's value lies between two independent reads around it.
     const before = kernelStat(pid);
     const running = value(reader.read());
@@ -93,7 +88,7 @@ test('cpu_seconds equals the kernel utime+stime; statm RSS equals status VmRSS; 
     assert.ok(running.utimeTicks + running.stimeTicks <= after.utime + after.stime);
 
     process.kill(pid, 'SIGSTOP');
-    await waitFor('the child to stop', () => kernelStat(pid).state === 'T');
+    await waitFor(() => kernelStat(pid).state === 'T', 5000, 'the child to stop');
     const sample = value(reader.read());
     const k = kernelStat(pid);
     const stats = toInstanceStats(sample, reader.vm, constants);
@@ -137,13 +132,7 @@ test('io write_bytes moves by at least what the child wrote and fsynced', async 
   const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
   let reader: VmReader | undefined;
   try {
-    await waitFor('the child to exec', () => {
-      try {
-        return readFileSync(`/proc/${child.pid}/cmdline`).includes('-e');
-      } catch {
-        return false;
-      }
-    });
+    await waitFor(() => readFileSync(`/proc/${child.pid}/cmdline`).includes('-e'), 5000, 'the child to exec');
     reader = new VmReader(vmFor(child.pid!), { constants });
     const w0 = value(reader.read()).diskWriteBytes;
     assert.type(w0, 'number');
@@ -162,7 +151,7 @@ test('io write_bytes moves by at least what the child wrote and fsynced', async 
 
 test('a process that exits between open and read is gone, and stays gone', async () => {
   const child = spawn('sleep', ['600'], { stdio: 'ignore' });
-  await waitFor('sleep to exec', () => kernelStat(child.pid!).comm === 'sleep');
+  await waitFor(() => kernelStat(child.pid!).comm === 'sleep', 5000, 'sleep to exec');
   const reader = new VmReader(vmFor(child.pid!), { constants });
   try {
     assert.is(kindOf(reader.read()), 'ok');

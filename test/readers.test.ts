@@ -16,9 +16,9 @@ import { parseSchedstat } from '../src/readers/parse-schedstat.js';
 import { parseFdinfo } from '../src/readers/parse-fdinfo.js';
 import { parseNetDev } from '../src/readers/parse-net-dev.js';
 import { parseCounter } from '../src/readers/parse-counter.js';
-import { parseCgroup } from '../src/readers/parse-cgroup.js';
+import { cpuCgroupLines, parseCgroup, parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import { parseCgroupCpuStat, parseCpuStatV1, parseCpuStatV2 } from '../src/readers/parse-cpu-stat.js';
-import { parseHostStat } from '../src/readers/parse-host-stat.js';
+import { parseHostStat, parseStatCounters } from '../src/readers/parse-host-stat.js';
 import { parseMeminfo } from '../src/readers/parse-meminfo.js';
 import { parseLoadavg } from '../src/readers/parse-loadavg.js';
 import { parseUptime } from '../src/readers/parse-uptime.js';
@@ -161,6 +161,31 @@ test('cgroup: v1, v2 and hybrid', () => {
   isMalformed(parseCgroup('garbage\n'), 'garbage');
   isMalformed(parseCgroup('x:cpu:/a\n'), 'bad hierarchy id');
   isMalformed(parseCgroup('1:cpu:relative\n'), 'relative path');
+});
+
+test('what discovery reads: cgroup lines, UTF-8 names, btime and forks without the cpu line', () => {
+  // The v1 controller list names the mount; there is one cpu line at most.
+  const lines = value(parseCgroupLines('12:pids:/x\n3:cpu,cpuacct:/m/vm\n0::/u\n'));
+  assert.equal(lines, [
+    { hierarchyId: 12, controllers: ['pids'], path: '/x' },
+    { hierarchyId: 3, controllers: ['cpu', 'cpuacct'], path: '/m/vm' },
+    { hierarchyId: 0, controllers: [], path: '/u' },
+  ]);
+  assert.equal(cpuCgroupLines(lines), { v1: lines[1], v2: lines[2] });
+  isMalformed(parseCgroupLines(''), 'empty');
+  // Directory and interface names are UTF-8 in the bytes as read.
+  assert.equal(value(parseCgroup(Buffer.from('0::/machine.slice/vm-\u00e9\n'))), { v1Cpu: null, v2: '/machine.slice/vm-\u00e9' });
+  assert.is(value(parseFdinfo(Buffer.from('pos:\t0\nflags:\t0104002\niff:\ttap-\u00e9\n'))).iff, 'tap-\u00e9');
+  // btime and processes stand on their own lines: a truncated cpu line stops the host reader only.
+  const stat = 'cpu 1 2\nbtime 1700000000\nprocesses 12416\n';
+  assert.equal(value(parseStatCounters(stat)), { btime: 1700000000, processes: 12416 });
+  isMalformed(parseHostStat(stat), 'truncated cpu line');
+  assert.equal(value(parseStatCounters('intr 0\n')), { btime: null, processes: null });
+  isMalformed(parseStatCounters('processes -1\n'), 'negative forks');
+  isMalformed(parseStatCounters('btime x\nprocesses 1\n'), 'bad btime');
+  const host = value(parseStatCounters(fixture('stat-host.txt')));
+  assert.equal(host, { btime: 1795312206, processes: 15687 });
+  assert.is(host.btime, value(parseHostStat(fixture('stat-host.txt'))).btime);
 });
 
 test('cgroup cpu.stat v1 (ns) and v2 (usec -> ns)', () => {

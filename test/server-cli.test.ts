@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { distRoot } from '../src/paths.js';
 import { hostWindow, ingest, nowMinute, payload, request } from './helpers/server.js';
+import { waitFor } from './helpers/procs.js';
 
 const cli = join(distRoot, 'src', 'cli.js');
 
@@ -38,10 +39,7 @@ async function startCliServer(env: Record<string, string>): Promise<{ child: Chi
   child.stdout!.on('data', (b) => (logs += b));
   child.stderr!.on('data', (b) => (logs += b));
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  for (let i = 0; i < 200 && !logs.includes('vmpulse server listening'); i++) {
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(() => child.exitCode !== null || logs.includes('vmpulse server listening'), 10_000, 'the server to listen').catch(() => undefined);
   if (!logs.includes('vmpulse server listening')) {
     child.kill('SIGKILL');
     throw new Error(`the server did not start:\n${logs}`);

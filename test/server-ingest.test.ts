@@ -46,7 +46,7 @@ for (const engine of ENGINES) {
       assert.is(await s.db.count('host_minutes'), 2);
       assert.is(await s.db.count('instance_minutes'), 3);
       assert.is(await s.db.count('instances'), 2);
-      // The same minutes in a new batch replace the old records rather than adding rows.
+      // The same minutes in a new batch merge into the stored records (counters add) rather than adding rows.
       const p2 = payload({ Stats: [hostWindow(m, { NetIn: 777 })], Instances: [instanceRecord('aaaa1111', { Stats: [instanceWindow(m, { NetIn: 999 })] })] });
       const r3 = await ingest(s.url, s.agent.secret, p2, { gzip: true });
       assert.is(r3.body.status, 'stored');
@@ -54,7 +54,7 @@ for (const engine of ENGINES) {
       assert.is(await s.db.count('host_minutes'), 2);
       assert.is(await s.db.count('instance_minutes'), 3);
       const rows = await s.db.query(`SELECT net_in FROM instance_minutes WHERE instance_id = 'aaaa1111' AND minute = ${m}`);
-      assert.is(Number(rows[0]!.net_in), 999);
+      assert.is(Number(rows[0]!.net_in), 6000 + 999);
     }),
   );
 

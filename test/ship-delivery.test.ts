@@ -10,7 +10,8 @@ import type { ShipConfig } from '../src/ship/config.js';
 import { openOutbox, type Outbox } from '../src/ship/outbox.js';
 import type { Payload } from '../src/ship/payload.js';
 import { HEADER_BYTES, scanSegment } from '../src/ship/spool.js';
-import { Receiver, recordLedger, recordingLogger, schemaErrors, tempSpool, testConfig, waitFor } from './helpers/receiver.js';
+import { Receiver, recordLedger, recordingLogger, schemaErrors, tempSpool, testConfig } from './helpers/receiver.js';
+import { sleep, waitFor } from './helpers/procs.js';
 import { makePayload } from './helpers/ship-runner.js';
 
 const segFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.seg'));
@@ -227,7 +228,7 @@ test('failover to the second receiver while the first is down, and back to the f
     // Keep windows coming, as the agent would, until the first receiver gets them again.
     for (let i = 0; i < 20 && a.unique.size === 0; i++) {
       late.push(...(await windows(outbox, 1, BASE_MINUTE + 3 + i)));
-      await new Promise((res) => setTimeout(res, 100));
+      await sleep(100);
     }
     await waitFor(() => a.unique.size + b.unique.size >= 3 + late.length && outbox.stats().spool.records === 0, 10_000, 'every window delivered');
     const more = await windows(outbox, 2, BASE_MINUTE + 50);

@@ -4,8 +4,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { distRoot } from '../src/paths.js';
@@ -13,7 +13,8 @@ import { needs } from './helpers/needs.js';
 import { startStandin, waitWritersDone, type Standin } from './helpers/standin.js';
 import { createTap, deleteTap, sendFramesToTap, tapCounters, uniqueTapName } from './helpers/tap.js';
 import { startQemu, type Qemu } from './helpers/qemu.js';
-import { clockTicks, cpuTicks, startOddComm, waitFor } from './helpers/procs.js';
+import { clockTicks, cpuTicks, pageSize, startOddComm, waitFor } from './helpers/procs.js';
+import { INSTANCE_STATS_KEYS } from '../src/agent/instance-stats.js';
 import { Discovery } from '../src/discover/scan.js';
 import { VmReader, type InstanceStats } from '../src/collect/vm-reader.js';
 import { systemConstants } from '../src/readers/system.js';
@@ -22,6 +23,7 @@ const cli = join(distRoot, 'src', 'cli.js');
 
 /** What `snapshot --json` prints per VM: the reader's InstanceStats plus the read errors. */
 interface SnapInstance extends InstanceStats {
+  starttime: number;
   read_errors: { field: string; kind: string }[];
 }
 
@@ -47,21 +49,73 @@ const byPid = (snap: { instances: SnapInstance[] }, pid: number) => snap.instanc
 
 const s = suite('snapshot');
 
-s('the seed InstanceStats fields and ours, on a host with whatever runs now; exits 0', async () => {
-  const snap = await snapshot();
-  assert.ok(Array.isArray(snap.instances));
-  assert.type(snap.host.Hostname, 'string');
-  assert.ok((snap.host.clock_ticks_per_second as number) > 0);
+s('the seed InstanceStats fields and ours, each equal to the kernel\'s value for a known VM; host facts; exits 0', async () => {
+  if (!(await needs('snapshot fields of a known VM', 'cc'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-seed-'));
+  const id = `cv-seed-${process.pid}`;
+  mkdirSync(join(dir, id));
+  let st: Standin | undefined;
+  try {
+    // An idle crosvm stand-in without TAPs: its counters stand still while the test reads them.
+    st = await startStandin({ kind: 'crosvm', argv: ['run', '--cpus', '2', '--mem', '384', '--socket', `${dir}/${id}/crosvm.sock`, '/boot/vmlinux'], threads: 2 });
+    const pid = st.pid;
+    const before = cpuTicks(pid);
+    const snap = await snapshot();
+    const after = cpuTicks(pid);
+    assert.is(snap.host.Hostname, hostname());
+    assert.is(snap.host.clock_ticks_per_second, clockTicks());
+    assert.is(snap.host.page_size, pageSize());
+    const vm = byPid(snap, pid);
+    assert.ok(vm, `stand-in pid ${pid} not in snapshot`);
+    const ours = ['hypervisor', 'pid', 'tap_devices', 'vcpu_threads', 'memory_swap_bytes', 'memory_peak_rss_bytes', 'disk_read_bytes', 'disk_write_bytes', 'id_source', 'starttime', 'read_errors'];
+    assert.equal(Object.keys(vm).sort(), [...INSTANCE_STATS_KEYS, ...ours].sort());
+    assert.is(vm.instance_id, id);
+    assert.is(vm.instance_name, id);
+    assert.is(vm.hypervisor, 'crosvm');
+    assert.is(vm.pid, pid);
+    assert.is(vm.allocated_vcpus, 2);
+    assert.is(vm.allocated_memory_bytes, 384 * 1048576);
+    assert.is(vm.vcpu_threads, 2);
+    assert.equal(vm.tap_devices, []);
+    assert.is(vm.network_rx_bytes, 0);
+    assert.is(vm.network_tx_bytes, 0);
+    const tick = 1 / clockTicks();
+    assert.ok(vm.cpu_seconds >= before * tick - 1e-9 && vm.cpu_seconds <= after * tick + 1e-9, `${vm.cpu_seconds} not in [${before * tick}, ${after * tick}]`);
+    const [vmsPages, rssPages] = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ').map(Number);
+    assert.is(vm.memory_rss_bytes, rssPages! * pageSize());
+    assert.is(vm.memory_vms_bytes, vmsPages! * pageSize());
+    assert.is(vm.memory_utilization_ratio, vm.memory_rss_bytes / (384 * 1048576));
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)![1]) * 1024;
+    assert.is(vm.memory_swap_bytes, kib('VmSwap'));
+    assert.is(vm.memory_peak_rss_bytes, kib('VmHWM'));
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const ioField = (field: string) => Number(new RegExp(`^${field}: (\\d+)$`, 'm').exec(io)![1]);
+    assert.is(vm.disk_read_bytes, ioField('read_bytes'));
+    assert.is(vm.disk_write_bytes, ioField('write_bytes'));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    assert.is(vm.starttime, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]));
+    assert.equal(vm.read_errors, []);
+  } finally {
+    await st?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
-s('real QEMU by ifname: id, name, 2 vCPUs, 256 MiB, its TAP, 2 vCPU threads, exact CPU seconds', async () => {
+s('real QEMU by ifname: id, name, 2 vCPUs, 256 MiB, its TAP, 2 vCPU threads, exact CPU seconds and bytes', async () => {
   if (!(await needs('snapshot of a real QEMU', 'root', 'tun', 'qemu'))) return;
   const tap = createTap(uniqueTapName());
   const uuid = randomUUID();
   const name = `vpt-q-${process.pid}`;
   let q: Qemu | undefined;
   try {
-    q = await startQemu({ name, uuid, smp: 2, memMiB: 256, tap, running: true });
+    // Wired (helpers/qemu.ts): QEMU itself reads the TAP and writes into it, whatever the guest does.
+    q = await startQemu({ name, uuid, smp: 2, memMiB: 256, tap, running: true, wire: true });
+    const wire = q.wire!;
+    const k0 = tapCounters(tap);
+    const pushed = await sendFramesToTap(tap, 9, 1000);
+    const sent = await wire.send(5, 1111);
+    await waitFor(() => wire.received().bytes === pushed && tapCounters(tap).rx_bytes - k0.rx_bytes === sent, 10_000, 'QEMU to read and write the frames');
     const before = cpuTicks(q.pid);
     const snap = await snapshot();
     const after = cpuTicks(q.pid);
@@ -81,8 +135,12 @@ s('real QEMU by ifname: id, name, 2 vCPUs, 256 MiB, its TAP, 2 vCPU threads, exa
     assert.ok(vm.memory_rss_bytes > 0 && vm.memory_vms_bytes >= vm.memory_rss_bytes);
     assert.is(vm.memory_utilization_ratio, vm.memory_rss_bytes / 268435456);
     assert.type(vm.disk_read_bytes, 'number');
+    // Only the test moves this TAP, so the VM's view is exact: what it received is the TAP's tx.
     const k = tapCounters(tap);
-    assert.is(vm.network_tx_bytes! <= k.rx_bytes && vm.network_rx_bytes! <= k.tx_bytes, true);
+    assert.is(k.tx_bytes - k0.tx_bytes, pushed);
+    assert.is(k.rx_bytes - k0.rx_bytes, sent);
+    assert.is(vm.network_rx_bytes, k.tx_bytes);
+    assert.is(vm.network_tx_bytes, k.rx_bytes);
   } finally {
     await q?.stop();
     deleteTap(tap);

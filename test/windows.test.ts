@@ -25,7 +25,7 @@ function rates(cpu: number, net: number) {
   return {
     cpuCorePct: cpu, cpuUserPct: cpu, cpuSystemPct: 0, cpuPct: cpu / 2, vcpuBusyPct: null, stealPct: null,
     rssBytes: 100, swapBytes: 0, memUtilPct: 10, netInBytes: net, netOutBytes: 2 * net, netInPackets: 1, netOutPackets: 2,
-    diskReadBytes: 0, diskWriteBytes: 7, throttledPeriods: 0, throttledNs: 0, seconds: 1,
+    diskReadBytes: 0, diskWriteBytes: 7, throttledPeriods: 0, throttledNs: 0, cpuSeconds: cpu / 100, netKnown: true, seconds: 1,
   };
 }
 

@@ -18,7 +18,8 @@ import type { SystemConstants } from '../readers/system.js';
 import type { HostWindow, InstanceWindow, NetworkInterfaceInfo } from '../ship/payload.js';
 import type { AgentConfig } from './config.js';
 import { SamplerPool } from './pool.js';
-import { counterDelta, deriveRates, tapDeltas, type VmRates } from './rates.js';
+import { counterDelta, counterDeltas, deriveRates, tapDeltas, type VmRates } from './rates.js';
+import { gapGoesWhole, spreadGap } from './carry.js';
 import { diskUsedPercent, hostTick } from './host-rates.js';
 import { Windows, type ClosedWindow, type HostTick } from './windows.js';
 import type { AgentHealth, AgentView, HostView, InstanceView, TapRate, ThreadUsage } from './view.js';
@@ -30,8 +31,16 @@ export interface AgentObserver {
   readError(kind: FailureKind): void;
 }
 
-/** A closed window with the identity of every VM in it (gone VMs included). */
+/**
+ * Closed windows handed on together, with the identity of every VM in them (gone VMs included).
+ * Normally one window; a window longer than a minute is its minute records, and the first report
+ * after a restart may add records backfilled over the time the agent was stopped. Every counter
+ * delta up to the agent's current readings (`Agent.readings()`) is in this report or an earlier one.
+ */
 export interface WindowReport {
+  /** Oldest first. */
+  readonly windows: readonly ClosedWindow[];
+  /** The newest of `windows`. */
   readonly window: ClosedWindow;
   readonly vms: ReadonlyMap<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>;
   /** Bytes in/out of each physical interface since the previous window was handed on. */
@@ -48,7 +57,17 @@ interface InstanceState {
   goneAtMs: number | null;
 }
 
+/** The raw readings of one VM process at a window close, kept so that a restart continues from them. */
+export interface CarriedReading {
+  readonly key: string;
+  readonly instanceId: string;
+  readonly sample: VmSample;
+}
+
 export class Agent implements AgentView {
+  private carried = new Map<string, CarriedReading>();
+  /** Windows closed but not handed on yet (the minute records of a window longer than a minute). */
+  private held: ClosedWindow[] = [];
   private readonly discovery: Discovery;
   private readonly pool: SamplerPool;
   private readonly windows: Windows;
@@ -84,6 +103,23 @@ export class Agent implements AgentView {
     this.windows = new Windows(config.windowSeconds, config.intervalMs);
     this.hostReader = new HostReader({ procRoot: config.procRoot });
     this.facts = this.readFacts();
+  }
+
+  /**
+   * Readings kept by a previous run (same pid and starttime = same process). Each is used once, by
+   * the VM's first read, so the counters between the two runs are not lost.
+   */
+  carryFrom(readings: Iterable<CarriedReading>): void {
+    for (const r of readings) this.carried.set(r.key, r);
+  }
+
+  /** The latest reading of every running VM: what every report handed on so far adds up to. */
+  readings(): CarriedReading[] {
+    const out: CarriedReading[] = [];
+    for (const s of this.instancesByKey.values()) if (s.state === 'running' && s.latest) out.push({ key: s.vm.key, instanceId: s.vm.instanceId, sample: s.latest });
+    // A VM not read yet in this run keeps the reading it was carried with.
+    for (const [key, r] of this.carried) if (this.instancesByKey.get(key)?.state !== 'gone') out.push(r);
+    return out;
   }
 
   /** Called with every closed window, oldest first; awaited before the next window is handed on. */
@@ -128,6 +164,11 @@ export class Agent implements AgentView {
           if (s) s.vm = vm;
         }
         for (const vm of r.removed) this.markGone(vm.key, 'process exited');
+        // A carried reading whose process is not running any more has nothing to continue.
+        if (this.carried.size > 0) {
+          const alive = new Set(r.all.map((vm) => vm.key));
+          for (const key of this.carried.keys()) if (!alive.has(key)) this.carried.delete(key);
+        }
         if (!this.stopped) this.pool.sync(r.all);
         this.physical = new Set(physicalInterfaces(this.config.sysRoot));
         this.healthState.discoveries++;
@@ -210,6 +251,11 @@ export class Agent implements AgentView {
       }
       const cur = outcome.value;
       for (const e of cur.errors) this.observer?.readError(e.kind);
+      const carried = this.carried.get(key);
+      if (carried) {
+        this.carried.delete(key);
+        if (!s.latest && carried.instanceId === s.vm.instanceId) this.addCarried(key, carried.sample, cur, nominal);
+      }
       const prev = s.latest;
       const rates = prev
         ? deriveRates(prev, cur, {
@@ -245,7 +291,29 @@ export class Agent implements AgentView {
     this.healthState.ticks++;
     this.healthState.lastTickMs = Date.now();
     this.healthState.ready = this.healthState.discoveries > 0;
-    await this.emit(this.windows.closeThrough(nominal));
+    await this.emit(this.windows.closeThrough(nominal), nominal);
+  }
+
+  /**
+   * The deltas between a reading of the previous run and this run's first: whole into the current
+   * window when the gap is short, else spread over the records it covers. No gauge is added: nothing
+   * was sampled in between.
+   */
+  private addCarried(key: string, before: VmSample, cur: VmSample, nominal: number): void {
+    if (!(cur.tMs > before.tMs)) return;
+    const d = counterDeltas(before, cur, this.clockTicksPerSecond);
+    const current = this.windows.vm(key, nominal);
+    const interval = this.config.intervalMs;
+    if (gapGoesWhole(before.tMs, cur.tMs, this.windowSeconds)) {
+      current.addCarried(d, Math.max(0, cur.tMs - before.tMs - interval) / 1000);
+      return;
+    }
+    const currentStart = this.windows.recordStartOf(nominal);
+    for (const share of spreadGap(d, before.tMs, cur.tMs, this.windows.recordSeconds * 1000, interval, this.clockTicksPerSecond)) {
+      const acc = share.startMs < currentStart ? (this.windows.backfill(key, share.startMs) ?? current) : current;
+      acc.addCarried(share.deltas, share.unsampledSeconds);
+    }
+    this.log.info({ key, gapSeconds: Math.round((cur.tMs - before.tMs) / 1000) }, 'counters carried over the time the agent was stopped');
   }
 
   private sampleHost(nominal: number): void {
@@ -261,34 +329,46 @@ export class Agent implements AgentView {
     this.windows.host(nominal).add(t);
   }
 
-  private async emit(closed: ClosedWindow[]): Promise<void> {
-    for (const window of closed) {
-      const vms = new Map<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>();
-      for (const key of window.instances.keys()) {
-        const s = this.instancesByKey.get(key);
-        if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running' });
-      }
-      // Gone VMs stay visible until the window that records their end has been handed on.
-      for (const key of window.instances.keys()) {
-        const s = this.instancesByKey.get(key);
-        if (s?.state === 'gone') this.instancesByKey.delete(key);
-      }
-      const interfaces: NetworkInterfaceInfo[] = [];
-      const now = new Map<string, { rx: number; tx: number }>();
-      for (const n of this.hostPrev?.net ?? []) {
-        if (!this.physical.has(n.name)) continue;
-        now.set(n.name, { rx: n.rxBytes, tx: n.txBytes });
-        const was = this.netAtLastWindow.get(n.name);
-        if (was) interfaces.push({ Name: n.name, NetIn: counterDelta(was.rx, n.rxBytes), NetOut: counterDelta(was.tx, n.txBytes) });
-      }
-      this.netAtLastWindow = now;
-      this.facts = { ...this.facts, SystemUptime: this.hostPrev ? Math.floor(this.hostPrev.uptime.uptimeSeconds) : this.facts.SystemUptime };
-      for (const l of this.windowListeners) {
-        try {
-          await l({ window, vms, interfaces });
-        } catch (err) {
-          this.log.error({ err, minute: window.host.Minute }, 'window listener failed');
-        }
+  /**
+   * Hands on what has closed. A window longer than a minute closes minute by minute; its records
+   * are held until the window ends (`nominal` null: stopping, everything goes), so that a report
+   * never leaves a folded delta behind in memory.
+   */
+  private async emit(closed: ClosedWindow[], nominal: number | null): Promise<void> {
+    this.held.push(...closed);
+    if (this.held.length === 0) return;
+    const W = this.windowSeconds * 1000;
+    if (nominal !== null && this.held.some((w) => Math.floor(w.startMs / W) * W + W > nominal)) return;
+    const windows = this.held.sort((a, b) => a.startMs - b.startMs);
+    this.held = [];
+    const keys = new Set<string>();
+    for (const w of windows) for (const k of w.instances.keys()) keys.add(k);
+    const vms = new Map<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>();
+    for (const key of keys) {
+      const s = this.instancesByKey.get(key);
+      if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running' });
+    }
+    // Gone VMs stay visible until the window that records their end has been handed on.
+    for (const key of keys) {
+      const s = this.instancesByKey.get(key);
+      if (s?.state === 'gone') this.instancesByKey.delete(key);
+    }
+    const window = windows.at(-1)!;
+    const interfaces: NetworkInterfaceInfo[] = [];
+    const now = new Map<string, { rx: number; tx: number }>();
+    for (const n of this.hostPrev?.net ?? []) {
+      if (!this.physical.has(n.name)) continue;
+      now.set(n.name, { rx: n.rxBytes, tx: n.txBytes });
+      const was = this.netAtLastWindow.get(n.name);
+      if (was) interfaces.push({ Name: n.name, NetIn: counterDelta(was.rx, n.rxBytes), NetOut: counterDelta(was.tx, n.txBytes) });
+    }
+    this.netAtLastWindow = now;
+    this.facts = { ...this.facts, SystemUptime: this.hostPrev ? Math.floor(this.hostPrev.uptime.uptimeSeconds) : this.facts.SystemUptime };
+    for (const l of this.windowListeners) {
+      try {
+        await l({ windows, window, vms, interfaces });
+      } catch (err) {
+        this.log.error({ err, minute: window.host.Minute }, 'window listener failed');
       }
     }
   }
@@ -302,7 +382,7 @@ export class Agent implements AgentView {
     if (this.rescanSoon) clearTimeout(this.rescanSoon);
     while (this.ticking) await new Promise((r) => setTimeout(r, 10));
     await this.discovering;
-    await this.emit(this.windows.closeAll());
+    await this.emit(this.windows.closeAll(), null);
     await this.pool.close();
     this.hostReader.close();
   }

@@ -1,6 +1,6 @@
 // Configuration of the agent's local API, read once at start-up from VMPULSE_* variables
 // (process environment merged with VMPULSE_ENV_FILE).
-import { envReader, parseListen } from '../config/env.js';
+import { envReader, intVar, loadEnv, parseListen } from '../config/env.js';
 
 export interface AgentApiConfig {
   readonly listen: { readonly host: string; readonly port: number };
@@ -18,6 +18,6 @@ export function loadAgentApiConfig(source: NodeJS.ProcessEnv = process.env): Age
   const listen = parseListen(env.get('VMPULSE_LISTEN').default(DEFAULT_AGENT_LISTEN).asString(), 'VMPULSE_LISTEN');
   // An empty token would make every request "authorized" by an empty header: treat it as unset.
   const token = env.get('VMPULSE_API_TOKEN').asString() || undefined;
-  const labelBudget = env.get('VMPULSE_METRICS_VM_LIMIT').default(String(DEFAULT_METRICS_VM_LIMIT)).asIntPositive();
+  const labelBudget = intVar(loadEnv(source), 'VMPULSE_METRICS_VM_LIMIT', DEFAULT_METRICS_VM_LIMIT, { min: 0, max: 1_000_000 });
   return { listen, token, labelBudget };
 }

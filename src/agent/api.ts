@@ -67,6 +67,8 @@ export function instanceStatsRow(w: InstanceWindow) {
     DiskWrite: w.DiskWrite,
     Steal: avg2(w.Steal),
     Samples: w.Samples,
+    /** Seconds of the window no reading covered whose counters it carries (agent restarted). */
+    Unsampled: w.Unsampled ?? 0,
     Detail: w,
   };
 }

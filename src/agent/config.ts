@@ -1,6 +1,6 @@
 // The agent's sampling configuration (the API, shipper and logging read their own variables).
 import { availableParallelism } from 'node:os';
-import { envReader } from '../config/env.js';
+import { ConfigError, intVar, loadEnv } from '../config/env.js';
 
 export interface AgentConfig {
   readonly procRoot: string;
@@ -12,22 +12,43 @@ export interface AgentConfig {
   readonly apiTimeoutMs: number;
 }
 
+/**
+ * Window lengths the server's per-minute model represents exactly: a divisor of 60 (its records
+ * merge into their minute) or a whole number of minutes up to an hour (shipped as one batch
+ * holding a record per minute).
+ */
+export function acceptedWindow(seconds: number): boolean {
+  return (seconds >= 1 && 60 % seconds === 0) || (seconds >= 60 && seconds <= 3600 && seconds % 60 === 0);
+}
+
+export const WINDOW_RULE = 'a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60) or a multiple of 60 up to 3600';
+
 export function agentConfig(source: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const env = envReader(source);
-  const intervalMs = env.get('VMPULSE_SAMPLE_INTERVAL_MS').default('5000').asIntPositive();
-  const windowSeconds = env.get('VMPULSE_WINDOW_SECONDS').default('60').asIntPositive();
+  const env = loadEnv(source);
+  const intervalMs = intVar(env, 'VMPULSE_SAMPLE_INTERVAL_MS', 5000, { min: 100, max: 60_000 });
+  const windowSeconds = intVar(env, 'VMPULSE_WINDOW_SECONDS', 60, { min: 1, max: 3600 });
+  if (!acceptedWindow(windowSeconds)) {
+    throw new ConfigError('VMPULSE_WINDOW_SECONDS', `VMPULSE_WINDOW_SECONDS must be ${WINDOW_RULE}, got ${windowSeconds}`);
+  }
   if ((windowSeconds * 1000) % intervalMs !== 0) {
-    throw new Error(
+    throw new ConfigError(
+      'VMPULSE_SAMPLE_INTERVAL_MS',
       `VMPULSE_SAMPLE_INTERVAL_MS (${intervalMs}) must divide VMPULSE_WINDOW_SECONDS (${windowSeconds} s) so that no sampling interval straddles two windows`,
     );
   }
+  if (windowSeconds > 60 && 60_000 % intervalMs !== 0) {
+    throw new ConfigError(
+      'VMPULSE_SAMPLE_INTERVAL_MS',
+      `VMPULSE_SAMPLE_INTERVAL_MS (${intervalMs}) must divide a minute when VMPULSE_WINDOW_SECONDS (${windowSeconds}) is longer than one, so that no interval straddles two minute records`,
+    );
+  }
   return {
-    procRoot: env.get('VMPULSE_PROC_ROOT').default('/proc').asString(),
-    sysRoot: env.get('VMPULSE_SYS_ROOT').default('/sys').asString(),
+    procRoot: env.VMPULSE_PROC_ROOT || '/proc',
+    sysRoot: env.VMPULSE_SYS_ROOT || '/sys',
     intervalMs,
     windowSeconds,
-    discoveryIntervalMs: env.get('VMPULSE_DISCOVERY_INTERVAL_MS').default('30000').asIntPositive(),
-    workers: env.get('VMPULSE_WORKERS').default(String(Math.min(4, availableParallelism()))).asIntPositive(),
-    apiTimeoutMs: env.get('VMPULSE_HYPERVISOR_API_TIMEOUT_MS').default('500').asIntPositive(),
+    discoveryIntervalMs: intVar(env, 'VMPULSE_DISCOVERY_INTERVAL_MS', 30_000, { min: 100, max: 86_400_000 }),
+    workers: intVar(env, 'VMPULSE_WORKERS', Math.min(4, availableParallelism()), { min: 1, max: 256 }),
+    apiTimeoutMs: intVar(env, 'VMPULSE_HYPERVISOR_API_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
   };
 }

@@ -14,10 +14,20 @@ import { startAgentApi, type AgentApi } from './api.js';
 import { Agent, type AgentObserver } from './agent.js';
 import { buildPayload } from './payload-builder.js';
 import type { AgentMetrics } from './metrics.js';
-import type { Payload } from '../ship/payload.js';
+import { encodePayload, peekMeta, type RecordMeta } from '../ship/codec.js';
+import { readCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { ClosedWindow } from './windows.js';
 
 /** Windows held in memory while the spool refuses them (an hour of 60 s windows). */
 const MAX_UNSPOOLED = 60;
+/** Most records per VM in one batch (backfilled minutes after a long stop go out in several). */
+const RECORDS_PER_BATCH = 60;
+
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
 
 const HELP = `Usage: vmpulse agent [--check]
 
@@ -57,6 +67,7 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
   if (!outbox) log.info('VMPULSE_ENDPOINT is not set: sampling and serving the local API only, shipping nothing');
   const api = await startAgentApi(agent, { listen: apiCfg.listen, token: apiCfg.token ?? '', labelBudget: apiCfg.labelBudget, logger: log });
   metrics = api.metrics;
+  let finalCheckpoint: (() => Promise<void>) | null = null;
   if (outbox) {
     metrics.setShipperStats(() => {
       const s = outbox.stats();
@@ -71,28 +82,63 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
       };
     });
     const version = agentVersion();
+    const spoolDir = ship.spoolDir;
+    // The previous run's checkpoint: its batches go (back) into the spool unless it still holds
+    // them, and its readings let each VM process that is still the same continue from them.
+    const cp = await readCheckpoint(spoolDir, (msg, err) => log.warn({ err: String(err) }, msg));
+    if (cp) {
+      const pending = outbox.pendingBatchIds();
+      for (const gz of cp.batches) {
+        const meta = peekMeta(gz);
+        if (!meta) {
+          log.warn('checkpoint holds a batch that is not a gzipped payload; skipped');
+          continue;
+        }
+        if (!pending.has(meta.batchId)) await outbox.enqueueEncoded({ gz, meta });
+      }
+      const oldest = Date.now() - ship.spoolMaxAgeSeconds * 1000;
+      const fresh = cp.readings.filter((r) => r.sample.tMs >= oldest);
+      agent.carryFrom(fresh);
+      log.info({ readings: fresh.length, tooOld: cp.readings.length - fresh.length, batches: cp.batches.length, savedAt: new Date(cp.savedAtMs).toISOString() }, 'continuing from the readings kept at the last stop');
+    }
     // Batches the spool refused (disk full, I/O error): kept in memory, bounded, and offered
     // again oldest first with the next window, so a passing disk problem loses nothing.
-    const unspooled: Payload[] = [];
+    const unspooled: { gz: Buffer; meta: RecordMeta }[] = [];
+    const checkpoint = async () => {
+      try {
+        await writeCheckpoint(spoolDir, { savedAtMs: Date.now(), readings: agent.readings(), batches: unspooled.map((b) => b.gz) });
+      } catch (err) {
+        // A checkpoint older than the batches spooled next would count their deltas twice.
+        log.error({ err }, 'could not write the readings checkpoint; the next start begins fresh');
+        await removeCheckpoint(spoolDir).catch((e: unknown) => log.error({ err: e }, 'could not remove the stale readings checkpoint'));
+      }
+    };
     agent.onWindow(async (report) => {
-      const payload = buildPayload(report, {
-        batchId: newBatchId(),
-        agentId: outbox.agentId,
-        agentVersion: version,
-        facts: agent.host().facts,
-        disks: filesystems({ procRoot: config.procRoot }).map((f) => ({ Mount: f.Mount, Size: f.Size, Used: f.Used, Available: f.Available })),
-        interfaces: report.interfaces,
-        clockTicksPerSecond: constants.clockTicksPerSecond,
-      });
-      unspooled.push(payload);
+      const disks = filesystems({ procRoot: config.procRoot }).map((f) => ({ Mount: f.Mount, Size: f.Size, Used: f.Used, Available: f.Available }));
+      const parts: ClosedWindow[][] = chunks(report.windows, RECORDS_PER_BATCH);
+      for (const [i, windows] of parts.entries()) {
+        const payload = buildPayload({ windows, vms: report.vms }, {
+          batchId: newBatchId(),
+          agentId: outbox.agentId,
+          agentVersion: version,
+          facts: agent.host().facts,
+          disks,
+          interfaces: i === parts.length - 1 ? report.interfaces : [],
+          clockTicksPerSecond: constants.clockTicksPerSecond,
+          windowSeconds: config.windowSeconds,
+        });
+        unspooled.push(await encodePayload(payload));
+      }
+      // Durable before the batches are appended: see src/agent/checkpoint.ts for the ordering.
+      await checkpoint();
       while (unspooled.length > 0) {
         try {
-          await outbox.enqueue(unspooled[0]!);
+          await outbox.enqueueEncoded(unspooled[0]!);
           unspooled.shift();
         } catch (err) {
           if (unspooled.length > MAX_UNSPOOLED) {
             const lost = unspooled.shift()!;
-            log.error({ err, batchId: lost.BatchID, minute: lost.Stats[0]?.Minute }, 'spool keeps failing: dropping the oldest unspooled batch');
+            log.error({ err, batchId: lost.meta.batchId, minute: lost.meta.minute }, 'spool keeps failing: dropping the oldest unspooled batch');
           } else {
             log.error({ err, pending: unspooled.length }, 'could not spool the window; kept in memory, retried with the next window');
           }
@@ -100,6 +146,7 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
         }
       }
     });
+    finalCheckpoint = checkpoint;
   }
   await agent.start();
   log.info({ api: api.url, endpoint: ship.endpoints, windowSeconds: config.windowSeconds, intervalMs: config.intervalMs, workers: config.workers }, 'agent started');
@@ -114,6 +161,9 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
         // Close the open window first so it is spooled, then give the shipper a bounded time.
         await agent.stop();
         const r = outbox ? await outbox.close({ flushMs: ship.flushMs }) : { remaining: 0 };
+        // Every batch is in the spool now: the checkpoint keeps only the readings (and any batch
+        // the spool refused), so the next start does not send delivered batches again.
+        await finalCheckpoint?.();
         await api.close();
         return r;
       })();

@@ -3,8 +3,11 @@
 // are merged here (statistics combine exactly: sums and counts add, min of mins, max of maxes).
 import type { DiscoveredVm } from '../discover/vm.js';
 import type { VmSample } from '../collect/vm-sample.js';
-import type { Agg, DiskInfo, InstanceCounters, InstanceRecord, InstanceWindow, NetworkInterfaceInfo, Payload } from '../ship/payload.js';
+import type { DiskInfo, InstanceCounters, InstanceRecord, InstanceWindow, NetworkInterfaceInfo, Payload } from '../ship/payload.js';
 import { PAYLOAD_VERSION } from '../ship/payload.js';
+import { mergeInstanceWindows } from '../ship/window-merge.js';
+
+export { mergeAgg, mergeInstanceWindows } from '../ship/window-merge.js';
 import type { HostView } from './view.js';
 import type { WindowReport } from './agent.js';
 
@@ -16,40 +19,19 @@ export interface PayloadContext {
   readonly disks: readonly DiskInfo[];
   readonly interfaces: readonly NetworkInterfaceInfo[];
   readonly clockTicksPerSecond: number;
-}
-
-export function mergeAgg(a: Agg | null, b: Agg | null): Agg | null {
-  if (!a) return b;
-  if (!b) return a;
-  const Sum = a.Sum + b.Sum;
-  const Count = a.Count + b.Count;
-  return { Avg: Sum / Count, Min: Math.min(a.Min, b.Min), Max: Math.max(a.Max, b.Max), Sum, Count };
-}
-
-const AGG_FIELDS = ['CPU', 'CPUCore', 'CPUUser', 'CPUSystem', 'VcpuBusy', 'Steal', 'MemoryRSS', 'MemorySwap', 'MemoryUtilization'] as const;
-const SUM_FIELDS = ['Samples', 'Missed', 'DiskRead', 'DiskWrite', 'ThrottledPeriods', 'ThrottledTimeNs'] as const;
-/** Null (a TAP could not be read) stays null: a partial sum would understate the traffic. */
-const NULLABLE_SUM_FIELDS = ['NetIn', 'NetOut', 'NetInPackets', 'NetOutPackets'] as const;
-
-export function mergeInstanceWindows(a: InstanceWindow, b: InstanceWindow): InstanceWindow {
-  const out: InstanceWindow = { ...a };
-  for (const f of AGG_FIELDS) out[f] = mergeAgg(a[f], b[f]);
-  for (const f of SUM_FIELDS) out[f] = a[f] + b[f];
-  for (const f of NULLABLE_SUM_FIELDS) {
-    const x = a[f];
-    const y = b[f];
-    out[f] = x === null || y === null ? null : x + y;
-  }
-  const unsampled = (a.Unsampled ?? 0) + (b.Unsampled ?? 0);
-  if (unsampled > 0) out.Unsampled = unsampled;
-  return out;
+  /** VMPULSE_WINDOW_SECONDS, sent so the server knows how late this agent's minutes may arrive. */
+  readonly windowSeconds?: number;
 }
 
 export function countersOf(sample: VmSample, clockTicksPerSecond: number): InstanceCounters {
-  let rx = 0;
-  let tx = 0;
+  // One unreadable TAP makes the VM's totals unknown: a partial sum would understate them.
+  let rx: number | null = 0;
+  let tx: number | null = 0;
   for (const t of sample.taps) {
-    if (!t) continue;
+    if (!t) {
+      rx = tx = null;
+      break;
+    }
     rx += t.txBytes; // VM view: what the VM received is what the host sent into the TAP
     tx += t.rxBytes;
   }
@@ -66,7 +48,7 @@ export function countersOf(sample: VmSample, clockTicksPerSecond: number): Insta
   };
 }
 
-function record(vm: DiscoveredVm, latest: VmSample | null, running: boolean, w: InstanceWindow, clk: number): InstanceRecord {
+function record(vm: DiscoveredVm, latest: VmSample | null, running: boolean, stats: InstanceWindow[], clk: number): InstanceRecord {
   return {
     InstanceID: vm.instanceId,
     InstanceName: vm.instanceName,
@@ -78,16 +60,39 @@ function record(vm: DiscoveredVm, latest: VmSample | null, running: boolean, w: 
     TapDevices: [...vm.taps],
     Running: running,
     Counters: latest ? countersOf(latest, clk) : null,
-    Stats: [w],
+    Stats: stats,
   };
 }
 
-export function buildPayload(report: WindowReport, ctx: PayloadContext): Payload {
+/** Merges two records' per-window Stats by Minute, ascending. */
+function mergeStats(a: readonly InstanceWindow[], b: readonly InstanceWindow[]): InstanceWindow[] {
+  const byMinute = new Map<number, InstanceWindow>();
+  for (const w of [...a, ...b]) {
+    const had = byMinute.get(w.Minute);
+    byMinute.set(w.Minute, had ? mergeInstanceWindows(had, w) : w);
+  }
+  return [...byMinute.values()].sort((x, y) => x.Minute - y.Minute);
+}
+
+/**
+ * One batch from the records of a report (one window, or the minute records of a longer window,
+ * or minutes backfilled after a restart). Host records the host was not sampled in (backfilled
+ * minutes: the agent was not running) are left out, so the host does not look monitored then.
+ */
+export function buildPayload(report: Pick<WindowReport, 'windows' | 'vms'>, ctx: PayloadContext): Payload {
+  const perKey = new Map<string, InstanceWindow[]>();
+  for (const win of report.windows) {
+    for (const [key, w] of win.instances) {
+      let l = perKey.get(key);
+      if (!l) perKey.set(key, (l = []));
+      l.push(w);
+    }
+  }
   const byId = new Map<string, InstanceRecord>();
-  for (const [key, w] of report.window.instances) {
+  for (const [key, stats] of perKey) {
     const meta = report.vms.get(key);
     if (!meta) continue;
-    const r = record(meta.vm, meta.latest, meta.running, w, ctx.clockTicksPerSecond);
+    const r = record(meta.vm, meta.latest, meta.running, stats, ctx.clockTicksPerSecond);
     const seen = byId.get(r.InstanceID);
     if (!seen) {
       byId.set(r.InstanceID, r);
@@ -95,7 +100,7 @@ export function buildPayload(report: WindowReport, ctx: PayloadContext): Payload
     }
     // Keep the newer process's identity and counters (the later starttime), merge the statistics.
     const newer = r.StartTime >= seen.StartTime ? r : seen;
-    byId.set(r.InstanceID, { ...newer, Running: seen.Running || r.Running, Stats: [mergeInstanceWindows(seen.Stats[0]!, r.Stats[0]!)] });
+    byId.set(r.InstanceID, { ...newer, Running: seen.Running || r.Running, Stats: mergeStats(seen.Stats, r.Stats) });
   }
   const f = ctx.facts;
   return {
@@ -113,9 +118,10 @@ export function buildPayload(report: WindowReport, ctx: PayloadContext): Payload
     Swap: f.Swap,
     SystemUptime: f.SystemUptime,
     CreatedAt: Math.floor(Date.now() / 1000),
+    ...(ctx.windowSeconds !== undefined ? { WindowSeconds: ctx.windowSeconds } : {}),
     Disks: [...ctx.disks],
     NetworkInterfaces: [...ctx.interfaces],
-    Stats: [report.window.host],
+    Stats: report.windows.filter((w) => !w.backfill).map((w) => w.host),
     Instances: [...byId.values()],
   };
 }

@@ -25,6 +25,10 @@ export interface VmRates {
   diskWriteBytes: number;
   throttledPeriods: number;
   throttledNs: number;
+  /** CPU seconds (user + system) used over the interval. */
+  cpuSeconds: number;
+  /** False when a TAP could not be read at either end: the network deltas are then incomplete. */
+  netKnown: boolean;
   /** Interval length, seconds. */
   seconds: number;
 }
@@ -44,6 +48,10 @@ export function counterDelta(prev: number | null | undefined, cur: number | null
 /** Per-TAP VM-view deltas, matched by name so a TAP list change never pairs the wrong counters. */
 export function tapDeltas(prev: VmSample, cur: VmSample) {
   const before = new Map(prev.taps.filter((t) => t !== null).map((t) => [t!.name, t!]));
+  // A TAP unreadable at either end leaves its delta unknown, so the VM's total is unknown too (a
+  // partial sum would understate the traffic). A TAP named for the first time (hot-plugged)
+  // counts from its first read.
+  const known = !cur.taps.includes(null) && !prev.taps.includes(null);
   let inB = 0;
   let outB = 0;
   let inP = 0;
@@ -66,7 +74,7 @@ export function tapDeltas(prev: VmSample, cur: VmSample) {
     inP += d.inPackets;
     outP += d.outPackets;
   }
-  return { inBytes: inB, outBytes: outB, inPackets: inP, outPackets: outP, perTap };
+  return { inBytes: inB, outBytes: outB, inPackets: inP, outPackets: outP, perTap, known };
 }
 
 /** Rates between two reads of the same process (same key); null when the interval is unusable. */
@@ -99,6 +107,25 @@ export function deriveRates(prev: VmSample, cur: VmSample, ctx: RateContext): Vm
     diskWriteBytes: counterDelta(prev.diskWriteBytes, cur.diskWriteBytes),
     throttledPeriods: counterDelta(prev.throttle?.throttledPeriods, cur.throttle?.throttledPeriods),
     throttledNs: counterDelta(prev.throttle?.throttledNs, cur.throttle?.throttledNs),
+    cpuSeconds: user + system,
+    netKnown: net.known,
     seconds,
+  };
+}
+
+/** Counter deltas between two readings, however far apart (no rates: nothing was sampled between). */
+export function counterDeltas(prev: VmSample, cur: VmSample, clockTicksPerSecond: number) {
+  const net = tapDeltas(prev, cur);
+  return {
+    cpuSeconds: (counterDelta(prev.utimeTicks, cur.utimeTicks) + counterDelta(prev.stimeTicks, cur.stimeTicks)) / clockTicksPerSecond,
+    netInBytes: net.inBytes,
+    netOutBytes: net.outBytes,
+    netInPackets: net.inPackets,
+    netOutPackets: net.outPackets,
+    netKnown: net.known,
+    diskReadBytes: counterDelta(prev.diskReadBytes, cur.diskReadBytes),
+    diskWriteBytes: counterDelta(prev.diskWriteBytes, cur.diskWriteBytes),
+    throttledPeriods: counterDelta(prev.throttle?.throttledPeriods, cur.throttle?.throttledPeriods),
+    throttledNs: counterDelta(prev.throttle?.throttledNs, cur.throttle?.throttledNs),
   };
 }

@@ -50,9 +50,33 @@ export class InstanceAccumulator {
   diskWrite = 0;
   throttledPeriods = 0;
   throttledNs = 0;
+  /** CPU seconds (user + system) the process used in the window. */
+  cpuSeconds = 0;
+  /** False once an interval in the window had a TAP that could not be read: totals are then null. */
+  netKnown = true;
+  /** Seconds no reading covered whose counter deltas this window carries (see CarriedDeltas). */
+  unsampled = 0;
 
   constructor(startMs: number) {
     this.startMs = startMs;
+  }
+
+  /**
+   * Counter deltas over time no reading covered (the agent was stopped): counters only, no
+   * gauges, since nothing was sampled then; `unsampled` seconds say how much time that was.
+   */
+  addCarried(d: CarriedDeltas, unsampledSeconds: number): void {
+    this.netIn += d.netInBytes;
+    this.netOut += d.netOutBytes;
+    this.netInPackets += d.netInPackets;
+    this.netOutPackets += d.netOutPackets;
+    this.diskRead += d.diskReadBytes;
+    this.diskWrite += d.diskWriteBytes;
+    this.throttledPeriods += d.throttledPeriods;
+    this.throttledNs += d.throttledNs;
+    this.cpuSeconds += d.cpuSeconds;
+    if (!d.netKnown) this.netKnown = false;
+    this.unsampled += unsampledSeconds;
   }
 
   /** A tick in which the VM was read. `rates` is null on its first read (no interval yet). */
@@ -76,6 +100,8 @@ export class InstanceAccumulator {
     this.diskWrite += rates.diskWriteBytes;
     this.throttledPeriods += rates.throttledPeriods;
     this.throttledNs += rates.throttledNs;
+    this.cpuSeconds += rates.cpuSeconds;
+    if (!rates.netKnown) this.netKnown = false;
   }
 
   /** A tick in which the VM was expected but not read (worker lost, read failed): not a zero. */
@@ -84,7 +110,8 @@ export class InstanceAccumulator {
   }
 
   toWindow(windowSeconds: number): InstanceWindow {
-    return {
+    const net = (v: number) => (this.netKnown ? v : null);
+    const w: InstanceWindow = {
       Minute: Math.floor(this.startMs / 1000),
       Seconds: windowSeconds,
       Samples: this.samples,
@@ -98,16 +125,35 @@ export class InstanceAccumulator {
       MemoryRSS: this.g.rssBytes.toAgg(),
       MemorySwap: this.g.swapBytes.toAgg(),
       MemoryUtilization: this.g.memUtilPct.toAgg(),
-      NetIn: this.netIn,
-      NetOut: this.netOut,
-      NetInPackets: this.netInPackets,
-      NetOutPackets: this.netOutPackets,
+      NetIn: net(this.netIn),
+      NetOut: net(this.netOut),
+      NetInPackets: net(this.netInPackets),
+      NetOutPackets: net(this.netOutPackets),
       DiskRead: this.diskRead,
       DiskWrite: this.diskWrite,
       ThrottledPeriods: this.throttledPeriods,
       ThrottledTimeNs: this.throttledNs,
+      // Ticks are 1/100 s or coarser: rounding to the microsecond removes float noise only.
+      CPUTime: Math.round(this.cpuSeconds * 1e6) / 1e6,
     };
+    const unsampled = Math.min(Math.round(this.unsampled), windowSeconds);
+    if (unsampled > 0) w.Unsampled = unsampled;
+    return w;
   }
+}
+
+/** Counter deltas between two readings of one process (carried across an agent restart). */
+export interface CarriedDeltas {
+  cpuSeconds: number;
+  netInBytes: number;
+  netOutBytes: number;
+  netInPackets: number;
+  netOutPackets: number;
+  netKnown: boolean;
+  diskReadBytes: number;
+  diskWriteBytes: number;
+  throttledPeriods: number;
+  throttledNs: number;
 }
 
 /** One tick's host values: gauges (percent, load) and byte deltas of the physical interfaces. */
@@ -170,30 +216,55 @@ export interface ClosedWindow {
   startMs: number;
   host: HostWindow;
   instances: Map<string, InstanceWindow>;
+  /** A window from before this run (the agent was not running): counters carried, host unsampled. */
+  backfill: boolean;
 }
 
 /**
  * Holds the open windows (normally one, briefly two around a boundary) and a ring of the last
- * `keep` closed ones. Keys are DiscoveredVm keys (pid:starttime).
+ * `keep` closed ones. Keys are DiscoveredVm keys (pid:starttime). Records are `recordSeconds` long:
+ * the window itself when it divides a minute, else one minute (a longer window is shipped as one
+ * batch of minute records, the server's model).
+ *
+ * A window that has been closed is never opened again: a late arrival (a VM found gone by a
+ * discovery pass just after a boundary) lands in the earliest window still open. Only `backfill`
+ * opens a window in the past, and only one before this run's first window, which no tick of this
+ * run ever touched.
  */
 export class Windows {
-  private readonly open = new Map<number, { host: HostAccumulator; vms: Map<string, InstanceAccumulator> }>();
+  private readonly open = new Map<number, { host: HostAccumulator; vms: Map<string, InstanceAccumulator>; backfill: boolean }>();
   private readonly closed: ClosedWindow[] = [];
+  /** End (ms) of the newest window closed so far; nothing before it opens again. */
+  private closedEnd = -Infinity;
+  private firstStart: number | null = null;
+  readonly recordSeconds: number;
 
   constructor(
     readonly windowSeconds: number,
     readonly intervalMs: number,
     readonly keep = 60,
-  ) {}
+  ) {
+    this.recordSeconds = Math.min(windowSeconds, 60);
+  }
 
-  private slot(nominalMs: number) {
-    const start = windowOfTick(nominalMs, this.intervalMs, this.windowSeconds);
+  private slotAt(start: number, backfill = false) {
     let s = this.open.get(start);
     if (!s) {
-      s = { host: new HostAccumulator(start), vms: new Map() };
+      s = { host: new HostAccumulator(start), vms: new Map(), backfill };
       this.open.set(start, s);
     }
     return s;
+  }
+
+  private slot(nominalMs: number) {
+    const start = Math.max(windowOfTick(nominalMs, this.intervalMs, this.recordSeconds), this.closedEnd);
+    this.firstStart ??= start;
+    return this.slotAt(start);
+  }
+
+  /** Start (ms) of the record a tick at `nominalMs` folds into. */
+  recordStartOf(nominalMs: number): number {
+    return Math.max(windowOfTick(nominalMs, this.intervalMs, this.recordSeconds), this.closedEnd);
   }
 
   vm(key: string, nominalMs: number): InstanceAccumulator {
@@ -206,6 +277,22 @@ export class Windows {
     return a;
   }
 
+  /**
+   * The accumulator of a record that starts at `startMs`, before this run's first record (time the
+   * agent was not running); null when that record may already have been handed on.
+   */
+  backfill(key: string, startMs: number): InstanceAccumulator | null {
+    if (startMs % (this.recordSeconds * 1000) !== 0) throw new Error(`backfill: ${startMs} is not a record boundary`);
+    if (this.firstStart === null || startMs >= this.firstStart) return null;
+    const s = this.slotAt(startMs, true);
+    let a = s.vms.get(key);
+    if (!a) {
+      a = new InstanceAccumulator(startMs);
+      s.vms.set(key, a);
+    }
+    return a;
+  }
+
   host(nominalMs: number): HostAccumulator {
     return this.slot(nominalMs).host;
   }
@@ -213,7 +300,7 @@ export class Windows {
   /** Close every window that ends at or before `nominalMs`; oldest first. */
   closeThrough(nominalMs: number): ClosedWindow[] {
     const out: ClosedWindow[] = [];
-    const w = this.windowSeconds * 1000;
+    const w = this.recordSeconds * 1000;
     for (const start of [...this.open.keys()].sort((a, b) => a - b)) {
       if (start + w > nominalMs) continue;
       out.push(this.finish(start));
@@ -229,10 +316,13 @@ export class Windows {
   private finish(start: number): ClosedWindow {
     const s = this.open.get(start)!;
     this.open.delete(start);
+    const end = start + this.recordSeconds * 1000;
+    if (end > this.closedEnd) this.closedEnd = end;
     const instances = new Map<string, InstanceWindow>();
-    for (const [k, a] of s.vms) instances.set(k, a.toWindow(this.windowSeconds));
-    const c: ClosedWindow = { startMs: start, host: s.host.toWindow(this.windowSeconds), instances };
+    for (const [k, a] of s.vms) instances.set(k, a.toWindow(this.recordSeconds));
+    const c: ClosedWindow = { startMs: start, host: s.host.toWindow(this.recordSeconds), instances, backfill: s.backfill };
     this.closed.push(c);
+    this.closed.sort((a, b) => a.startMs - b.startMs);
     if (this.closed.length > this.keep) this.closed.shift();
     return c;
   }

@@ -7,11 +7,14 @@
 //   per-task  one Piscina run() per VM per tick (workers/per-vm-bench.ts)
 //   c         src/bench/reference.c: kept fds, pread at offset 0, parse the same numbers
 //   raw       (for the breakdown) the same kept fds read from Node with KeptFile, nothing parsed
+//   process-exporter  a peer: Debian's prometheus-process-exporter following the same stand-ins
+//             (one group per VM, threads on, smaps off), scraped `ticks` times every --interval-ms
+//             after 2 warm-up scrapes; its own CPU from /proc/<pid>/stat and its RSS
 // CPU is process.cpuUsage() (every thread of this process) for the Node paths and the C program's
 // own getrusage. Kills every stand-in by PID and removes every TAP it made, also on error/SIGINT.
 //
 //   node dist/src/bench/agent-bench.js [--vms 1000] [--ticks 20] [--warmup 10] [--workers N]
-//                                      [--rounds 1] [--json]
+//                                      [--rounds 1] [--interval-ms 1000] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -29,6 +32,7 @@ import { systemConstants } from '../readers/system.js';
 import { KeptFile } from '../readers/kept-file.js';
 import { fileList, readNaive, vmFileSet, type VmFileSet } from './file-set.js';
 import { StandinFleet, compileC } from './standins.js';
+import { killPeers, PROCESS_EXPORTER_PACKAGE, processExporterBinary, runProcessExporter, type PeerRun } from './process-exporter.js';
 
 const args = process.argv.slice(2);
 function intArg(name: string, dflt: number): number {
@@ -44,9 +48,12 @@ const ticks = intArg('ticks', 20);
 const warmup = intArg('warmup', 10);
 const rounds = intArg('rounds', 1);
 const workers = intArg('workers', Math.min(availableParallelism(), 4));
+// How often the peer is scraped (the pool's ticks run back to back: its cost per tick does not
+// depend on the interval, an exporter's idle time between scrapes is part of its bill).
+const peerIntervalMs = intArg('interval-ms', 1000);
 const json = args.includes('--json');
 // --paths pool,inline,naive,per-task,c: a subset (for profiling one path with node --cpu-prof).
-const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c', 'raw'];
+const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c', 'raw', 'process-exporter'];
 const want = (p: string) => pathsArg.includes(p);
 const SKIPPED: PathResult = { cpuUs: NaN, tickMs: [NaN], okSamples: NaN };
 const roots = rootsFromEnv();
@@ -229,6 +236,7 @@ let cleaned = false;
 const cleanup = () => {
   if (cleaned) return;
   cleaned = true;
+  killPeers();
   fleet.stopAll();
 };
 process.on('SIGINT', () => {
@@ -261,7 +269,14 @@ try {
   const fdsPerVm = perVmFiles;
   const perTaskWorkers = Math.max(1, Math.min(workers, Math.floor((nofile - 500) / (vmCount * fdsPerVm))));
   if (perTaskWorkers < workers) say(`per-task path: ${perTaskWorkers} worker(s), not ${workers}: each would hold ${vmCount * fdsPerVm} fds and RLIMIT_NOFILE is ${nofile}`);
-  type Round = { pool: PathResult & { rssBytes: number }; inline: PathResult; naive: PathResult; perTask: PathResult; c: PathResult; raw: PathResult; load: number[] };
+  type Round = { pool: PathResult & { rssBytes: number }; inline: PathResult; naive: PathResult; perTask: PathResult; c: PathResult; raw: PathResult; peer: PeerRun | null; load: number[] };
+  const peerBin = want('process-exporter') ? processExporterBinary() : null;
+  const peerAbsent = !want('process-exporter')
+    ? 'not run (--paths)'
+    : peerBin
+      ? null
+      : `${PROCESS_EXPORTER_PACKAGE} is not installed (apt-get install ${PROCESS_EXPORTER_PACKAGE}): no peer figures`;
+  if (peerAbsent && want('process-exporter')) say(`process-exporter: ${peerAbsent}`);
   const all: Round[] = [];
   for (let round = 0; round < rounds; round++) {
     const load = loadavg().map(r2);
@@ -275,9 +290,22 @@ try {
     const naive = want('naive') ? await runNaive(vms, sets) : SKIPPED;
     const perTask = want('per-task') ? await runPerTask(vms, perTaskWorkers) : SKIPPED;
     const raw = want('raw') ? await runRaw(sets) : SKIPPED;
-    all.push({ pool, inline, naive, perTask, c: cc, raw, load });
+    const peer = peerBin
+      ? await runProcessExporter(peerBin, {
+          exe: fleet.exe,
+          vmPattern: StandinFleet.VM_PATTERN,
+          vms: vmCount,
+          warmupScrapes: 2,
+          scrapes: ticks,
+          intervalMs: peerIntervalMs,
+          dir: tmp,
+          clockTicksPerSecond: constants.clockTicksPerSecond,
+        })
+      : null;
+    if (peer && peer.vmsSeen !== vmCount) say(`warning: process-exporter reported ${peer.vmsSeen} of ${vmCount} stand-ins as groups of one process`);
+    all.push({ pool, inline, naive, perTask, c: cc, raw, peer, load });
     say(
-      `round ${round + 1}/${rounds} (load ${load.join(' ')}): pool ${r2(usPerVm(pool))}  inline ${r2(usPerVm(inline))}  naive ${r2(usPerVm(naive))}  per-task ${r2(usPerVm(perTask))}  c ${r2(usPerVm(cc))}  raw ${r2(usPerVm(raw))} µs/VM/tick  (pool/c ${r2(usPerVm(pool) / usPerVm(cc))})`,
+      `round ${round + 1}/${rounds} (load ${load.join(' ')}): pool ${r2(usPerVm(pool))}  inline ${r2(usPerVm(inline))}  naive ${r2(usPerVm(naive))}  per-task ${r2(usPerVm(perTask))}  c ${r2(usPerVm(cc))}  raw ${r2(usPerVm(raw))} µs/VM/tick  (pool/c ${r2(usPerVm(pool) / usPerVm(cc))})${peer ? `  process-exporter ${r2(peer.usPerVm)} µs/VM/scrape` : ''}`,
     );
     for (const [name, r] of Object.entries({ pool, inline, naive, perTask })) {
       if (!Number.isNaN(r.okSamples) && r.okSamples !== ticks * vmCount) say(`warning: ${name} read ${r.okSamples} of ${ticks * vmCount} samples ok`);
@@ -311,6 +339,13 @@ try {
     c_tick_ms_p50: r2(median(all.flatMap((r) => r.c.tickMs))),
     // Round 1's: later rounds run after the naive and per-task paths have grown the heap.
     agent_rss_bytes: all[0]!.pool.rssBytes,
+    process_exporter_us_per_vm: peerBin ? r2(median(all.map((r) => r.peer!.usPerVm))) : null,
+    process_exporter_rss_bytes: peerBin ? all[0]!.peer!.rssBytes : null,
+    process_exporter_vs_pool_ratio: peerBin ? r2(median(all.map((r) => r.peer!.usPerVm / usPerVm(r.pool)))) : null,
+    process_exporter_interval_ms: peerIntervalMs,
+    process_exporter_scrapes: peerBin ? ticks : 0,
+    process_exporter_groups_seen: peerBin ? all[0]!.peer!.vmsSeen : null,
+    process_exporter_absent: peerAbsent,
     rounds_us_per_vm: {
       pool: spread((r) => r.pool),
       inline: spread((r) => r.inline),
@@ -336,6 +371,9 @@ try {
         row('per-task', result.per_task_us_per_vm, result.per_task_tick_ms_p50),
         row('c', result.c_us_per_vm, result.c_tick_ms_p50),
         `(node preads alone, nothing parsed: ${result.raw_node_pread_us_per_vm} µs/VM/tick)`,
+        result.process_exporter_us_per_vm === null
+          ? `process-exporter: ${peerAbsent}`
+          : `process-exporter ${result.process_exporter_us_per_vm.toFixed(2)} µs/VM/scrape (${ticks} scrapes every ${peerIntervalMs} ms, ${result.process_exporter_groups_seen} of ${vmCount} VMs followed), ${result.process_exporter_vs_pool_ratio}x the pool; RSS ${((result.process_exporter_rss_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB`,
         `pool tick max ${result.tick_ms_max} ms; agent RSS with the pool holding ${vmCount} VMs: ${(result.agent_rss_bytes / 2 ** 20).toFixed(1)} MiB`,
         `pool vs C: ${result.pool_vs_c_ratio}x (per round: ${all.map((r) => r2(usPerVm(r.pool) / usPerVm(r.c))).join(', ')}); load at rounds: ${result.loadavg_at_rounds.map((l) => l.join('/')).join(', ')}`,
         '',

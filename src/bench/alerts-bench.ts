@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ulid } from 'ulid';
-import { AlertDb } from '../server/alerts/db.js';
 import { Evaluator, type PassStats } from '../server/alerts/evaluator.js';
 import { builtinAlarms } from '../server/alerts/service.js';
 import { bulkSource } from '../server/alerts/bulk-source.js';
@@ -146,7 +145,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
     };
   }
   const store = await openStore(db, { poolMax: 16 });
-  const alerts = await AlertDb.open(db);
+  const alerts = store.alarms;
   try {
     await store.migrate();
     const now = Math.floor(Date.now() / 60000) * 60;
@@ -155,7 +154,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
     for (let h = 0; h < HOSTS; h++) await store.ingest(hostBatch(h, minutes, now), { receivedAt: now });
     const ingestMs = performance.now() - t0;
     for (const d of [...ALARMS, ...builtinAlarms({ webhooks: [], alertmanagers: [] })]) await alerts.putAlarm(d, 'api', Date.now());
-    const ev = new Evaluator({ db: alerts, source: bulkSource(store.sqlRunner()), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench', concurrency: store.engine === 'postgres' ? 3 : 1 });
+    const ev = new Evaluator({ db: alerts, source: bulkSource(store), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench', concurrency: store.engine === 'postgres' ? 3 : 1 });
     const perAlarm: string[] = [];
     const cpu = async (f: () => Promise<PassStats>): Promise<PassStats & { cpuMs: number }> => {
       const c = process.cpuUsage();
@@ -206,7 +205,6 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
       in_alarm: inAlarm,
     };
   } finally {
-    await alerts.close();
     await store.close();
     await cleanup();
   }

@@ -1,16 +1,31 @@
-// `npm run bench:server`: ingest rate (VM-minute records per second through POST /v1/ingest) and
-// GetInstanceMetricData latency (one VM, one day of minutes, period 300, all five statistics) for
-// SQLite (temp file) and PostgreSQL (throwaway database vmpulse_bench_<pid> on
-// VMPULSE_BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+// `npm run bench:server` (`-- --json` for one JSON object per engine): for SQLite (temp file) and
+// PostgreSQL (throwaway database vmpulse_bench_<pid> on VMPULSE_BENCH_PG_URL, default
+// postgres://postgres@127.0.0.1:5432/postgres):
+// - ingest_vm_minutes_per_s: VM-minute records per second through POST /v1/ingest (gzip JSON,
+//   validation, dedup, facts, merged minutes, tiers), and raw_vm_minutes_per_s: the same minute
+//   rows inserted straight into the same schema with better-sqlite3 / pg (prepared INSERT per row /
+//   one unnest INSERT, one transaction per batch, values built beforehand), measured in the same
+//   run; their ratio is the cost of everything the server does around the engine;
+// - a per-batch profile of the ingest path (gunzip, JSON parse, validation, row building, store);
+// - GetInstanceMetricData over REST, p50, for one VM with 455 days of history (minutes kept 15
+//   days, 300 s rows 63 days, 3600 s rows 455 days): 1 day at 300, 63 days at 3600, 455 days at 86400;
+// - bytes_per_vm_day per tier on disk (tables and their indexes, per row × rows per VM-day).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { ulid } from 'ulid';
+import Database from 'better-sqlite3';
+import { gunzipSync } from 'node:zlib';
 import { startServer } from '../server/app.js';
 import type { ServerConfig } from '../server/config.js';
-import { getMetricData } from '../server/metric-data.js';
+import { mergeInstanceWindows } from '../server/store/merge.js';
+import { keptWindows } from '../server/store/rows.js';
+import { INSTANCE_MINUTE_COLS, instanceMinuteValues, instanceValues, type Value } from '../server/store/schema.js';
+import type { SqlStore } from '../server/store/sql-store.js';
+import { TierBatch } from '../server/store/tiers.js';
+import { parsePayload, payloadValidator } from '../server/validate.js';
 import type { Agg, InstanceRecord, InstanceWindow, Payload } from '../ship/payload.js';
 
 const PG_URL = process.env.VMPULSE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -18,6 +33,9 @@ const INSTANCES_PER_BATCH = Number(process.env.VMPULSE_BENCH_INSTANCES ?? 500);
 const BATCHES = Number(process.env.VMPULSE_BENCH_BATCHES ?? 40);
 const CONCURRENCY = Number(process.env.VMPULSE_BENCH_CONCURRENCY ?? 4);
 const QUERIES = Number(process.env.VMPULSE_BENCH_QUERIES ?? 200);
+const HISTORY_DAYS = Number(process.env.VMPULSE_BENCH_HISTORY_DAYS ?? 455);
+const JSON_OUT = process.argv.includes('--json');
+const DAY = 86400;
 
 const agg = (x: number): Agg => ({ Avg: x, Min: x * 0.5, Max: x * 1.5, Sum: x * 12, Count: 12 });
 
@@ -112,16 +130,87 @@ function pct(sorted: number[], p: number): number {
 }
 
 interface Result {
-  engine: string;
-  records: number;
-  ingestSeconds: number;
-  recordsPerSecond: number;
-  httpMs: { p50: number; p95: number; mean: number };
-  libMs: { p50: number; p95: number; mean: number };
-  datapoints: number;
+  engine: 'sqlite' | 'postgres';
+  ingest_vm_minutes_per_s: number;
+  raw_vm_minutes_per_s: number;
+  ingest_raw_ratio: number;
+  p50_ms_1d_300: number;
+  p50_ms_63d_3600: number;
+  p50_ms_455d_86400: number;
+  bytes_per_vm_day: { '60': number; '300': number; '3600': number };
+  profile_ms_per_batch: { gunzip: number; json_parse: number; validate: number; rows: number; store: number };
+  batches: number;
+  vms_per_batch: number;
 }
 
-async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: string): Promise<Result> {
+const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
+
+/** Raw engine speed: the batches' minute rows inserted straight into the same schema, one transaction per batch. */
+async function rawInsert(engine: 'sqlite' | 'postgres', db: string, payloads: Payload[]): Promise<number> {
+  const rowsOf = (p: Payload) => p.Instances.flatMap((i) => i.Stats.map((w) => instanceMinuteValues(p.AgentID, i.InstanceID, w)));
+  const prepared = payloads.map(rowsOf);
+  const cols = INSTANCE_MINUTE_COLS.map((c) => c.name).join(', ');
+  const records = prepared.reduce((a, r) => a + r.length, 0);
+  if (engine === 'sqlite') {
+    const d = new Database(db);
+    d.pragma('journal_mode = WAL');
+    d.pragma('synchronous = NORMAL');
+    try {
+      const st = d.prepare(`INSERT INTO instance_minutes (${cols}) VALUES (${INSTANCE_MINUTE_COLS.map(() => '?').join(', ')})`);
+      const tx = d.transaction((rows: Value[][]) => {
+        for (const r of rows) st.run(...r);
+      });
+      const t0 = process.hrtime.bigint();
+      for (const rows of prepared) tx.immediate(rows);
+      return records / (ms(t0, process.hrtime.bigint()) / 1000);
+    } finally {
+      d.close();
+    }
+  }
+  const c = new pg.Client({ connectionString: db });
+  await c.connect();
+  try {
+    const types = INSTANCE_MINUTE_COLS.map((col, i) => `$${i + 1}::${col.kind === 'text' ? 'text' : col.kind === 'int' ? 'bigint' : 'double precision'}[]`).join(', ');
+    const sql = `INSERT INTO instance_minutes (${cols}) SELECT * FROM unnest(${types})`;
+    const columns = prepared.map((rows) => INSTANCE_MINUTE_COLS.map((_, ci) => rows.map((r) => r[ci])));
+    const t0 = process.hrtime.bigint();
+    for (const arrays of columns) {
+      await c.query('BEGIN');
+      await c.query(sql, arrays);
+      await c.query('COMMIT');
+    }
+    return records / (ms(t0, process.hrtime.bigint()) / 1000);
+  } finally {
+    await c.end();
+  }
+}
+
+async function bytesPerVmDay(engine: 'sqlite' | 'postgres', store: SqlStore, dbPath: string): Promise<Result['bytes_per_vm_day']> {
+  const tables = { '60': ['instance_minutes', 1440], '300': ['instance_5m', 288], '3600': ['instance_1h', 24] } as const;
+  const out = { '60': 0, '300': 0, '3600': 0 };
+  for (const [tier, [table, perDay]] of Object.entries(tables) as [keyof typeof out, readonly [string, number]][]) {
+    const rows = Number((await store.db.all(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
+    let bytes: number;
+    if (engine === 'sqlite') {
+      const d = new Database(dbPath, { readonly: true });
+      try {
+        bytes = Number((d.prepare(`SELECT SUM(pgsize) AS b FROM dbstat WHERE name = ? OR name LIKE ?`).get(table, `${table}_%`) as { b: number }).b);
+      } finally {
+        d.close();
+      }
+    } else {
+      const r = await store.db.all(
+        `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS b FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ?`,
+        [table],
+      );
+      bytes = Number(r[0]!.b);
+    }
+    out[tier] = rows ? Math.round((bytes / rows) * perDay) : 0;
+  }
+  return out;
+}
+
+async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: string, keyFile: string): Promise<Result> {
   const config: ServerConfig = {
     host: '127.0.0.1',
     port: 0,
@@ -133,6 +222,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: s
     retentionIntervalS: 3600,
     logLevel: 'silent',
     pgPoolMax: 10,
+    alerts: { loops: false, builtins: false },
   };
   const srv = await startServer(config);
   try {
@@ -142,89 +232,184 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, keyFile: s
     const payloads = Array.from({ length: BATCHES }, (_, b) =>
       batch(`host-${b % 16}`, Array.from({ length: INSTANCES_PER_BATCH }, (_, i) => instance(`b${b % 16}-vm${i}`, [window(now - 3600 - Math.floor(b / 16) * 60, i)]))),
     );
+    const bodies = payloads.map((p) => gzipSync(JSON.stringify(p)));
     await post(srv.url, admin.secret, batch('warmup', [instance('warm', [window(now - 60, 1)])]));
     const t0 = process.hrtime.bigint();
     let next = 0;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
-        while (next < payloads.length) await post(srv.url, admin.secret, payloads[next++]!);
+        while (next < payloads.length) {
+          const i = next++;
+          const res = await fetch(`${srv.url}/v1/ingest`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${admin.secret}`, 'content-type': 'application/json', 'content-encoding': 'gzip', 'idempotency-key': payloads[i]!.BatchID },
+            body: bodies[i]!,
+          });
+          const text = await res.text();
+          if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${text}`);
+        }
       }),
     );
     const ingestSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const records = BATCHES * INSTANCES_PER_BATCH;
 
-    // One VM with a full day of minutes, shipped as 24 hourly batches.
-    const dayStart = now - 86400;
-    for (let h = 0; h < 24; h++) {
-      const stats = Array.from({ length: 60 }, (_, m) => window(dayStart + (h * 60 + m) * 60, h * 60 + m));
-      await post(srv.url, admin.secret, batch('day-host', [instance('day-vm', stats)]));
-    }
-    const statistics = ['Minimum', 'Maximum', 'Sum', 'Average', 'SampleCount'];
-    const qs = new URLSearchParams({ metricName: 'CPUUtilization', period: '300', startTime: String(dayStart), endTime: String(dayStart + 86400), unit: 'Percent', statistics: statistics.join(',') });
-    const http: number[] = [];
-    const lib: number[] = [];
-    let datapoints = 0;
-    for (let i = 0; i < QUERIES + 10; i++) {
+    // Where the time of one batch goes, stage by stage, on fresh copies (new BatchIDs, next minutes).
+    const prof = { gunzip: 0, json_parse: 0, validate: 0, rows: 0, store: 0 };
+    const profN = Math.min(8, BATCHES);
+    const validator = payloadValidator();
+    for (let i = 0; i < profN; i++) {
+      const p = batch(`prof-${i}`, payloads[i]!.Instances.map((x) => ({ ...x, Stats: x.Stats.map((w) => ({ ...w, Minute: w.Minute - 7200 })) })));
+      const gz = gzipSync(JSON.stringify(p));
+      // The route's own parser (parse, validate, number and duplicate checks) gives the batch stored below.
+      const parsed = parsePayload(gunzipSync(gz));
       const a = process.hrtime.bigint();
-      const res = await fetch(`${srv.url}/v1/instances/day-vm/metric-data?${qs}`, { headers: { authorization: `Bearer ${admin.secret}` } });
-      const body = (await res.json()) as { metricData: unknown[] };
+      const raw = gunzipSync(gz);
       const b = process.hrtime.bigint();
-      const r = await getMetricData(srv.store, { instanceId: 'day-vm', metricName: 'CPUUtilization', period: 300, startTime: dayStart, endTime: dayStart + 86400, unit: 'Percent', statistics });
+      const data = JSON.parse(raw.toString('utf8'));
       const c = process.hrtime.bigint();
-      datapoints = body.metricData.length;
-      if (r.datapoints.length !== datapoints) throw new Error('REST and library disagree');
-      if (i >= 10) {
-        http.push(Number(b - a) / 1e6);
-        lib.push(Number(c - b) / 1e6);
+      if (!validator(data)) throw new Error('the bench batch does not validate');
+      const d = process.hrtime.bigint();
+      const tiers = new TierBatch('instance');
+      for (const inst of parsed.Instances) {
+        const k = keptWindows(inst.Stats, { receivedAt: now }, mergeInstanceWindows);
+        instanceValues(parsed.AgentID, { ...inst, Stats: k.kept }, parsed.CreatedAt);
+        for (const w of k.kept) {
+          instanceMinuteValues(parsed.AgentID, inst.InstanceID, w);
+          tiers.addInstance(parsed.AgentID, inst.InstanceID, w, false);
+        }
       }
+      tiers.values(300);
+      tiers.values(3600);
+      const e = process.hrtime.bigint();
+      await srv.store.ingest(parsed, { receivedAt: now });
+      const f = process.hrtime.bigint();
+      prof.gunzip += ms(a, b);
+      prof.json_parse += ms(b, c);
+      prof.validate += ms(c, d);
+      prof.rows += ms(d, e);
+      prof.store += ms(e, f);
     }
-    const stats = (xs: number[]) => {
-      const s = [...xs].sort((x, y) => x - y);
-      return { p50: pct(s, 50), p95: pct(s, 95), mean: xs.reduce((x, y) => x + y, 0) / xs.length };
+    for (const k of Object.keys(prof) as (keyof typeof prof)[]) prof[k] = Number((prof[k] / profN).toFixed(3));
+
+    // The raw engine: the same minute rows, the same schema, a database of their own.
+    const raw = await rawInsert(engine, rawDb, payloads);
+
+    // One VM with HISTORY_DAYS days of minutes, written day by day, then retention as the server runs it.
+    const store = srv.store as SqlStore;
+    const histEnd = Math.floor(now / DAY) * DAY;
+    for (let d = HISTORY_DAYS; d > 0; d--) {
+      const start = histEnd - d * DAY;
+      const stats = Array.from({ length: 1440 }, (_, m) => window(start + m * 60, m));
+      await store.ingest(batch('hist-host', [instance('hist-vm', stats)]), { receivedAt: now });
+    }
+    await srv.runRetention(now);
+
+    const statistics = 'Minimum,Maximum,Sum,Average,SampleCount';
+    // One call returns at most 1,440 datapoints: 63 days at 3600 is two calls (60 d + 3 d), as a client must ask.
+    const p50 = async (period: number, days: number) => {
+      const maxSpan = 1440 * period;
+      const calls: [number, number][] = [];
+      for (let end = histEnd; end > histEnd - days * DAY; end -= maxSpan) calls.push([Math.max(histEnd - days * DAY, end - maxSpan), end]);
+      const times: number[] = [];
+      let datapoints = 0;
+      for (let i = 0; i < QUERIES + 10; i++) {
+        const a = process.hrtime.bigint();
+        datapoints = 0;
+        for (const [from, to] of calls) {
+          const qs = new URLSearchParams({ metricName: 'CPUUtilization', period: String(period), startTime: String(from), endTime: String(to), unit: 'Percent', statistics });
+          const res = await fetch(`${srv.url}/v1/instances/hist-vm/metric-data?${qs}`, { headers: { authorization: `Bearer ${admin.secret}` } });
+          const body = (await res.json()) as { metricData: unknown[] };
+          if (res.status !== 200) throw new Error(`metric-data answered ${res.status}: ${JSON.stringify(body)}`);
+          datapoints += body.metricData.length;
+        }
+        const b = process.hrtime.bigint();
+        if (i >= 10) times.push(ms(a, b));
+      }
+      const expected = Math.min(days, HISTORY_DAYS) * (DAY / period);
+      if (datapoints !== expected) throw new Error(`${days} d at ${period}: ${datapoints} datapoints, expected ${expected}`);
+      return Number(pct([...times].sort((x, y) => x - y), 50).toFixed(3));
     };
-    return { engine, records, ingestSeconds, recordsPerSecond: records / ingestSeconds, httpMs: stats(http), libMs: stats(lib), datapoints };
+    const ingestRate = records / ingestSeconds;
+    return {
+      engine,
+      ingest_vm_minutes_per_s: Math.round(ingestRate),
+      raw_vm_minutes_per_s: Math.round(raw),
+      ingest_raw_ratio: Number((raw / ingestRate).toFixed(2)),
+      p50_ms_1d_300: await p50(300, 1),
+      p50_ms_63d_3600: await p50(3600, 63),
+      p50_ms_455d_86400: await p50(86400, 455),
+      bytes_per_vm_day: await bytesPerVmDay(engine, store, db),
+      profile_ms_per_batch: prof,
+      batches: BATCHES,
+      vms_per_batch: INSTANCES_PER_BATCH,
+    };
   } finally {
     await srv.close();
   }
+}
+
+/** A migrated, empty database for the raw inserts (the same schema as the server's). */
+async function emptySchema(db: string, keyFile: string): Promise<void> {
+  const { openBackend } = await import('../server/app.js');
+  const { store } = await openBackend({ db, keyFile, pgPoolMax: 2 });
+  await store.close();
 }
 
 async function main(): Promise<void> {
   const results: Result[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-bench-'));
   try {
-    results.push(await benchEngine('sqlite', join(dir, 'bench.db'), join(dir, 'server.key')));
+    await emptySchema(join(dir, 'raw.db'), join(dir, 'raw.key'));
+    results.push(await benchEngine('sqlite', join(dir, 'bench.db'), join(dir, 'raw.db'), join(dir, 'server.key')));
     const name = `vmpulse_bench_${process.pid}`;
     const admin = new pg.Client({ connectionString: PG_URL });
     let pgReady = false;
     try {
       await admin.connect();
       await admin.query(`CREATE DATABASE ${name}`);
+      await admin.query(`CREATE DATABASE ${name}_raw`);
       pgReady = true;
     } catch (e) {
-      process.stdout.write(`PostgreSQL skipped: ${(e as Error).message}\n`);
+      process.stderr.write(`PostgreSQL skipped: ${(e as Error).message}\n`);
     }
     if (pgReady) {
       try {
-        const u = new URL(PG_URL);
-        u.pathname = `/${name}`;
-        results.push(await benchEngine('postgres', u.toString(), join(dir, 'server-pg.key')));
+        const url = (n: string) => {
+          const u = new URL(PG_URL);
+          u.pathname = `/${n}`;
+          return u.toString();
+        };
+        await emptySchema(url(`${name}_raw`), join(dir, 'raw-pg.key'));
+        // The raw database needs the minute partitions the batches fall in.
+        const { openStore } = await import('../server/store/store.js');
+        const rawStore = (await openStore(url(`${name}_raw`))) as SqlStore;
+        await rawStore.ensurePartitions([Math.floor(Date.now() / 60000) * 60 - 3600 - 3600, Math.floor(Date.now() / 60000) * 60]);
+        await rawStore.close();
+        results.push(await benchEngine('postgres', url(name), url(`${name}_raw`), join(dir, 'server-pg.key')));
       } finally {
         await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await admin.query(`DROP DATABASE IF EXISTS ${name}_raw WITH (FORCE)`);
       }
     }
     await admin.end().catch(() => {});
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const f = (x: number) => x.toFixed(2);
+  if (JSON_OUT) {
+    for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
   process.stdout.write(
-    `\nvmpulse server bench: ingest ${BATCHES} batches × ${INSTANCES_PER_BATCH} VMs × 1 minute over HTTP (gzip, ${CONCURRENCY} concurrent);\n` +
-      `GetInstanceMetricData: one VM, 1440 minutes, period 300, all five statistics, ${QUERIES} calls\n\n`,
+    `\nvmpulse server bench: ingest ${BATCHES} batches × ${INSTANCES_PER_BATCH} VMs × 1 minute over HTTP (gzip, ${CONCURRENCY} concurrent) vs the same minute rows\n` +
+      `inserted raw; GetInstanceMetricData over REST (CPUUtilization, all five statistics, ${QUERIES} calls) for one VM with ${HISTORY_DAYS} days of history\n\n`,
   );
-  process.stdout.write(`engine    VM-minutes/s   ingest s   REST p50 ms  p95 ms  mean ms   library p50 ms  p95 ms   datapoints\n`);
   for (const r of results) {
     process.stdout.write(
-      `${r.engine.padEnd(10)}${r.recordsPerSecond.toFixed(0).padStart(12)}   ${f(r.ingestSeconds).padStart(8)}   ${f(r.httpMs.p50).padStart(11)}  ${f(r.httpMs.p95).padStart(6)}  ${f(r.httpMs.mean).padStart(7)}   ${f(r.libMs.p50).padStart(14)}  ${f(r.libMs.p95).padStart(6)}   ${String(r.datapoints).padStart(10)}\n`,
+      `${r.engine}\n` +
+        `  ingest ${r.ingest_vm_minutes_per_s} VM-minutes/s, raw ${r.raw_vm_minutes_per_s} VM-minutes/s, raw/ingest cost ratio ${r.ingest_raw_ratio}\n` +
+        `  per batch (ms): gunzip ${r.profile_ms_per_batch.gunzip}, JSON parse ${r.profile_ms_per_batch.json_parse}, validation ${r.profile_ms_per_batch.validate}, rows ${r.profile_ms_per_batch.rows}, store ${r.profile_ms_per_batch.store}\n` +
+        `  p50 ms: 1 d @300 ${r.p50_ms_1d_300}, 63 d @3600 ${r.p50_ms_63d_3600}, 455 d @86400 ${r.p50_ms_455d_86400}\n` +
+        `  bytes per VM-day: 60 s ${r.bytes_per_vm_day['60']}, 300 s ${r.bytes_per_vm_day['300']}, 3600 s ${r.bytes_per_vm_day['3600']}\n`,
     );
   }
 }

@@ -35,7 +35,8 @@ export interface BenchStandin {
 export class StandinFleet {
   readonly members: BenchStandin[] = [];
   private readonly dir = mkdtempSync(join(tmpdir(), 'vpt-bench-'));
-  private readonly exe = join(this.dir, 'crosvm');
+  /** The stand-ins' exe, also their argv[0]. */
+  readonly exe = join(this.dir, 'crosvm');
   private tapSeq = 0;
 
   constructor() {
@@ -48,6 +49,9 @@ export class StandinFleet {
     if (name.length > 15) throw new Error(`TAP name ${name} too long`);
     return name;
   }
+
+  /** Regex of the command-line part that names one stand-in VM (`vm<i>`, in group `vm`). */
+  static readonly VM_PATTERN = String.raw`--socket\s+\S*/(?P<vm>vm\d+)\.sock`;
 
   private startOne(i: number): Promise<BenchStandin> {
     const tap = this.tapName();

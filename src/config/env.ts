@@ -34,6 +34,43 @@ export function envReader(source: NodeJS.ProcessEnv = process.env) {
 export function parseListen(value: string, name: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`${name} must be host:port, got ${JSON.stringify(value)}`);
+  if (!m || port > 65535) throw new ConfigError(name, `${name} must be host:port, got ${JSON.stringify(value)}`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/**
+ * A configuration value that cannot be used. The commands exit with code 2 and print the message,
+ * which always names the variable: a 0 or an absurd interval, window, size or count is refused at
+ * start rather than dividing by zero or spinning later.
+ */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface IntRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** Parses an integer variable within [min, max]; absent (or empty) gives the default. */
+export function intSetting(env: Record<string, string | undefined>, name: string, def: number | undefined, range: IntRange): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return def;
+  const text = raw.trim();
+  const v = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(v) || v < range.min || v > range.max) {
+    throw new ConfigError(name, `${name} must be an integer from ${range.min} to ${range.max}, got ${JSON.stringify(raw)}`);
+  }
+  return v;
+}
+
+/** intSetting for a variable that always has a default. */
+export function intVar(env: Record<string, string | undefined>, name: string, def: number, range: IntRange): number {
+  return intSetting(env, name, def, range)!;
 }

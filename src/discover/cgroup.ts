@@ -4,34 +4,13 @@
 // symlinks); v2: `0::/path` under the unified mount, recognised by its cgroup.controllers file.
 // When both exist (hybrid hosts) the v1 cpu line wins: then the cpu controller is bound to v1.
 import { existsSync } from 'node:fs';
-import { malformed, ok, type Outcome } from '../readers/outcome.js';
-import { readText } from './proc-io.js';
-
-export interface CgroupLine {
-  readonly hierarchyId: number;
-  readonly controllers: readonly string[];
-  readonly path: string;
-}
+import { ok, type Outcome } from '../readers/outcome.js';
+import { cpuCgroupLines, parseCgroupLines, type CgroupLine } from '../readers/parse-cgroup.js';
+import { readBytes } from './proc-io.js';
 
 export interface CpuCgroup {
   readonly dir: string;
   readonly version: 1 | 2;
-}
-
-/** /proc/<pid>/cgroup. Pure. */
-export function parseProcCgroup(text: string): Outcome<CgroupLine[]> {
-  const out: CgroupLine[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const a = line.indexOf(':');
-    const b = line.indexOf(':', a + 1);
-    if (a <= 0 || b < 0) return malformed('cgroup', `bad line ${JSON.stringify(line)}`);
-    const id = Number(line.slice(0, a));
-    if (!Number.isInteger(id)) return malformed('cgroup', `bad hierarchy id in ${JSON.stringify(line)}`);
-    const controllers = line.slice(a + 1, b).split(',').filter((c) => c !== '');
-    out.push({ hierarchyId: id, controllers, path: line.slice(b + 1) });
-  }
-  return ok(out);
 }
 
 /** Directories to try, in order, for the CPU controller. Pure. */
@@ -39,22 +18,21 @@ export function cpuCgroupCandidates(lines: readonly CgroupLine[], sysRoot: strin
   const base = `${sysRoot}/fs/cgroup`;
   const join = (mount: string, path: string): string => `${base}/${mount}${path === '/' ? '' : path}`.replace(/\/+$/, '');
   const out: CpuCgroup[] = [];
-  const v1 = lines.find((l) => l.hierarchyId !== 0 && l.controllers.includes('cpu'));
+  const { v1, v2 } = cpuCgroupLines(lines);
   if (v1) {
     for (const mount of [v1.controllers.join(','), 'cpu,cpuacct', 'cpuacct,cpu', 'cpu']) {
       const dir = join(mount, v1.path);
       if (!out.some((c) => c.dir === dir)) out.push({ dir, version: 1 });
     }
   }
-  const v2 = lines.find((l) => l.hierarchyId === 0 && l.controllers.length === 0);
   if (v2 && unified) out.push({ dir: `${base}${v2.path === '/' ? '' : v2.path}`, version: 2 });
   return out;
 }
 
 export function findCpuCgroup(procRoot: string, sysRoot: string, pid: number): Outcome<CpuCgroup | null> {
-  const text = readText(`${procRoot}/${pid}/cgroup`);
-  if (!text.ok) return text;
-  const lines = parseProcCgroup(text.value);
+  const raw = readBytes(`${procRoot}/${pid}/cgroup`);
+  if (!raw.ok) return raw;
+  const lines = parseCgroupLines(raw.value);
   if (!lines.ok) return lines;
   const unified = existsSync(`${sysRoot}/fs/cgroup/cgroup.controllers`);
   for (const c of cpuCgroupCandidates(lines.value, sysRoot, unified)) if (existsSync(c.dir)) return ok(c);

@@ -1,28 +1,19 @@
-// Identity rules: which instance_id / instance_name a discovered VM gets.
+// Identity: which instance_id / instance_name a discovered VM gets. Each hypervisor module states
+// its own rule (HypervisorModule.identity, summed up in the README); what they share is here.
 //
-//   QEMU              instance_id   = -uuid                              (idSource 'qemu-uuid')
-//                     instance_name = -name guest=NAME (or -name NAME)
-//                     no -uuid: instance_id = the name                     (idSource 'qemu-name')
-//                     no -name: instance_name = the uuid
-//   Firecracker       --id gives both instance_id and instance_name        (idSource 'firecracker-id');
-//                     the name is the folder holding the API socket instead when that folder is
-//                     specific (see below) and differs from the id (orchestrators keep a
-//                     readable folder per VM and a UUID as --id). Without --id (or with the
-//                     default "anonymous-instance"): the API-socket rule below.
-//   Cloud Hypervisor  the folder holding the API socket, for both          (idSource 'api-socket'):
-//                     /run/ch/web-1/api.sock → web-1. When vm.info carries config.platform.uuid,
-//                     that uuid is the instance_id (idSource 'vm-info') and the folder stays the name.
-//   crosvm            the folder holding the control socket (--socket), for both ('api-socket').
-//
-//   The folder is taken from the socket's path on the host (a jailed Firecracker's socket
-//   /run/firecracker.socket is /srv/jailer/firecracker/<id>/root/run/firecracker.socket). A folder
-//   is not specific when it is a generic place (run, tmp, var, sockets, the hypervisor's own
-//   name...); then the socket's file name without its extension is used (/tmp/vm7.sock → vm7),
-//   and when that too is generic (api, api.sock, firecracker.socket...) the rule does not apply.
+//   The API socket's name is taken from its path on the host (a jailed Firecracker's socket
+//   /run/firecracker.socket is /srv/jailer/firecracker/<id>/root/run/firecracker.socket): the
+//   folder holding it, unless that is a generic place (run, tmp, var, sockets, a hypervisor's own
+//   name...); then the socket's file name without its extension (/tmp/vm7.sock → vm7); when that
+//   too is generic (api, api.sock, firecracker.socket...), none.
 //
 //   Fallback for everything: `<hypervisor>-<pid>-<starttime>`       (idSource 'pid-fallback').
 //   Names are never empty strings.
-import type { Hypervisor, IdSource } from './vm.js';
+import type { Identity } from './hypervisors/contract.js';
+import { HYPERVISORS, hypervisorModule } from './hypervisors/registry.js';
+import type { Hypervisor } from './vm.js';
+
+export type { Identity };
 
 export interface IdentityInput {
   readonly hypervisor: Hypervisor;
@@ -32,21 +23,14 @@ export interface IdentityInput {
   readonly name: string | null;
   /** The API/control socket's path on the host, if any. */
   readonly socketHostPath: string | null;
-  /** config.platform.uuid from Cloud Hypervisor's vm.info. */
+  /** A uuid from the hypervisor's API answer (Cloud Hypervisor's config.platform.uuid). */
   readonly apiUuid: string | null;
-}
-
-export interface Identity {
-  readonly instanceId: string;
-  readonly instanceName: string;
-  readonly idSource: IdSource;
 }
 
 const GENERIC = new Set([
   '', '.', '..', 'run', 'tmp', 'var', 'sock', 'socket', 'sockets', 'api', 'api.sock', 'api-socket',
-  'control', 'control.sock', 'ch', 'ch.sock', 'cloud-hypervisor', 'cloud-hypervisor.sock', 'firecracker',
-  'firecracker.sock', 'firecracker.socket', 'crosvm', 'crosvm.sock', 'root', 'qemu', 'vm', 'vms', 'vm.sock',
-  'sandbox', 'jailer', 'lib', 'libvirt', 'user',
+  'control', 'control.sock', 'root', 'vm', 'vms', 'vm.sock', 'sandbox', 'lib', 'user',
+  ...HYPERVISORS.flatMap((h) => h.genericSocketNames),
 ]);
 
 /** The specific name the socket's location gives, or null. Pure. */
@@ -67,31 +51,13 @@ function clean(s: string | null): string | null {
 }
 
 export function resolveIdentity(input: IdentityInput): Identity {
-  const uuid = clean(input.uuid);
-  const name = clean(input.name);
-  const fromSocket = nameFromSocketPath(input.socketHostPath);
-  switch (input.hypervisor) {
-    case 'qemu':
-      if (uuid) return { instanceId: uuid, instanceName: name ?? uuid, idSource: 'qemu-uuid' };
-      if (name) return { instanceId: name, instanceName: name, idSource: 'qemu-name' };
-      break;
-    case 'firecracker':
-      if (name) {
-        const display = fromSocket && fromSocket !== name ? fromSocket : name;
-        return { instanceId: name, instanceName: display, idSource: 'firecracker-id' };
-      }
-      if (fromSocket) return { instanceId: fromSocket, instanceName: fromSocket, idSource: 'api-socket' };
-      break;
-    case 'cloud-hypervisor': {
-      const apiUuid = clean(input.apiUuid);
-      if (apiUuid) return { instanceId: apiUuid, instanceName: fromSocket ?? apiUuid, idSource: 'vm-info' };
-      if (fromSocket) return { instanceId: fromSocket, instanceName: fromSocket, idSource: 'api-socket' };
-      break;
-    }
-    case 'crosvm':
-      if (fromSocket) return { instanceId: fromSocket, instanceName: fromSocket, idSource: 'api-socket' };
-      break;
-  }
+  const found = hypervisorModule(input.hypervisor).identity({
+    uuid: clean(input.uuid),
+    name: clean(input.name),
+    socketName: nameFromSocketPath(input.socketHostPath),
+    apiUuid: clean(input.apiUuid),
+  });
+  if (found) return found;
   const fallback = `${input.hypervisor}-${input.pid}-${input.starttime}`;
   return { instanceId: fallback, instanceName: fallback, idSource: 'pid-fallback' };
 }

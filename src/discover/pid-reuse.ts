@@ -13,6 +13,9 @@
 // last_pid (/proc/loadavg) belongs to the reader's PID namespace, so the counters are only used
 // when the proc root is the reader's own (its `self` is our pid); forks (/proc/stat `processes`)
 // and N (/proc/loadavg running/total) are global, which only makes the bound more cautious.
+import { parseCounter } from '../readers/parse-counter.js';
+import { parseStatCounters } from '../readers/parse-host-stat.js';
+import { parseLoadavg } from '../readers/parse-loadavg.js';
 
 export interface PidCounters {
   /** Last PID allocated (5th field of /proc/loadavg). */
@@ -39,11 +42,11 @@ export function reuseWindow(prev: PidCounters | null, now: PidCounters | null): 
   return to >= from ? (pid) => pid > from && pid <= to : (pid) => pid > from || pid <= to;
 }
 
-/** Parses /proc/loadavg and the `processes` line of /proc/stat. Pure. */
-export function parseCounters(loadavg: string, stat: string, pidMax: string): PidCounters | null {
-  const la = /^\S+ \S+ \S+ \d+\/(\d+) (\d+)\s*$/.exec(loadavg);
-  const forks = /^processes (\d+)$/m.exec(stat);
-  const max = Number(pidMax.trim());
-  if (!la || !forks || !Number.isSafeInteger(max) || max <= RESERVED_PIDS) return null;
-  return { tasks: Number(la[1]), lastPid: Number(la[2]), forks: Number(forks[1]), pidMax: max };
+/** /proc/loadavg, /proc/stat and /proc/sys/kernel/pid_max → the counters, or null. Pure. */
+export function parseCounters(loadavg: Buffer | string, stat: Buffer | string, pidMax: Buffer | string): PidCounters | null {
+  const la = parseLoadavg(loadavg);
+  const st = parseStatCounters(stat);
+  const max = parseCounter(pidMax);
+  if (!la.ok || !st.ok || st.value.processes === null || !max.ok || max.value <= RESERVED_PIDS) return null;
+  return { tasks: la.value.entities, lastPid: la.value.lastPid, forks: st.value.processes, pidMax: max.value };
 }

@@ -1,16 +1,7 @@
-// The few synchronous reads discovery makes, answered as Outcomes. Discovery runs seldom and
-// reads small files once per process, so plain readFileSync is fine here (the per-tick path keeps
-// fds open elsewhere).
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+// The synchronous reads discovery makes of every process, answered as Outcomes (files read once
+// elsewhere use the readers' readOnce; the per-tick path keeps fds open).
+import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { failureFromError, ok, type Outcome } from '../readers/outcome.js';
-
-export function readText(path: string, processFile = true): Outcome<string> {
-  try {
-    return ok(readFileSync(path, 'utf8'));
-  } catch (err) {
-    return failureFromError(err, path, processFile);
-  }
-}
 
 // procfs reports size 0, so readFileSync allocates a fresh 64 KiB buffer per file; on a full
 // scan of 10,000 processes that garbage costs more than the reads. One scratch buffer instead.

@@ -3,13 +3,8 @@
 // `-netdev tap,fd=29`). Reading a tun fdinfo takes the kernel's rtnl lock, so this runs at
 // discovery, never per tick.
 import { ok, type Outcome } from '../readers/outcome.js';
-import { listDir, readLink, readText } from './proc-io.js';
-
-/** The interface name of a tun fd's fdinfo, or null (fd not attached to an interface). Pure. */
-export function parseFdinfoIff(text: string): string | null {
-  const m = /^iff:\s*(\S+)\s*$/m.exec(text);
-  return m ? m[1]! : null;
-}
+import { parseFdinfo } from '../readers/parse-fdinfo.js';
+import { listDir, readBytes, readLink } from './proc-io.js';
 
 /** fdinfo names first, then command-line names not already present; no duplicates. Pure. */
 export function mergeTaps(...lists: readonly (readonly string[])[]): string[] {
@@ -27,10 +22,11 @@ export function readTunTaps(procRoot: string, pid: number): Outcome<string[]> {
     const link = readLink(`${fdDir}/${fd}`);
     // An fd closed since the listing is simply skipped.
     if (!link.ok || link.value !== '/dev/net/tun') continue;
-    const info = readText(`${procRoot}/${pid}/fdinfo/${fd}`);
-    if (!info.ok) continue;
-    const name = parseFdinfoIff(info.value);
-    if (name && !names.includes(name)) names.push(name);
+    const raw = readBytes(`${procRoot}/${pid}/fdinfo/${fd}`);
+    const info = raw.ok ? parseFdinfo(raw.value) : raw;
+    // Malformed fdinfo names no interface (the kernel limits names to 15 characters, no spaces or '/').
+    if (!info.ok || info.value.iff === null) continue;
+    if (!names.includes(info.value.iff)) names.push(info.value.iff);
   }
   return ok(names);
 }

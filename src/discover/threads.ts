@@ -1,22 +1,14 @@
-// vCPU threads, found by their names (/proc/<pid>/task/<tid>/comm):
-//   QEMU              `CPU <n>/KVM` (`CPU <n>/TCG` without KVM); only with -name ...,debug-threads=on
-//   Cloud Hypervisor  `vcpu<n>`
-//   Firecracker       `fc_vcpu <n>`
-//   crosvm            `crosvm_vcpu<n>` (some versions `crosvm_vcpu <n>`)
+// vCPU threads, found by their names (/proc/<pid>/task/<tid>/comm); each hypervisor module says
+// what its vCPU threads are called (HypervisorModule.vcpuThread).
 import { ok, type Outcome } from '../readers/outcome.js';
-import { listDir, readText } from './proc-io.js';
+import { parseComm } from '../readers/parse-comm.js';
+import { hypervisorModule } from './hypervisors/registry.js';
+import { listDir, readBytes } from './proc-io.js';
 import type { Hypervisor } from './vm.js';
-
-const PATTERNS: Record<Hypervisor, RegExp> = {
-  qemu: /^CPU (\d+)\/[A-Z]+$/,
-  'cloud-hypervisor': /^vcpu(\d+)$/,
-  firecracker: /^fc_vcpu ?(\d+)$/,
-  crosvm: /^crosvm_vcpu ?(\d+)$/,
-};
 
 /** The vCPU index a thread name stands for, or null. Pure. */
 export function vcpuIndex(hypervisor: Hypervisor, comm: string): number | null {
-  const m = PATTERNS[hypervisor].exec(comm.replace(/\n$/, ''));
+  const m = hypervisorModule(hypervisor).vcpuThread.exec(comm.replace(/\n$/, ''));
   return m ? Number(m[1]) : null;
 }
 
@@ -27,7 +19,8 @@ export function readVcpuTids(procRoot: string, pid: number, hypervisor: Hypervis
   const found: { index: number; tid: number }[] = [];
   for (const t of tasks.value) {
     if (!/^\d+$/.test(t)) continue;
-    const comm = readText(`${procRoot}/${pid}/task/${t}/comm`);
+    const raw = readBytes(`${procRoot}/${pid}/task/${t}/comm`);
+    const comm = raw.ok ? parseComm(raw.value) : raw;
     if (!comm.ok) continue;
     const index = vcpuIndex(hypervisor, comm.value);
     if (index !== null) found.push({ index, tid: Number(t) });

@@ -1,7 +1,9 @@
 // What discovery hands to the sampler: one running hypervisor process and what it says about
 // its VM. Plain data, so it crosses into Piscina workers by structured clone.
+import type { Hypervisor } from './hypervisors/registry.js';
 
-export type Hypervisor = 'qemu' | 'cloud-hypervisor' | 'firecracker' | 'crosvm';
+/** The names of the modules in hypervisors/registry.ts. */
+export type { Hypervisor };
 
 /** Where the instance id came from; documented per hypervisor in the README. */
 export type IdSource =

@@ -1,8 +1,9 @@
 // /proc/<pid>/fdinfo/<fd>. A /dev/net/tun fd attached to an interface carries `iff:\t<name>`;
 // that is the only place libvirt-passed TAP fds are named. Reading it takes the rtnl lock, so
-// callers do it at discovery time only.
+// callers do it at discovery time only. Interface names may hold any UTF-8 but '/', ':' and
+// whitespace, so the bytes are read as UTF-8.
 import { malformed, ok, type Outcome } from './outcome.js';
-import { asText, colonLines, counter } from './parse-util.js';
+import { asUtf8, colonLines, counter } from './parse-util.js';
 
 export interface FdInfo {
   readonly pos: number;
@@ -13,7 +14,7 @@ export interface FdInfo {
 }
 
 export function parseFdinfo(input: Buffer | string): Outcome<FdInfo> {
-  const lines = colonLines(asText(input));
+  const lines = colonLines(asUtf8(input));
   const pos = counter(lines.get('pos'));
   if (pos === null) return malformed('fdinfo', 'pos missing or not a counter');
   const rawFlags = lines.get('flags');

@@ -1,6 +1,6 @@
 // /proc/<pid>/statm: seven page counts on one line (size resident shared text lib data dt).
-import { malformed, ok, type Outcome } from './outcome.js';
-import { asBytes, asText, uintFields } from './parse-util.js';
+import { ok, type Outcome } from './outcome.js';
+import { exactUintFields } from './parse-util.js';
 
 export interface Statm {
   /** Total program size (VMS), pages. */
@@ -14,10 +14,7 @@ export interface Statm {
 const fields = new Float64Array(7);
 
 export function parseStatm(input: Buffer | string): Outcome<Statm> {
-  const count = uintFields(asBytes(input), fields);
-  if (count !== 7) return malformed('statm', `expected 7 fields, got ${count}`);
-  if (fields.some((n) => n < 0)) {
-    return malformed('statm', `non-counter in ${JSON.stringify(asText(input).trim().split(/\s+/).join(' '))}`);
-  }
+  const bad = exactUintFields(input, fields, 'statm');
+  if (bad) return bad;
   return ok({ sizePages: fields[0]!, residentPages: fields[1]!, sharedPages: fields[2]! });
 }

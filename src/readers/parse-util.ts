@@ -1,9 +1,15 @@
 // Shared number rules for the parsers. Kernel counters are unsigned 64-bit; a JS number holds
 // them exactly only up to 2^53-1, so anything larger is refused rather than silently rounded.
+import { malformed, type Failure } from './outcome.js';
 
 /** Bytes from procfs/sysfs are ASCII; latin1 never fails and never allocates replacement chars. */
 export function asText(input: Buffer | string): string {
   return typeof input === 'string' ? input : input.toString('latin1');
+}
+
+/** Text that may hold names chosen by users (argv, comm, interface and cgroup names): UTF-8. */
+export function asUtf8(input: Buffer | string): string {
+  return typeof input === 'string' ? input : input.toString('utf8');
 }
 
 const UINT = /^\d+$/;
@@ -106,6 +112,19 @@ export function uintFields(buf: Uint8Array, out: Float64Array): number {
     if (count < out.length) out[count] = uintAt(buf, start, i);
     count++;
   }
+}
+
+/**
+ * Exactly out.length whitespace-separated counters (statm, schedstat) into `out`: null when they
+ * are, else the failure saying why not.
+ */
+export function exactUintFields(input: Buffer | string, out: Float64Array, what: string): Failure | null {
+  const count = uintFields(asBytes(input), out);
+  if (count !== out.length) return malformed(what, `expected ${out.length} fields, got ${count}`);
+  if (out.some((n) => n < 0)) {
+    return malformed(what, `non-counter in ${JSON.stringify(asText(input).trim().split(/\s+/).join(' '))}`);
+  }
+  return null;
 }
 
 function bytesEqual(buf: Uint8Array, start: number, end: number, key: string): boolean {

@@ -10,18 +10,26 @@ import type { ServerConfig } from './config.js';
 import { Credentials, loadOrCreateMasterKey } from './credentials.js';
 import { ApiError, AuthError } from './errors.js';
 import { alarmRoutes, startAlerting, type Alerting } from './alerts/index.js';
+import { loadConsoleSessionTtl } from './console/config.js';
+import { consoleRoutes, type ConsoleAlarms } from './console/plugin.js';
+import { Sessions } from './console/sessions.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
 import { installMetrics } from './metrics.js';
-import { openStore, type RetentionResult, type Store } from './store/store.js';
+import { openStore, type RetentionDays, type RetentionResult, type Store } from './store/store.js';
 import { payloadValidator } from './validate.js';
 
 /** Never logged, whatever a log level or serializer would otherwise include. */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-amz-security-token"]',
+  // A console session cookie opens the API as its credential does.
+  'req.headers.cookie',
+  'headers.cookie',
+  'request.headers.cookie',
+  'res.headers["set-cookie"]',
   'headers.authorization',
   'request.headers.authorization',
   'secret',
@@ -33,6 +41,15 @@ export interface BuildOptions {
   retentionDays: number;
   logLevel: string;
   https?: { cert: Buffer; key: Buffer } | null;
+  /** Console session lifetime (default VMPULSE_CONSOLE_SESSION_TTL_S, 43200). */
+  consoleSessionTtlS?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The console's alarm views read alerting once startServer has started it. */
+    consoleAlarms: ConsoleAlarms;
+  }
 }
 
 export async function buildApp(store: Store, credentials: Credentials, opts: BuildOptions): Promise<FastifyInstance> {
@@ -47,7 +64,8 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
     ...(opts.https ? { https: opts.https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
-  installAuth(app, store, credentials);
+  const sessions = new Sessions(store, credentials, opts.consoleSessionTtlS ?? loadConsoleSessionTtl());
+  installAuth(app, store, credentials, sessions);
   // GET /metrics and the ingest observers; before the routes, so their hooks see every route.
   installMetrics(app);
 
@@ -80,6 +98,9 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   await app.register(serverRoutes);
   await app.register(instanceRoutes);
   await app.register(lightsailRoutes);
+  const consoleAlarms: ConsoleAlarms = { service: null };
+  app.decorate('consoleAlarms', consoleAlarms);
+  await app.register(consoleRoutes, { sessions, secure: Boolean(opts.https), alarms: consoleAlarms });
   return app;
 }
 
@@ -96,9 +117,16 @@ export interface RunningServer {
 }
 
 /** Opens the store and master key the config names (shared by the server and the token CLI). */
-export async function openBackend(config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'>): Promise<{ store: Store; credentials: Credentials }> {
+/** Days each tier is kept, from the server's config (defaults: Lightsail's 15, 63, 455). */
+export function retentionOf(config: Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays'>>): RetentionDays {
+  return { 60: config.retentionDays ?? 15, 300: config.retention5mDays ?? 63, 3600: config.retention1hDays ?? 455 };
+}
+
+export async function openBackend(
+  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays'>>,
+): Promise<{ store: Store; credentials: Credentials }> {
   const masterKey = loadOrCreateMasterKey(config.keyFile);
-  const store = await openStore(config.db, { poolMax: config.pgPoolMax });
+  const store = await openStore(config.db, { poolMax: config.pgPoolMax, retentionDays: retentionOf(config) });
   try {
     await store.migrate();
   } catch (e) {
@@ -114,10 +142,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let alerts: Alerting | null = null;
   try {
     const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
-    app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https });
-    alerts = await startAlerting({ store, db: config.db, overrides: config.alerts, log: app.log });
+    app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https, consoleSessionTtlS: config.consoleSessionTtlS });
+    alerts = await startAlerting({ store, overrides: config.alerts, log: app.log });
     await app.register(alarmRoutes, { service: alerts.service });
     app.metrics.attachAlerting(alerts);
+    app.consoleAlarms.service = alerts.service;
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await alerts?.stop().catch(() => {});
@@ -128,7 +157,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${addr.port}`;
 
-  const runRetention = (now = Date.now() / 1000) => store.retain(Math.floor(now - config.retentionDays * 86400));
+  const days = retentionOf(config);
+  const runRetention = (now = Date.now() / 1000) =>
+    store.retain(Math.floor(now - days[60] * 86400), { 300: Math.floor(now - days[300] * 86400), 3600: Math.floor(now - days[3600] * 86400) });
   let retaining: Promise<unknown> = Promise.resolve();
   const tick = () => {
     retaining = runRetention().then(

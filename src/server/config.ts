@@ -8,13 +8,16 @@
 //                                  (created 0600 on first use)                           ./data/server.key for PostgreSQL
 //   VMPULSE_SERVER_MAX_BODY_BYTES  ingest body limit, compressed and decompressed default 8388608 (8 MiB)
 //   VMPULSE_RETENTION_DAYS         days of per-minute data kept                  default 15
+//   VMPULSE_RETENTION_5M_DAYS      days of 300 s tier data kept (>= the above)   default 63
+//   VMPULSE_RETENTION_1H_DAYS      days of 3600 s tier data kept (>= the above)  default 455
 //   VMPULSE_RETENTION_INTERVAL_S   seconds between retention runs                default 3600
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
+//   VMPULSE_CONSOLE_SESSION_TTL_S  console sign-in lifetime, seconds             default 43200 (console/config.ts)
 //   VMPULSE_ENV_FILE               optional KEY=VALUE file (see config/env.ts)    default unset
 import { dirname, join, resolve } from 'node:path';
-import { envReader, parseListen } from '../config/env.js';
-import { isPostgresUrl } from './store/store.js';
+import { ConfigError, envReader, intVar, loadEnv, parseListen } from '../config/env.js';
+import { isPostgresUrl } from '../config/db-url.js';
 import type { AlertingOverrides } from './alerts/index.js';
 
 export interface ServerConfig {
@@ -26,8 +29,13 @@ export interface ServerConfig {
   maxBodyBytes: number;
   retentionDays: number;
   retentionIntervalS: number;
+  /** Days the 300 s and 3600 s tiers are kept (default 63 and 455). */
+  retention5mDays?: number;
+  retention1hDays?: number;
   logLevel: string;
   pgPoolMax: number;
+  /** Console session lifetime; unset: VMPULSE_CONSOLE_SESSION_TTL_S (src/server/console/config.ts). */
+  consoleSessionTtlS?: number;
   /** Over the VMPULSE_ALARM_* environment (src/server/alerts/config.ts); tests set loops: false. */
   alerts?: AlertingOverrides;
 }
@@ -39,9 +47,12 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_SERVER_KEY_FILE        master key file (default next to the SQLite db; ./data/server.key for PostgreSQL)
   VMPULSE_SERVER_MAX_BODY_BYTES  ingest limit, also after gunzip (default 8388608)
   VMPULSE_RETENTION_DAYS         per-minute data kept (default 15)
+  VMPULSE_RETENTION_5M_DAYS      300 s tier kept (default 63)
+  VMPULSE_RETENTION_1H_DAYS      3600 s tier kept (default 455)
   VMPULSE_RETENTION_INTERVAL_S   retention run interval (default 3600)
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
+  VMPULSE_CONSOLE_SESSION_TTL_S  console session lifetime in seconds (default 43200)
   VMPULSE_ENV_FILE               optional KEY=VALUE file read first`;
 
 export function defaultKeyFile(db: string): string {
@@ -55,16 +66,25 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
   const key = env.get('VMPULSE_SERVER_TLS_KEY').asString();
   if (Boolean(cert) !== Boolean(key)) throw new Error('VMPULSE_SERVER_TLS_CERT and VMPULSE_SERVER_TLS_KEY must be set together');
   const db = env.get('VMPULSE_DB').default('./data/vmpulse.db').asString();
+  const raw = loadEnv(source);
+  const retentionDays = intVar(raw, 'VMPULSE_RETENTION_DAYS', 15, { min: 1, max: 3660 });
+  const retention5mDays = intVar(raw, 'VMPULSE_RETENTION_5M_DAYS', 63, { min: 1, max: 3660 });
+  const retention1hDays = intVar(raw, 'VMPULSE_RETENTION_1H_DAYS', 455, { min: 1, max: 3660 });
+  // A coarser tier is rebuilt from the finer rows of its bucket, and answers for what they no longer hold.
+  if (retention5mDays < retentionDays) throw new ConfigError('VMPULSE_RETENTION_5M_DAYS', `VMPULSE_RETENTION_5M_DAYS (${retention5mDays}) must be at least VMPULSE_RETENTION_DAYS (${retentionDays})`);
+  if (retention1hDays < retention5mDays) throw new ConfigError('VMPULSE_RETENTION_1H_DAYS', `VMPULSE_RETENTION_1H_DAYS (${retention1hDays}) must be at least VMPULSE_RETENTION_5M_DAYS (${retention5mDays})`);
   return {
     host: listen.host,
     port: listen.port,
     tls: cert && key ? { certFile: cert, keyFile: key } : null,
     db,
     keyFile: env.get('VMPULSE_SERVER_KEY_FILE').asString() ?? defaultKeyFile(db),
-    maxBodyBytes: env.get('VMPULSE_SERVER_MAX_BODY_BYTES').default(8 * 1024 * 1024).asIntPositive(),
-    retentionDays: env.get('VMPULSE_RETENTION_DAYS').default(15).asIntPositive(),
-    retentionIntervalS: env.get('VMPULSE_RETENTION_INTERVAL_S').default(3600).asIntPositive(),
+    maxBodyBytes: intVar(raw, 'VMPULSE_SERVER_MAX_BODY_BYTES', 8 * 1024 * 1024, { min: 65_536, max: 1024 ** 3 }),
+    retentionDays,
+    retention5mDays,
+    retention1hDays,
+    retentionIntervalS: intVar(raw, 'VMPULSE_RETENTION_INTERVAL_S', 3600, { min: 60, max: 86_400 }),
     logLevel: env.get('VMPULSE_SERVER_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    pgPoolMax: env.get('VMPULSE_PG_POOL_MAX').default(10).asIntPositive(),
+    pgPoolMax: intVar(raw, 'VMPULSE_PG_POOL_MAX', 10, { min: 1, max: 1000 }),
   };
 }

@@ -1,6 +1,7 @@
 // `vmpulse server`: the central server until SIGINT/SIGTERM, then a clean close (exit code 0).
 import { SERVER_ENV_HELP, loadServerConfig } from './config.js';
 import { startServer } from './app.js';
+import { loadAlertConfig } from './alerts/config.js';
 
 export { startServer } from './app.js';
 
@@ -25,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const config = loadServerConfig();
+  // Read here too so that a refused alerting value stops the start before the store is opened.
+  loadAlertConfig();
   const server = await startServer(config);
   server.app.log.info({ url: server.url, engine: server.store.engine }, 'vmpulse server listening');
   await new Promise<void>((resolve) => {

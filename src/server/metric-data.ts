@@ -1,4 +1,14 @@
-// GetInstanceMetricData with Lightsail's semantics, computed from the per-minute records.
+// GetInstanceMetricData with Lightsail's semantics, computed from the minutes and the 300 s and
+// 3600 s tiers (store.ts, tiers.ts).
+//
+// Which tier answers (planPieces): the coarsest whose resolution divides the period, for every
+// part of the range its buckets fit in; finer tiers fill the edges. The tiers hold exact
+// Minimum/Maximum/Sum/SampleCount and minute masks, so the answer is the same whichever tier gives
+// it, to floating-point rounding. Like Lightsail, a period that is not a multiple of 300 is only
+// answered within the minute tier's retention (VMPULSE_RETENTION_DAYS); older than that the range
+// is answered from the 300 s tier, and older than the 300 s tier's retention from the 3600 s tier,
+// in whole buckets of that tier: an unaligned startTime or endTime there is rounded outward to
+// 5 minutes (or to the hour). Nothing is answered for ranges older than the 3600 s tier's retention.
 //
 // Buckets: the start time is rounded down to a multiple of `period` (epoch-aligned, as CloudWatch
 // does), and each datapoint covers [timestamp, timestamp + period) ∩ [startTime, endTime).
@@ -9,18 +19,22 @@
 //   Minimum = min of Min, Maximum = max of Max, Sum = ΣSum, SampleCount = ΣCount (samples),
 //   Average = ΣSum / ΣCount — the mean over samples, never a mean of minute means.
 // - byte totals (NetworkIn, NetworkOut, DiskReadBytes, DiskWriteBytes; Bytes): one value per
-//   sampled minute (Samples > 0) whose total was measured (not null); Sum = Σ, SampleCount = minutes, Average = Sum / SampleCount,
-//   Minimum / Maximum over the minutes.
+//   sampled minute (Samples > 0); Sum = Σ, SampleCount = minutes, Average = Sum / SampleCount,
+//   Minimum / Maximum over the minutes. A minute that carries counters for seconds no reading
+//   covered (Unsampled) counts too; a minute whose total is unknown (null: a TAP was unreadable)
+//   does not.
 // - status checks (Count, 0 or 1 per minute), over the minutes from the instance's first record
 //   up to endTime and no later than `now - graceSeconds` (the current window is not shipped yet):
 //   StatusCheckFailed_System = 1 when the host's agent sent no host record for that minute;
 //   StatusCheckFailed_Instance = 1 when the host reported but the VM has no record for the minute
 //   or its record has Samples = 0 (process not running or not sampled);
-//   StatusCheckFailed = 1 when either is 1. A VM that disappears for good keeps failing the
+//   StatusCheckFailed = 1 when either is 1. For an agent whose windows are longer than a minute the
+//   grace grows by the window's length beyond a minute (see agent-windows.ts). A VM that disappears for good keeps failing the
 //   instance check while its host reports, as a stopped Lightsail instance would.
 import { LightsailError } from './errors.js';
-import { INSTANCE_AGGS } from './store/schema.js';
-import type { InstanceRow, Store } from './store/store.js';
+import { agentWindowDelay } from './agent-windows.js';
+import { INSTANCE_TIER_GAUGES, INSTANCE_TIER_TOTALS } from './store/schema.js';
+import type { InstanceRow, MaskRow, SeriesTarget, Store, Tier, TimeSeriesStore } from './store/store.js';
 
 export const STATISTICS = ['Minimum', 'Maximum', 'Sum', 'Average', 'SampleCount'] as const;
 export type Statistic = (typeof STATISTICS)[number];
@@ -33,18 +47,18 @@ const STAT_KEY: Record<Statistic, 'minimum' | 'maximum' | 'sum' | 'average' | 's
 };
 
 type MetricDef =
-  | { kind: 'gauge'; unit: 'Percent'; agg: string }
-  | { kind: 'total'; unit: 'Bytes'; column: string }
+  | { kind: 'gauge'; unit: 'Percent'; stat: string }
+  | { kind: 'total'; unit: 'Bytes'; stat: string }
   | { kind: 'status'; unit: 'Count'; check: 'any' | 'instance' | 'system' };
 
 export const METRICS = {
-  CPUUtilization: { kind: 'gauge', unit: 'Percent', agg: INSTANCE_AGGS.CPU },
-  MemoryUtilization: { kind: 'gauge', unit: 'Percent', agg: INSTANCE_AGGS.MemoryUtilization },
-  CPUStealPercent: { kind: 'gauge', unit: 'Percent', agg: INSTANCE_AGGS.Steal },
-  NetworkIn: { kind: 'total', unit: 'Bytes', column: 'net_in' },
-  NetworkOut: { kind: 'total', unit: 'Bytes', column: 'net_out' },
-  DiskReadBytes: { kind: 'total', unit: 'Bytes', column: 'disk_read' },
-  DiskWriteBytes: { kind: 'total', unit: 'Bytes', column: 'disk_write' },
+  CPUUtilization: { kind: 'gauge', unit: 'Percent', stat: INSTANCE_TIER_GAUGES.CPU },
+  MemoryUtilization: { kind: 'gauge', unit: 'Percent', stat: INSTANCE_TIER_GAUGES.MemoryUtilization },
+  CPUStealPercent: { kind: 'gauge', unit: 'Percent', stat: INSTANCE_TIER_GAUGES.Steal },
+  NetworkIn: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.NetIn },
+  NetworkOut: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.NetOut },
+  DiskReadBytes: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.DiskRead },
+  DiskWriteBytes: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.DiskWrite },
   StatusCheckFailed: { kind: 'status', unit: 'Count', check: 'any' },
   StatusCheckFailed_Instance: { kind: 'status', unit: 'Count', check: 'instance' },
   StatusCheckFailed_System: { kind: 'status', unit: 'Count', check: 'system' },
@@ -134,14 +148,14 @@ export function validateRequest(r: Omit<MetricDataRequest, 'instanceId'>): Valid
   return { def, metricName, stats, from, to };
 }
 
-interface Acc {
+export interface Acc {
   min: number;
   max: number;
   sum: number;
   count: number;
 }
 
-function add(acc: Map<number, Acc>, bucket: number, min: number, max: number, sum: number, count: number): void {
+export function addTo(acc: Map<number, Acc>, bucket: number, min: number, max: number, sum: number, count: number): void {
   const a = acc.get(bucket);
   if (!a) acc.set(bucket, { min, max, sum, count });
   else {
@@ -150,6 +164,128 @@ function add(acc: Map<number, Acc>, bucket: number, min: number, max: number, su
     a.sum += sum;
     a.count += count;
   }
+}
+
+/** A part of a range answered by one tier: [from, to), aligned to the tier except minute pieces. */
+export interface Piece {
+  tier: Tier;
+  from: number;
+  to: number;
+}
+
+const DAY = 86400;
+const ceilTo = (x: number, s: number) => Math.ceil(x / s) * s;
+const floorTo = (x: number, s: number) => Math.floor(x / s) * s;
+
+/** Coarse to fine: each tier takes the whole buckets it can, finer ones the edges. */
+function split(lo: number, hi: number, tiers: readonly Tier[]): Piece[] {
+  if (lo >= hi) return [];
+  const [t, ...finer] = tiers;
+  if (finer.length === 0) return [{ tier: t!, from: lo, to: hi }];
+  const a = ceilTo(lo, t!);
+  const b = floorTo(hi, t!);
+  if (a >= b) return split(lo, hi, finer);
+  return [...split(lo, a, finer), { tier: t!, from: a, to: b }, ...split(b, hi, finer)];
+}
+
+/**
+ * Which tier answers which part of [lo, hi) for a period, at time `now`, with the tiers kept
+ * `days` days. Horizons are rounded up to whole hours, so pieces of two tiers never overlap.
+ */
+export function planPieces(lo: number, hi: number, period: number, now: number, days: Record<Tier, number>): Piece[] {
+  const use300 = period % 300 === 0;
+  const use3600 = period % 3600 === 0;
+  const coarse: Tier[] = use3600 ? [3600, 300] : [300];
+  const h60 = use300 ? ceilTo(now - days[60] * DAY, 3600) : ceilTo(now - days[60] * DAY, 60);
+  const out: Piece[] = split(Math.max(lo, h60), hi, [...(use3600 ? [3600 as Tier] : []), ...(use300 ? [300 as Tier] : []), 60]);
+  if (lo < h60 && use300) {
+    const a = floorTo(lo, 300);
+    const b = Math.min(ceilTo(hi, 300), h60);
+    const h300 = ceilTo(now - days[300] * DAY, 3600);
+    out.push(...split(Math.max(a, h300), b, coarse));
+    if (a < h300 && use3600) {
+      const a2 = floorTo(a, 3600);
+      const b2 = Math.min(ceilTo(b, 3600), h300);
+      const h3600 = ceilTo(now - days[3600] * DAY, 3600);
+      if (b2 > Math.max(a2, h3600)) out.push({ tier: 3600, from: Math.max(a2, h3600), to: b2 });
+    }
+  }
+  return out.filter((p) => p.from < p.to).sort((x, y) => x.from - y.from);
+}
+
+const popcount = (x: number): number => {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+};
+
+export interface StatusCounts {
+  /** Minutes judged, and those failing each check. */
+  minutes: number;
+  system: number;
+  instance: number;
+  any: number;
+}
+
+/**
+ * Status checks of one tier bucket [t, t + tier) restricted to [first, last): a minute fails the
+ * system check when its host sent no record, the instance check when the host did and the VM was
+ * not sampled.
+ */
+export function statusOf(t: number, tier: Tier, host: MaskRow | undefined, vm: MaskRow | undefined, first: number, last: number): StatusCounts {
+  const n = tier / 60;
+  let lo = 0;
+  let hi = 0;
+  if (t >= first && t + tier <= last) {
+    lo = n >= 30 ? 0x3fffffff : (1 << n) - 1;
+    hi = n > 30 ? (1 << (n - 30)) - 1 : 0;
+  } else {
+    for (let k = 0; k < n; k++) {
+      const m = t + 60 * k;
+      if (m < first || m >= last) continue;
+      if (k < 30) lo |= 1 << k;
+      else hi |= 1 << (k - 30);
+    }
+  }
+  const hl = (host?.lo ?? 0) & lo;
+  const hh = (host?.hi ?? 0) & hi;
+  const bl = hl & (vm?.lo ?? 0);
+  const bh = hh & (vm?.hi ?? 0);
+  const minutes = popcount(lo) + popcount(hi);
+  const h = popcount(hl) + popcount(hh);
+  const b = popcount(bl) + popcount(bh);
+  return { minutes, system: minutes - h, instance: h - b, any: minutes - b };
+}
+
+/** StatusCheckFailed counts per period bucket, from whichever tiers planPieces picks. */
+export async function statusBuckets(
+  ts: TimeSeriesStore,
+  target: Required<SeriesTarget>,
+  pieces: readonly Piece[],
+  period: number,
+  first: number,
+  last: number,
+): Promise<Map<number, StatusCounts[]>> {
+  const out = new Map<number, StatusCounts[]>();
+  for (const p of pieces) {
+    const from = Math.max(p.from, floorTo(first, p.tier));
+    const to = Math.min(p.to, last);
+    if (from >= to) continue;
+    const [hostRows, vmRows] = await Promise.all([ts.maskRows({ agentId: target.agentId }, p.tier, from, to), ts.maskRows(target, p.tier, from, to)]);
+    const host = new Map(hostRows.map((r) => [Number(r.t), r]));
+    const vm = new Map(vmRows.map((r) => [Number(r.t), r]));
+    const lo = Math.max(first, p.from);
+    const hi = Math.min(last, p.to);
+    for (let t = floorTo(from, p.tier); t < to; t += p.tier) {
+      const c = statusOf(t, p.tier, host.get(t), vm.get(t), lo, hi);
+      if (c.minutes === 0) continue;
+      const b = floorTo(t, period);
+      let list = out.get(b);
+      if (!list) out.set(b, (list = []));
+      list.push(c);
+    }
+  }
+  return out;
 }
 
 /** Which stored instance a request means: an id, unique across hosts unless agentId narrows it. */
@@ -174,41 +310,31 @@ export async function getMetricDataFor(store: Store, inst: InstanceRow, req: Omi
 async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<MetricDataRequest, 'instanceId'>, v: Validated): Promise<MetricDataResult> {
   const def = v.def;
   const period = req.period;
+  const now = req.now ?? Date.now() / 1000;
   // Minutes whose start lies in [startTime, endTime) count; the first bucket starts at the aligned start.
   const lo = Math.ceil(req.startTime / 60) * 60;
   const hi = v.to;
-  const bucketOf = (minute: number) => Math.floor(minute / period) * period;
+  const pieces = planPieces(lo, hi, period, now, store.retentionDays);
+  const target = { agentId: inst.agentId, instanceId: inst.instanceId };
   const acc = new Map<number, Acc>();
 
-  if (def.kind === 'gauge') {
-    const cols = ['min', 'max', 'sum', 'count'].map((p) => `${def.agg}_${p}`);
-    const rows = await store.instanceMinutes(inst.agentId, inst.instanceId, lo, hi, cols);
-    for (const r of rows) {
-      const count = r[cols[3]!];
-      if (count === null || count === undefined || count <= 0) continue;
-      add(acc, bucketOf(r.minute!), r[cols[0]!]!, r[cols[1]!]!, r[cols[2]!]!, count);
-    }
-  } else if (def.kind === 'total') {
-    const rows = await store.instanceMinutes(inst.agentId, inst.instanceId, lo, hi, [def.column, 'samples']);
-    for (const r of rows) {
-      const x = r[def.column];
-      // A minute whose total was not measured (a TAP unreadable: null) has no value, not 0.
-      if (!r.samples || x === null || x === undefined) continue;
-      add(acc, bucketOf(r.minute!), x, x, x, 1);
+  if (def.kind !== 'status') {
+    const parts = await Promise.all(pieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind, period)));
+    for (const rows of parts) {
+      for (const r of rows) addTo(acc, floorTo(Number(r.t), period), Number(r.min), Number(r.max), Number(r.sum), Number(r.count));
     }
   } else {
-    const now = req.now ?? Date.now() / 1000;
-    const last = Math.min(hi, Math.floor((now - (req.graceSeconds ?? 120)) / 60) * 60 + 60);
+    // An agent with windows longer than a minute delivers its newest minutes up to a window late.
+    const grace = (req.graceSeconds ?? 120) + agentWindowDelay(store, inst.agentId);
+    const last = Math.min(hi, Math.floor((now - grace) / 60) * 60 + 60);
     const first = Math.max(lo, inst.firstMinute ?? Infinity);
     if (first < last) {
-      const hostMinutes = new Set(await store.hostMinuteSet(inst.agentId, first, last));
-      const sampled = new Set<number>();
-      for (const r of await store.instanceMinutes(inst.agentId, inst.instanceId, first, last, ['samples'])) if (r.samples) sampled.add(r.minute!);
-      for (let m = first; m < last; m += 60) {
-        const system = hostMinutes.has(m) ? 0 : 1;
-        const instance = system === 0 && !sampled.has(m) ? 1 : 0;
-        const x = def.check === 'system' ? system : def.check === 'instance' ? instance : system | instance;
-        add(acc, bucketOf(m), x, x, x, 1);
+      const buckets = await statusBuckets(store, target, pieces, period, first, last);
+      for (const [b, list] of buckets) {
+        for (const c of list) {
+          const failed = def.check === 'system' ? c.system : def.check === 'instance' ? c.instance : c.any;
+          addTo(acc, b, failed === c.minutes ? 1 : 0, failed > 0 ? 1 : 0, failed, c.minutes);
+        }
       }
     }
   }

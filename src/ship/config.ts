@@ -1,6 +1,6 @@
 // Shipping configuration from VMPULSE_* variables (and VMPULSE_ENV_FILE). Every variable has a
 // default except the endpoint: without one the agent does not ship, and does not open an outbox.
-import { envReader } from '../config/env.js';
+import { ConfigError, envReader, intVar, loadEnv } from '../config/env.js';
 
 export interface ShipConfig {
   /** VMPULSE_ENDPOINT, split on commas: failover order. Empty = shipping off. */
@@ -60,28 +60,27 @@ export function parseEndpoints(value: string | undefined): string[] {
 
 export function readShipConfig(source: NodeJS.ProcessEnv = process.env): ShipConfig {
   const env = envReader(source);
-  const int = (name: string, def: number, min: number) => {
-    const v = env.get(name).default(String(def)).asIntPositive();
-    if (v < min) throw new Error(`${name} must be at least ${min}, got ${v}`);
-    return v;
-  };
-  const backoffInitialMs = int('VMPULSE_SHIP_BACKOFF_INITIAL_MS', SHIP_DEFAULTS.backoffInitialMs, 1);
-  const backoffMaxMs = int('VMPULSE_SHIP_BACKOFF_MAX_MS', SHIP_DEFAULTS.backoffMaxMs, 1);
-  if (backoffMaxMs < backoffInitialMs) throw new Error('VMPULSE_SHIP_BACKOFF_MAX_MS must not be below VMPULSE_SHIP_BACKOFF_INITIAL_MS');
+  const raw = loadEnv(source);
+  const int = (name: string, def: number, min: number, max: number) => intVar(raw, name, def, { min, max });
+  const backoffInitialMs = int('VMPULSE_SHIP_BACKOFF_INITIAL_MS', SHIP_DEFAULTS.backoffInitialMs, 1, 3_600_000);
+  const backoffMaxMs = int('VMPULSE_SHIP_BACKOFF_MAX_MS', SHIP_DEFAULTS.backoffMaxMs, 1, 86_400_000);
+  if (backoffMaxMs < backoffInitialMs) throw new ConfigError('VMPULSE_SHIP_BACKOFF_MAX_MS', 'VMPULSE_SHIP_BACKOFF_MAX_MS must not be below VMPULSE_SHIP_BACKOFF_INITIAL_MS');
+  const spoolMaxBytes = int('VMPULSE_SPOOL_MAX_BYTES', SHIP_DEFAULTS.spoolMaxBytes, 65_536, 2 ** 50);
+  const segmentMaxBytes = int('VMPULSE_SPOOL_SEGMENT_BYTES', SHIP_DEFAULTS.segmentMaxBytes, 1024, 1024 ** 3);
   return {
     endpoints: parseEndpoints(env.get('VMPULSE_ENDPOINT').asString()),
     token: env.get('VMPULSE_TOKEN').asString() || undefined,
     agentId: env.get('VMPULSE_AGENT_ID').asString() || undefined,
     spoolDir: env.get('VMPULSE_SPOOL_DIR').default(SHIP_DEFAULTS.spoolDir).asString(),
-    spoolMaxBytes: int('VMPULSE_SPOOL_MAX_BYTES', SHIP_DEFAULTS.spoolMaxBytes, 1024),
-    spoolMaxAgeSeconds: int('VMPULSE_SPOOL_MAX_AGE_SECONDS', SHIP_DEFAULTS.spoolMaxAgeSeconds, 1),
-    segmentMaxBytes: int('VMPULSE_SPOOL_SEGMENT_BYTES', SHIP_DEFAULTS.segmentMaxBytes, 1024),
-    segmentMaxRecords: int('VMPULSE_SPOOL_SEGMENT_RECORDS', SHIP_DEFAULTS.segmentMaxRecords, 1),
-    timeoutMs: int('VMPULSE_SHIP_TIMEOUT_MS', SHIP_DEFAULTS.timeoutMs, 1),
-    concurrency: int('VMPULSE_SHIP_CONCURRENCY', SHIP_DEFAULTS.concurrency, 1),
+    spoolMaxBytes,
+    spoolMaxAgeSeconds: int('VMPULSE_SPOOL_MAX_AGE_SECONDS', SHIP_DEFAULTS.spoolMaxAgeSeconds, 60, 366 * 86_400),
+    segmentMaxBytes,
+    segmentMaxRecords: int('VMPULSE_SPOOL_SEGMENT_RECORDS', SHIP_DEFAULTS.segmentMaxRecords, 1, 100_000),
+    timeoutMs: int('VMPULSE_SHIP_TIMEOUT_MS', SHIP_DEFAULTS.timeoutMs, 100, 600_000),
+    concurrency: int('VMPULSE_SHIP_CONCURRENCY', SHIP_DEFAULTS.concurrency, 1, 64),
     backoffInitialMs,
     backoffMaxMs,
-    failbackMs: int('VMPULSE_SHIP_FAILBACK_MS', SHIP_DEFAULTS.failbackMs, 1),
-    flushMs: int('VMPULSE_SHIP_FLUSH_MS', SHIP_DEFAULTS.flushMs, 1),
+    failbackMs: int('VMPULSE_SHIP_FAILBACK_MS', SHIP_DEFAULTS.failbackMs, 100, 86_400_000),
+    flushMs: int('VMPULSE_SHIP_FLUSH_MS', SHIP_DEFAULTS.flushMs, 1, 600_000),
   };
 }

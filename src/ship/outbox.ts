@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../paths.js';
-import { encodePayload } from './codec.js';
+import { encodePayload, type RecordMeta } from './codec.js';
 import type { ShipConfig } from './config.js';
 import { resolveAgentId } from './identity.js';
 import type { ShipLogger } from './log.js';
@@ -28,6 +28,10 @@ export interface Outbox {
   readonly agentId: string;
   /** gzip + fsynced spool append, then wakes the shipper. Resolves once the batch is durable. */
   enqueue(payload: Payload): Promise<void>;
+  /** As enqueue, for a batch already encoded (encodePayload); the bytes are spooled as given. */
+  enqueueEncoded(batch: { gz: Buffer; meta: RecordMeta }): Promise<void>;
+  /** BatchIDs of the spooled batches not yet acknowledged. */
+  pendingBatchIds(): Set<string>;
   stats(): OutboxStats;
   /**
    * Tries to deliver what is pending for at most `flushMs` (default VMPULSE_SHIP_FLUSH_MS), then
@@ -86,6 +90,14 @@ export async function openOutbox(config: ShipConfig, logger: ShipLogger, opts: {
       const { gz, meta } = await encodePayload(payload);
       await spool.append(gz, meta);
       shipper.wake();
+    },
+    async enqueueEncoded({ gz, meta }) {
+      if (closing) throw new Error('outbox is closed');
+      await spool.append(gz, meta);
+      shipper.wake();
+    },
+    pendingBatchIds() {
+      return new Set(spool.pending(Number.MAX_SAFE_INTEGER).map((r) => r.batchId));
     },
     stats() {
       return { spool: spool.stats(), shipper: shipper.stats() };

@@ -71,6 +71,12 @@ export interface InstanceWindow {
   ThrottledPeriods: number;
   ThrottledTimeNs: number;
   /**
+   * CPU seconds (user + system, from the kernel's clock ticks) the process used in this window,
+   * unsampled time included: the counter from which CPU time adds up exactly across windows and
+   * restarts (the CPU gauges cover sampled intervals only). Absent from older agents.
+   */
+  CPUTime?: number;
+  /**
    * Seconds of this window that no reading covered but whose counter deltas it carries (the agent
    * was stopped; its last readings were kept and the gap spread over the minutes it covers).
    * Absent means 0. Gauges are not invented for those seconds: their Count says what was sampled.
@@ -85,8 +91,9 @@ export interface InstanceCounters {
   MemoryVMSBytes: number;
   MemorySwapBytes: number | null;
   MemoryPeakRSSBytes: number | null;
-  NetworkRxBytes: number;
-  NetworkTxBytes: number;
+  /** Null when a TAP of the VM could not be read (never a partial sum). */
+  NetworkRxBytes: number | null;
+  NetworkTxBytes: number | null;
   DiskReadBytes: number | null;
   DiskWriteBytes: number | null;
 }
@@ -141,6 +148,11 @@ export interface Payload {
   SystemUptime: number;
   /** Unix seconds when the batch was made. */
   CreatedAt: number;
+  /**
+   * The agent's VMPULSE_WINDOW_SECONDS. A window longer than a minute reaches the server only once
+   * it has ended, so the server's status checks wait that long for its minutes. Absent: 60.
+   */
+  WindowSeconds?: number;
   Disks: DiskInfo[];
   NetworkInterfaces: NetworkInterfaceInfo[];
   Stats: HostWindow[];

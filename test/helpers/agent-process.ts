@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { distRoot } from '../../src/paths.js';
 import { freePort } from './api-check.js';
+import { waitFor } from './procs.js';
 
 export interface AgentProcess {
   readonly pid: number;
@@ -14,8 +15,6 @@ export interface AgentProcess {
   /** SIGKILL: no chance to close its window or flush. */
   kill9(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startAgentProcess(env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<AgentProcess> {
   const port = await freePort();
@@ -29,21 +28,24 @@ export async function startAgentProcess(env: Record<string, string>, opts: { rea
   child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${logs}`);
-    try {
-      const r = await fetch(`${url}/readyz`);
-      if (r.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`agent not ready within the deadline: ${logs}`);
-    }
-    await sleep(100);
-  }
+  const ready = await waitFor(
+    async () => {
+      if (child.exitCode !== null) return 'exited';
+      try {
+        const auth = env.VMPULSE_API_TOKEN ? { headers: { authorization: `Bearer ${env.VMPULSE_API_TOKEN}` } } : {};
+        return (await fetch(`${url}/readyz`, auth)).status === 200 ? 'ready' : null;
+      } catch {
+        return null; // not listening yet
+      }
+    },
+    opts.readyTimeoutMs ?? 20_000,
+    'the agent to be ready',
+    100,
+  ).catch((e: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}: ${logs}`);
+  });
+  if (ready === 'exited') throw new Error(`agent exited with ${child.exitCode}: ${logs}`);
   return {
     pid: child.pid!,
     url,

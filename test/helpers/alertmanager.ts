@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './api-check.js';
+import { killChild, waitFor } from './procs.js';
 
 export interface AmAlert {
   labels: Record<string, string>;
@@ -20,8 +21,6 @@ export interface Alertmanager {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export async function startAlertmanager(): Promise<Alertmanager> {
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-am-'));
   writeFileSync(join(dir, 'am.yml'), "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n");
@@ -35,20 +34,18 @@ export async function startAlertmanager(): Promise<Alertmanager> {
   let log = '';
   am.stderr!.on('data', (c) => (log = (log + c).slice(-4000)));
   const stop = async () => {
-    if (am.exitCode === null && am.signalCode === null) {
-      am.kill('SIGTERM');
-      await new Promise((r) => (am.exitCode !== null || am.signalCode !== null ? r(null) : am.once('exit', r)));
-    }
+    await killChild(am);
     rmSync(dir, { recursive: true, force: true });
   };
-  let ready = false;
-  for (let i = 0; i < 150 && !ready && am.exitCode === null; i++) {
-    ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (!ready) await sleep(100);
-  }
-  if (!ready) {
+  const ready = await waitFor(
+    async () => (am.exitCode !== null ? 'exited' : (await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)) ? 'ready' : null),
+    15_000,
+    'alertmanager to be ready',
+    100,
+  ).catch(() => 'timed out');
+  if (ready !== 'ready') {
     await stop();
-    throw new Error(`alertmanager did not start: ${log}`);
+    throw new Error(`alertmanager did not start (${ready}): ${log}`);
   }
   return {
     url,

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INSTANCE_STATS_KEYS } from '../../src/agent/instance-stats.js';
+import { killChild } from './procs.js';
 
 export async function getJson(url: string, init: RequestInit = {}) {
   const res = await fetch(url, init);
@@ -81,8 +82,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export interface Prometheus {
   readonly port: number;
   /** Instant query; the result vector (empty until data exists). */
@@ -128,11 +127,7 @@ export async function startPrometheus(target: string, opts: { bearerToken?: stri
     exited: () => prom.exitCode !== null || prom.signalCode !== null,
     stderr: () => stderr,
     async stop() {
-      if (prom.exitCode === null && prom.signalCode === null) {
-        prom.kill('SIGTERM');
-        for (let i = 0; i < 50 && prom.exitCode === null && prom.signalCode === null; i++) await sleep(100);
-        if (prom.exitCode === null && prom.signalCode === null) prom.kill('SIGKILL');
-      }
+      await killChild(prom, 5000);
       rmSync(dir, { recursive: true, force: true });
     },
   };

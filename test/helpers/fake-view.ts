@@ -131,6 +131,8 @@ export const WEB_RATES: VmRates = {
   diskWriteBytes: 40960,
   throttledPeriods: 2,
   throttledNs: 1_000_000,
+  cpuSeconds: 1.775,
+  netKnown: true,
   seconds: 5,
 };
 

@@ -4,11 +4,12 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
+import { accelUnavailable } from './accel.js';
 
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium';
 
 function which(cmd: string): string | null {
   try {
@@ -17,6 +18,9 @@ function which(cmd: string): string | null {
     return null;
   }
 }
+
+/** Debian's chromium, driven by playwright-core (never a downloaded browser). */
+export const CHROMIUM = '/usr/bin/chromium';
 
 export const pgUrl = process.env.VMPULSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -38,7 +42,8 @@ async function check(need: Need): Promise<string | null> {
     case 'root':
       return process.getuid?.() === 0 ? null : 'not running as root';
     case 'qemu':
-      return which('qemu-system-x86_64') ? null : 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
+      // Also the accelerator the run asked for (VMPULSE_TEST_ACCEL=kvm needs a usable /dev/kvm).
+      return which('qemu-system-x86_64') ? accelUnavailable() : 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
     case 'tun':
       try {
         accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
@@ -58,6 +63,10 @@ async function check(need: Need): Promise<string | null> {
       return which('prometheus') ? null : 'prometheus is not installed (apt-get install prometheus)';
     case 'systemd-analyze':
       return which('systemd-analyze') ? null : 'systemd-analyze is not installed (apt-get install systemd)';
+    case 'tmux':
+      return which('tmux') ? null : 'tmux is not installed (apt-get install tmux)';
+    case 'chromium':
+      return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null

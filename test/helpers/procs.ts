@@ -45,6 +45,17 @@ export function schedstat(pid: number, tid: number): { runS: number; waitS: numb
   return { runS: run / 1e9, waitS: wait / 1e9 };
 }
 
+/**
+ * CPU time the hypervisor under this machine took from it (steal), summed over all CPUs, in
+ * seconds since boot: the aggregate `cpu` line of /proc/stat, field 8. A busy thread loses it on
+ * top of its run-queue wait, so CPU ground truth on a VM host allows for it.
+ */
+export function hostStealSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) throw new Error('no cpu line in /proc/stat');
+  return Number(line.trim().split(/\s+/)[8]) / clockTicks();
+}
+
 /** Resident set size in bytes, from /proc/<pid>/statm and the page size. */
 export function rssBytes(pid: number): number {
   const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
@@ -143,6 +154,22 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     }
     await sleep(intervalMs);
+  }
+}
+
+/**
+ * `promise`'s value, or an error naming `what` if it has not settled within `timeoutMs`: a bound
+ * on a call that must end by itself (a timeout inside the code under test), not a measure of it.
+ */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

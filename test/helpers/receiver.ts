@@ -219,14 +219,8 @@ export function tempSpool(tag: string): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Polls `cond` every 20 ms; throws with `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The suite's one bounded wait (helpers/procs.ts), kept importable from here. */
+export { waitFor } from './procs.js';
 
 let validator: ((v: unknown) => boolean) & { errors?: unknown } | undefined;
 

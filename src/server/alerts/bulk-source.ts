@@ -1,37 +1,40 @@
-// Set-based alarm data: for one alarm and one tick, ONE query returns the period values of every
-// instance the alarm matches, computed by the database from the per-minute tables. It depends
-// only on SqlRunner (below), so it does not care how the store holds its connection.
+// Set-based alarm data: for one alarm and one tick, ONE query (per tier the window is read from)
+// returns the period values of every instance the alarm matches, computed by the database on the
+// store's own connection (SqlStore.db; `?` placeholders, numbered by the PostgreSQL side).
 //
-// The values are exactly those GetInstanceMetricData (metric-data.ts) returns for the same
-// window, instance by instance:
+// The values are those GetInstanceMetricData (metric-data.ts) returns for the same window,
+// instance by instance, because this module reads what it reads:
 // - the instance set is the store's latest row per instance id (a VM migrated between hosts is
 //   stored under both; the row with the greatest last_seen stands for it, on a tie the first in
 //   (name, agent_id) order, as listInstances sorts), filtered by the selector in SQL (selector.ts
 //   semantics), then by liveness (now − last_seen ≤ evaluationPeriods × period + grace);
-// - gauges: over the minutes with Count > 0, min of Min, max of Max, Σ Sum, Σ Count, Average =
-//   ΣSum / ΣCount; byte totals: over the sampled minutes with a value, one value per minute;
-//   status checks: the minutes first, first + 60, … from max(startTime, first_minute) up to
-//   min(endTime, ⌊(now − lag) / 60⌋ × 60 + 60), each failing the system check without a host
-//   record and the instance check with a host record but no sampled instance record.
-// - Σ is summed in minute order from the first value with plain IEEE additions, as metric-data.ts
-//   does in JavaScript: PostgreSQL's sum(float8 ORDER BY minute) is such a sum; SQLite's own
-//   sum() is compensated (Kahan–Babuška–Neumaier) and would differ in the last bits, so the SQLite
-//   runner registers vmp_fsum, a plain sum, for the same ORDER BY.
-// Division, min and max are exact in both engines; the PostgreSQL side packs each instance's
-// periods into one text column (float8 text output is the shortest exact form since PostgreSQL 12),
-// so a fleet of 100,000 instances costs 100,000 rows rather than one per period.
-import type { AlarmDefinition, AlarmMetric, Selector } from './types.js';
-import { INSTANCE_AGGS, INSTANCE_TOTALS } from '../store/schema.js';
+// - the same tiers: planPieces picks the minutes, the 300 s or the 3600 s tier exactly as for
+//   GetInstanceMetricData (a 300 s period is read from 300 s tier rows, one row per instance and
+//   period instead of five minutes);
+// - the same per-bucket SQL as the store's statRows (min of mins, max of maxes, SUM of sums and
+//   counts; byte totals of minutes that count by the store's rule, tierSpec.instance.contributes),
+//   grouped additionally by instance, combined across pieces with metric-data's addTo;
+// - status checks from the same minute masks as maskRows, judged by metric-data's statusOf, with
+//   the same grace: the ingest lag plus the agent's window delay (agent-windows.ts).
+// SUM in a GROUP BY adds in the order the engine feeds the rows, which the two statements need not
+// share, so a Sum or an Average may differ from GetInstanceMetricData's in the last bits.
+// The PostgreSQL side packs each instance's periods into one text column (float8 text output is
+// the shortest exact form since PostgreSQL 12), so a fleet of 100,000 instances costs 100,000 rows
+// rather than one per period. Every statement text is fixed per alarm shape and tier (bounds are
+// parameters), so both engines' statement caches stay small.
+import type { AlarmDefinition, Selector } from './types.js';
+import { agentWindowDelay } from '../agent-windows.js';
+import { METRICS, addTo, planPieces, statusOf, type Acc, type Piece } from '../metric-data.js';
+import { tierTable } from '../store/schema.js';
+import type { SqlDb, Value } from '../store/sql.js';
+import type { Store, Tier } from '../store/store.js';
+import { tierSpec } from '../store/tiers.js';
 
-/** The one thing this module needs from a store: a read-only statement runner. */
-export interface SqlRunner {
-  readonly engine: 'sqlite' | 'postgres';
-  /**
-   * Runs one statement with positional parameters (`?` for SQLite, `$n` for PostgreSQL).
-   * SQLite rows come back as arrays (column order of the SELECT); PostgreSQL rows as objects.
-   */
-  all(sql: string, params: unknown[]): Promise<unknown[]>;
-}
+type Engine = SqlDb['dialect']['kind'];
+type MetricSpec = (typeof METRICS)[keyof typeof METRICS];
+
+/** What this module reads: the store's connection (store.db), its tier retention, and the agents' windows. */
+export type BulkStore = Store;
 
 export interface AlarmWindow {
   /** Unix seconds; [start, end) is a whole number of periods, aligned to the period. */
@@ -53,19 +56,17 @@ export interface JudgedInstance {
 }
 
 class Params {
-  readonly list: unknown[] = [];
-  constructor(private readonly engine: SqlRunner['engine']) {}
-  /** A placeholder for v; `pgType` casts it on PostgreSQL, where untyped parameters in expressions fail. */
-  add(v: unknown, pgType: 'text' | 'bigint' | 'float8' = 'text'): string {
+  readonly list: Value[] = [];
+  constructor(private readonly engine: Engine) {}
+  /**
+   * A placeholder for v. PostgreSQL casts it (untyped parameters in expressions fail); SQLite casts
+   * integers, which better-sqlite3 binds as REAL otherwise (and `minute / ?` would not truncate).
+   */
+  add(v: Value, type: 'text' | 'bigint' | 'float8' = 'text'): string {
     this.list.push(v);
-    return this.engine === 'sqlite' ? '?' : `$${this.list.length}::${pgType}`;
+    if (this.engine === 'postgres') return `?::${type}`;
+    return type === 'bigint' ? 'CAST(? AS BIGINT)' : '?';
   }
-}
-
-/** Only integers ever reach the SQL text itself (periods, window bounds); anything else is a bug. */
-function int(v: number): string {
-  if (!Number.isSafeInteger(v)) throw new Error(`not an integer: ${v}`);
-  return String(v);
 }
 
 /** `*` any run, `?` one character, everything else literal (selector.ts), as SQLite GLOB. */
@@ -79,7 +80,7 @@ export function globToLike(glob: string): string {
   return glob.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%').replace(/\?/g, '_');
 }
 
-function selectorSql(s: Selector, p: Params, engine: SqlRunner['engine']): string {
+function selectorSql(s: Selector, p: Params, engine: Engine): string {
   const parts: string[] = [];
   if (s.host !== undefined) {
     const h = p.add(s.host);
@@ -94,7 +95,7 @@ function selectorSql(s: Selector, p: Params, engine: SqlRunner['engine']): strin
 }
 
 /** The alarm's target condition over `latest l LEFT JOIN agents a` (selectTargets in selector.ts). */
-function targetSql(def: AlarmDefinition, p: Params, engine: SqlRunner['engine']): string {
+function targetSql(def: AlarmDefinition, p: Params, engine: Engine): string {
   if (def.monitoredResourceName !== null) {
     // By id first; only when no instance has that id, by name (all instances of that name).
     const r = def.monitoredResourceName;
@@ -115,147 +116,115 @@ const LATEST = `latest AS (
   )
 )`;
 
-/** Where each metric lives in instance_minutes (the definitions of metric-data.ts, as columns). */
-type MinuteSource = { kind: 'gauge'; agg: string } | { kind: 'total'; column: string } | { kind: 'status'; check: 'any' | 'instance' | 'system' };
-const SOURCES: Record<AlarmMetric, MinuteSource> = {
-  CPUUtilization: { kind: 'gauge', agg: INSTANCE_AGGS.CPU },
-  MemoryUtilization: { kind: 'gauge', agg: INSTANCE_AGGS.MemoryUtilization },
-  CPUStealPercent: { kind: 'gauge', agg: INSTANCE_AGGS.Steal },
-  NetworkIn: { kind: 'total', column: INSTANCE_TOTALS.NetIn },
-  NetworkOut: { kind: 'total', column: INSTANCE_TOTALS.NetOut },
-  DiskReadBytes: { kind: 'total', column: INSTANCE_TOTALS.DiskRead },
-  DiskWriteBytes: { kind: 'total', column: INSTANCE_TOTALS.DiskWrite },
-  StatusCheckFailed: { kind: 'status', check: 'any' },
-  StatusCheckFailed_Instance: { kind: 'status', check: 'instance' },
-  StatusCheckFailed_System: { kind: 'status', check: 'system' },
-};
-type Kind = MinuteSource['kind'];
-/** A minute record that counts as sampled (byte totals, the instance status check). */
-const SAMPLED = 'm.samples <> 0';
+type Kind = 'gauge' | 'total' | 'status';
 
-/** The last minute (exclusive) status checks judge: the current window is not shipped yet. */
-export function statusLast(w: AlarmWindow): number {
-  return Math.min(w.end, Math.floor((w.now - w.lagSeconds) / 60) * 60 + 60);
+/** The last minute (exclusive) status checks judge for an agent: the current window is not shipped yet. */
+export function statusLast(w: AlarmWindow, delay = 0): number {
+  return Math.min(w.end, Math.floor((w.now - w.lagSeconds - delay) / 60) * 60 + 60);
 }
 
-/** Minutes first + 60k (k ≥ 0) inside [a, b). */
-function stepsIn(first: number, a: number, b: number): number {
-  const lo = Math.max(a, first);
-  if (b <= lo) return 0;
-  return Math.ceil((b - first) / 60) - Math.ceil((lo - first) / 60);
-}
-
-/** The alarm's statistic from the aggregate columns mn, mx, s, c (c an integer count). */
-function statExpr(def: AlarmDefinition, engine: SqlRunner['engine']): string {
-  switch (def.statistic) {
-    case 'Minimum':
-      return 'mn';
-    case 'Maximum':
-      return 'mx';
-    case 'Sum':
-      return 's';
-    case 'SampleCount':
-      return 'c';
-    case 'Average':
-      return engine === 'postgres' ? 's / c::float8' : 's / c';
-  }
-}
+const tableOf = (tier: Tier, kind: 'host' | 'instance'): { table: string; time: string } =>
+  tier === 60 ? { table: tierSpec[kind].minutes, time: 'minute' } : { table: tierTable(kind, tier), time: 'bucket' };
 
 export interface AlarmQuery {
   sql: string;
-  params: unknown[];
+  params: Value[];
   kind: Kind;
 }
 
-/** The single statement for one alarm and window (exported for tests and EXPLAIN). */
-export function alarmQuery(def: AlarmDefinition, w: AlarmWindow, engine: SqlRunner['engine']): AlarmQuery {
-  const metric = SOURCES[def.metricName];
+/** The statement for one alarm, one piece of its window (one tier) (exported for tests and EXPLAIN). */
+export function alarmQuery(def: AlarmDefinition, w: AlarmWindow, piece: Piece, engine: Engine): AlarmQuery {
+  const metric: MetricSpec = METRICS[def.metricName];
   const p = new Params(engine);
-  const P = int(def.period);
-  const lo = int(w.start);
-  const hi = int(w.end);
-  const fsum = engine === 'sqlite' ? 'vmp_fsum' : 'sum';
-  const greatest = engine === 'sqlite' ? 'max' : 'GREATEST';
   const target = targetSql(def, p, engine);
   const now = p.add(w.now, 'float8');
   const gone = p.add(w.goneAfter, 'float8');
   // Materialized once: both the scan and the output read it. On PostgreSQL k numbers the rows, so
   // that grouping sorts integers rather than text in the database's collation.
   const live = `live AS MATERIALIZED (
-  SELECT ${engine === 'postgres' ? 'row_number() OVER () AS k, ' : ''}l.instance_id, l.agent_id, l.name,
-         CASE WHEN l.first_minute IS NULL THEN NULL ELSE ${greatest}(${lo}, l.first_minute) END AS f
+  SELECT ${engine === 'postgres' ? 'row_number() OVER () AS k, ' : ''}l.instance_id, l.agent_id, l.name, l.first_minute AS f
   FROM latest l LEFT JOIN agents a ON a.agent_id = l.agent_id
   WHERE ${target} AND (${now} - l.last_seen) <= ${gone}
 )`;
-  // The per-minute rows of the window joined to the live instances, as (join, group key, select list).
+  const inst = tableOf(piece.tier, 'instance');
   let join: string;
-  let aggs: string[];
-  let packed: string;
+  let cols: string[];
+  let groupB: string;
   if (metric.kind === 'status') {
-    const last = int(statusLast(w));
-    join = `JOIN host_minutes h ON h.agent_id = t.agent_id AND h.minute >= ${lo} AND h.minute >= t.f AND h.minute < ${last} AND (h.minute - t.f) % 60 = 0
-  LEFT JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.minute >= ${lo} AND m.minute < ${last} AND m.minute = h.minute AND ${SAMPLED}`;
-    aggs = ['h.minute / ' + P + ' AS b', 'count(h.minute) AS hc', 'count(m.minute) AS hs'];
-    packed = `b::text || ':' || hc::text || ':' || hs::text`;
+    const host = tableOf(piece.tier, 'host');
+    const from = p.add(piece.from, 'bigint');
+    const to = p.add(Math.min(piece.to, statusLast(w)), 'bigint');
+    // Host masks of the instance's agent, and the instance's own (sampled minutes) beside them.
+    join = `JOIN ${host.table} h ON h.agent_id = t.agent_id AND h.${host.time} >= ${from} AND h.${host.time} < ${to}
+  LEFT JOIN ${inst.table} m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.${inst.time} = h.${host.time}${piece.tier === 60 ? ' AND m.samples > 0' : ''}`;
+    cols =
+      piece.tier === 60
+        ? [`h.minute AS b`, `1 AS hl`, `0 AS hh`, `CASE WHEN m.minute IS NULL THEN 0 ELSE 1 END AS vl`, `0 AS vh`]
+        : [`h.bucket AS b`, `h.mask_lo AS hl`, `h.mask_hi AS hh`, `COALESCE(m.mask_lo, 0) AS vl`, `COALESCE(m.mask_hi, 0) AS vh`];
+    groupB = '';
   } else {
-    const where = metric.kind === 'gauge' ? `m.${metric.agg}_count > 0` : `${SAMPLED} AND m.${metric.column} IS NOT NULL`;
-    const [mn, mx, sumCol, cnt] =
-      metric.kind === 'gauge'
-        ? [`m.${metric.agg}_min`, `m.${metric.agg}_max`, `m.${metric.agg}_sum`, `sum(m.${metric.agg}_count)`]
-        : [`m.${metric.column}`, `m.${metric.column}`, `m.${metric.column}`, 'count(m.minute)'];
-    const want = def.statistic;
-    join = `JOIN instance_minutes m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.minute >= ${lo} AND m.minute < ${hi} AND ${where}`;
-    aggs = [
-      `m.minute / ${P} AS b`,
-      want === 'Minimum' ? `min(${mn}) AS mn` : null,
-      want === 'Maximum' ? `max(${mx}) AS mx` : null,
-      want === 'Sum' || want === 'Average' ? `${fsum}(${sumCol} ORDER BY m.minute) AS s` : null,
-      want === 'SampleCount' || want === 'Average' ? `${cnt} AS c` : null,
-    ].filter((x): x is string => x !== null);
-    packed = `b::text || ':' || (${statExpr(def, engine)})::text`;
+    const stat = metric.stat;
+    const P = p.add(def.period, 'bigint');
+    const from = p.add(piece.from, 'bigint');
+    const to = p.add(piece.to, 'bigint');
+    // statRows' statement, grouped by instance too.
+    const minuteTotals = piece.tier === 60 && metric.kind === 'total';
+    const where = minuteTotals ? `${tierSpec.instance.contributes} AND m.${stat} IS NOT NULL` : `m.${stat}_count > 0`;
+    join = `JOIN ${inst.table} m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.${inst.time} >= ${from} AND m.${inst.time} < ${to} AND ${where}`;
+    cols = minuteTotals
+      ? [`m.${inst.time} / ${P} AS b`, `MIN(m.${stat}) AS mn`, `MAX(m.${stat}) AS mx`, `SUM(m.${stat}) AS s`, `COUNT(*) AS c`]
+      : [`m.${inst.time} / ${P} AS b`, `MIN(m.${stat}_min) AS mn`, `MAX(m.${stat}_max) AS mx`, `SUM(m.${stat}_sum) AS s`, `SUM(m.${stat}_count) AS c`];
+    groupB = 'b';
   }
-  const groupB = metric.kind === 'status' ? `h.minute / ${P}` : `m.minute / ${P}`;
+  const names = metric.kind === 'status' ? ['b', 'hl', 'hh', 'vl', 'vh'] : ['b', 'mn', 'mx', 's', 'c'];
   let sql: string;
   if (engine === 'postgres') {
+    const packed = names.map((n) => `${n}::text`).join(` || ':' || `);
+    const inner =
+      metric.kind === 'status'
+        ? `SELECT t.k, ${cols.join(', ')} FROM live t ${join}`
+        : `SELECT t.k, ${cols.join(', ')} FROM live t ${join} GROUP BY t.k, ${groupB}`;
     sql = `WITH ${LATEST},
 ${live},
-agg AS (
-  SELECT t.k, ${aggs.join(', ')}
-  FROM live t ${join}
-  GROUP BY t.k, ${groupB}
-),
+agg AS (${inner}),
 per AS (SELECT k, string_agg(${packed}, ',') AS v FROM agg GROUP BY k)
 SELECT t.instance_id, t.name, t.agent_id, t.f, p.v FROM live t LEFT JOIN per p ON p.k = t.k`;
   } else {
-    // One row per (instance, period with data); an instance without any has one row with b NULL.
-    // Driven from live (LEFT JOIN keeps it the outer loop): one primary-key range per instance.
-    const vals = metric.kind === 'status' ? 'hc, hs' : statExpr(def, engine);
+    // One row per (instance, period or bucket with data); an instance without any has one row with
+    // b NULL. Driven from live (LEFT JOIN keeps it the outer loop): one primary-key range per instance.
+    const inner =
+      metric.kind === 'status'
+        ? `SELECT t.instance_id, t.name, t.agent_id, t.f, ${cols.join(', ')} FROM live t LEFT ${join}`
+        : `SELECT t.instance_id, t.name, t.agent_id, t.f, ${cols.join(', ')} FROM live t LEFT ${join} GROUP BY t.agent_id, t.instance_id, ${groupB}`;
     sql = `WITH ${LATEST},
 ${live}
-SELECT instance_id, name, agent_id, f, b, ${vals} FROM (
-  SELECT t.instance_id, t.name, t.agent_id, t.f, ${aggs.join(', ')}
-  FROM live t LEFT ${join}
-  GROUP BY t.agent_id, t.instance_id, ${groupB}
-)`;
+${inner}`;
   }
   return { sql, params: p.list, kind: metric.kind };
 }
 
-/** The status-check value of one period from its minute count n, host minutes hc and sampled hs. */
-function statusValue(def: AlarmDefinition, check: 'any' | 'instance' | 'system', n: number, hc: number, hs: number): number {
-  const failed = check === 'system' ? n - hc : check === 'instance' ? hc - hs : n - hs;
+/** The alarm's statistic of one period, as GetInstanceMetricData computes it. */
+function statOf(def: AlarmDefinition, a: Acc): number {
   switch (def.statistic) {
     case 'Minimum':
-      return failed === n ? 1 : 0;
+      return a.min;
     case 'Maximum':
-      return failed > 0 ? 1 : 0;
+      return a.max;
     case 'Sum':
-      return failed;
+      return a.sum;
     case 'SampleCount':
-      return n;
+      return a.count;
     case 'Average':
-      return failed / n;
+      return a.sum / a.count;
   }
+}
+
+interface Seen {
+  inst: JudgedInstance;
+  f: number | null;
+  /** Non-status: period start → accumulated statistics. Status: tier bucket → [host lo, hi, vm lo, hi] of this piece. */
+  acc: Map<number, Acc>;
+  masks: Map<number, number[]>;
 }
 
 export interface BulkSource {
@@ -267,78 +236,84 @@ export interface BulkSource {
   fleetMinutes(from: number, to: number): Promise<Set<number>>;
 }
 
-export function bulkSource(runner: SqlRunner): BulkSource {
-  const engine = runner.engine;
+export function bulkSource(store: BulkStore): BulkSource {
+  const db = store.db;
+  const engine = db.dialect.kind;
+  /** Rows of one piece as [instance_id, name, agent_id, f, packed or null] (PostgreSQL) or one per bucket (SQLite). */
+  async function read(def: AlarmDefinition, w: AlarmWindow, piece: Piece, byId: Map<string, Seen>, out: JudgedInstance[], n: number): Promise<void> {
+    const q = alarmQuery(def, w, piece, engine);
+    const rows = await db.all(q.sql, q.params);
+    const entry = (r: Record<string, unknown>): Seen => {
+      const id = String(r.instance_id);
+      let e = byId.get(id);
+      if (!e) {
+        e = { inst: { instanceId: id, name: String(r.name), agentId: String(r.agent_id), values: new Array(n).fill(null) }, f: r.f === null || r.f === undefined ? null : Number(r.f), acc: new Map(), masks: new Map() };
+        byId.set(id, e);
+        out.push(e.inst);
+      }
+      return e;
+    };
+    const take = (e: Seen, x: number[]) => {
+      if (q.kind === 'status') e.masks.set(x[0]!, [x[1]!, x[2]!, x[3]!, x[4]!]);
+      else addTo(e.acc, x[0]! * def.period, x[1]!, x[2]!, x[3]!, x[4]!);
+    };
+    if (engine === 'postgres') {
+      for (const r of rows) {
+        const e = entry(r);
+        if (typeof r.v === 'string' && r.v !== '') for (const part of r.v.split(',')) take(e, part.split(':').map(Number));
+      }
+    } else {
+      for (const r of rows) {
+        const e = entry(r);
+        if (r.b === null || r.b === undefined) continue;
+        take(e, q.kind === 'status' ? [Number(r.b), Number(r.hl), Number(r.hh), Number(r.vl), Number(r.vh)] : [Number(r.b), Number(r.mn), Number(r.mx), Number(r.s), Number(r.c)]);
+      }
+    }
+  }
+
+  /** statusBuckets (metric-data.ts) for one instance and piece, from the masks read. */
+  function statusPiece(def: AlarmDefinition, w: AlarmWindow, piece: Piece, e: Seen): void {
+    if (e.f === null) return;
+    const check = (METRICS[def.metricName] as { check: 'any' | 'instance' | 'system' }).check;
+    const first = Math.max(w.start, e.f);
+    const last = statusLast(w, agentWindowDelay(store, e.inst.agentId));
+    if (first >= last) return;
+    const from = Math.max(piece.from, Math.floor(first / piece.tier) * piece.tier);
+    const to = Math.min(piece.to, last);
+    if (from >= to) return;
+    const lo = Math.max(first, piece.from);
+    const hi = Math.min(last, piece.to);
+    for (let t = Math.floor(from / piece.tier) * piece.tier; t < to; t += piece.tier) {
+      const m = e.masks.get(t);
+      const c = statusOf(t, piece.tier, m ? { t, lo: m[0]!, hi: m[1]! } : undefined, m ? { t, lo: m[2]!, hi: m[3]! } : undefined, lo, hi);
+      if (c.minutes === 0) continue;
+      const failed = check === 'system' ? c.system : check === 'instance' ? c.instance : c.any;
+      addTo(e.acc, Math.floor(t / def.period) * def.period, failed === c.minutes ? 1 : 0, failed > 0 ? 1 : 0, failed, c.minutes);
+    }
+    e.masks.clear();
+  }
+
   return {
     async judge(def, w) {
-      const q = alarmQuery(def, w, engine);
-      const rows = await runner.all(q.sql, q.params);
       const n = Math.round((w.end - w.start) / def.period);
-      const src = SOURCES[def.metricName];
-      const check = src.kind === 'status' ? src.check : null;
-      const last = statusLast(w);
-      const bucket0 = w.start / def.period;
+      const pieces = planPieces(w.start, w.end, def.period, w.now, store.retentionDays);
+      const status = METRICS[def.metricName].kind === 'status';
+      const byId = new Map<string, Seen>();
       const out: JudgedInstance[] = [];
-      const put = (inst: JudgedInstance, f: number | null, k: number, a: number, b: number | null) => {
-        if (k < 0 || k >= n) return;
-        let v: number;
-        if (check) {
-          const from = w.start + k * def.period;
-          const minutes = f === null ? 0 : stepsIn(f, from, Math.min(from + def.period, last));
-          if (minutes === 0) return;
-          v = statusValue(def, check, minutes, a, b!);
-        } else v = a;
-        if (Number.isFinite(v)) inst.values[k] = v;
-      };
-      // Status periods with no host record at all still have minutes (all failing the system check).
-      const fillStatus = (inst: JudgedInstance, f: number | null, seen: Set<number>) => {
-        if (!check || f === null) return;
-        for (let k = 0; k < n; k++) if (!seen.has(k)) put(inst, f, k, 0, 0);
-      };
-      if (engine === 'postgres') {
-        for (const r of rows as Record<string, unknown>[]) {
-          const inst: JudgedInstance = { instanceId: String(r.instance_id), name: String(r.name), agentId: String(r.agent_id), values: new Array(n).fill(null) };
-          const f = r.f === null ? null : Number(r.f);
-          const seen = new Set<number>();
-          if (typeof r.v === 'string' && r.v !== '') {
-            for (const part of r.v.split(',')) {
-              const x = part.split(':');
-              const k = Number(x[0]) - bucket0;
-              seen.add(k);
-              put(inst, f, k, Number(x[1]), check ? Number(x[2]) : null);
-            }
-          }
-          fillStatus(inst, f, seen);
-          out.push(inst);
+      // Pieces in time order, as metric-data adds them. Every piece's query returns every live
+      // instance; a window with no piece (nothing retained) still lists them.
+      const list = pieces.length ? pieces : [{ tier: 60 as Tier, from: w.start, to: w.start }];
+      for (const piece of list) {
+        await read(def, w, piece, byId, out, n);
+        if (status) for (const e of byId.values()) statusPiece(def, w, piece, e);
+      }
+      for (const e of byId.values()) {
+        for (let k = 0; k < n; k++) {
+          const a = e.acc.get(w.start + k * def.period);
+          if (!a) continue;
+          const v = statOf(def, a);
+          if (Number.isFinite(v)) e.inst.values[k] = v;
         }
-      } else {
-        // One row per (instance, period with data), or one row with a null period for an instance without.
-        let cur: JudgedInstance | null = null;
-        let curF: number | null = null;
-        let seen = new Set<number>();
-        const byId = new Map<string, { inst: JudgedInstance; f: number | null; seen: Set<number> }>();
-        for (const r of rows as unknown[][]) {
-          const id = String(r[0]);
-          if (!cur || cur.instanceId !== id) {
-            const had = byId.get(id);
-            if (had) {
-              cur = had.inst;
-              curF = had.f;
-              seen = had.seen;
-            } else {
-              cur = { instanceId: id, name: String(r[1]), agentId: String(r[2]), values: new Array(n).fill(null) };
-              curF = r[3] === null ? null : Number(r[3]);
-              seen = new Set();
-              byId.set(id, { inst: cur, f: curF, seen });
-              out.push(cur);
-            }
-          }
-          if (r[4] === null) continue;
-          const k = Number(r[4]) - bucket0;
-          seen.add(k);
-          put(cur, curF, k, Number(r[5]), check ? Number(r[6]) : null);
-        }
-        if (check) for (const x of byId.values()) fillStatus(x.inst, x.f, x.seen);
       }
       return out;
     },
@@ -350,20 +325,17 @@ export function bulkSource(runner: SqlRunner): BulkSource {
         const target = targetSql(def, p, engine);
         const part = ids.slice(i, i + 500);
         const list = part.map((id) => p.add(id)).join(', ');
-        const rows = await runner.all(`WITH ${LATEST}
+        const rows = await db.all(`WITH ${LATEST}
 SELECT l.instance_id FROM latest l LEFT JOIN agents a ON a.agent_id = l.agent_id WHERE ${target} AND l.instance_id IN (${list})`, p.list);
-        for (const r of rows) out.add(String(Array.isArray(r) ? r[0] : (r as Record<string, unknown>).instance_id));
+        for (const r of rows) out.add(String(r.instance_id));
       }
       return out;
     },
 
     async fleetMinutes(from, to) {
       const p = new Params(engine);
-      const rows = await runner.all(
-        `SELECT DISTINCT (minute / 60) * 60 AS m FROM host_minutes WHERE minute >= ${p.add(from, 'bigint')} AND minute < ${p.add(to, 'bigint')}`,
-        p.list,
-      );
-      return new Set(rows.map((r) => Number(Array.isArray(r) ? r[0] : (r as Record<string, unknown>).m)));
+      const rows = await db.all(`SELECT DISTINCT (minute / 60) * 60 AS m FROM host_minutes WHERE minute >= ${p.add(from, 'bigint')} AND minute < ${p.add(to, 'bigint')}`, p.list);
+      return new Set(rows.map((r) => Number(r.m)));
     },
   };
 }

@@ -20,7 +20,7 @@
 //   VMPULSE_ALERTMANAGER_RESEND_SECONDS   active alerts re-sent this often (< Alertmanager's default 60
 //                                         resolve_timeout, 5 m by default)
 //   VMPULSE_ALARM_PUBLIC_URL              base of Alertmanager generatorURL links          default http://<VMPULSE_SERVER_LISTEN>
-import { envReader } from '../../config/env.js';
+import { ConfigError, envReader, intSetting, intVar, loadEnv } from '../../config/env.js';
 
 export interface AlertConfig {
   alarmsFile: string | null;
@@ -48,20 +48,25 @@ const list = (v: string | undefined): string[] =>
 export function loadAlertConfig(source: NodeJS.ProcessEnv = process.env): AlertConfig {
   const env = envReader(source);
   const listen = env.get('VMPULSE_SERVER_LISTEN').default('127.0.0.1:8480').asString();
+  const raw = loadEnv(source);
+  const DAY = 86_400;
+  const retryBaseMs = intVar(raw, 'VMPULSE_ALARM_RETRY_BASE_MS', 1000, { min: 10, max: 3_600_000 });
+  const retryMaxMs = intVar(raw, 'VMPULSE_ALARM_RETRY_MAX_MS', 300_000, { min: 10, max: DAY * 1000 });
+  if (retryMaxMs < retryBaseMs) throw new ConfigError('VMPULSE_ALARM_RETRY_MAX_MS', 'VMPULSE_ALARM_RETRY_MAX_MS must not be below VMPULSE_ALARM_RETRY_BASE_MS');
   return {
     alarmsFile: env.get('VMPULSE_ALARMS_FILE').asString() || null,
     builtins: env.get('VMPULSE_ALARM_BUILTINS').default('1').asBool(),
     defaultWebhooks: list(env.get('VMPULSE_ALARM_DEFAULT_WEBHOOKS').asString()),
     defaultAlertmanagers: list(env.get('VMPULSE_ALARM_DEFAULT_ALERTMANAGERS').asString()),
-    evalIntervalMs: env.get('VMPULSE_ALARM_EVAL_INTERVAL_MS').asIntPositive() ?? null,
-    lagSeconds: env.get('VMPULSE_ALARM_EVAL_LAG_SECONDS').default(60).asInt(),
-    goneGraceSeconds: env.get('VMPULSE_ALARM_GONE_GRACE_SECONDS').default(3600).asInt(),
-    deliveryIntervalMs: env.get('VMPULSE_ALARM_DELIVERY_INTERVAL_MS').default(1000).asIntPositive(),
-    retryBaseMs: env.get('VMPULSE_ALARM_RETRY_BASE_MS').default(1000).asIntPositive(),
-    retryMaxMs: env.get('VMPULSE_ALARM_RETRY_MAX_MS').default(300000).asIntPositive(),
-    deliveryMaxAgeS: env.get('VMPULSE_ALARM_DELIVERY_MAX_AGE_S').default(86400).asIntPositive(),
-    httpTimeoutMs: env.get('VMPULSE_ALARM_HTTP_TIMEOUT_MS').default(5000).asIntPositive(),
-    resendSeconds: env.get('VMPULSE_ALERTMANAGER_RESEND_SECONDS').default(60).asIntPositive(),
+    evalIntervalMs: intSetting(raw, 'VMPULSE_ALARM_EVAL_INTERVAL_MS', undefined, { min: 100, max: 3_600_000 }) ?? null,
+    lagSeconds: intVar(raw, 'VMPULSE_ALARM_EVAL_LAG_SECONDS', 60, { min: 0, max: DAY }),
+    goneGraceSeconds: intVar(raw, 'VMPULSE_ALARM_GONE_GRACE_SECONDS', 3600, { min: 0, max: 366 * DAY }),
+    deliveryIntervalMs: intVar(raw, 'VMPULSE_ALARM_DELIVERY_INTERVAL_MS', 1000, { min: 10, max: 3_600_000 }),
+    retryBaseMs,
+    retryMaxMs,
+    deliveryMaxAgeS: intVar(raw, 'VMPULSE_ALARM_DELIVERY_MAX_AGE_S', DAY, { min: 1, max: 366 * DAY }),
+    httpTimeoutMs: intVar(raw, 'VMPULSE_ALARM_HTTP_TIMEOUT_MS', 5000, { min: 100, max: 600_000 }),
+    resendSeconds: intVar(raw, 'VMPULSE_ALERTMANAGER_RESEND_SECONDS', 60, { min: 1, max: DAY }),
     publicUrl: env.get('VMPULSE_ALARM_PUBLIC_URL').asString() || `http://${listen}`,
   };
 }

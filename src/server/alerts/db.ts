@@ -1,110 +1,16 @@
 // Persistence of alarms, per-instance states, history and the notification outbox, on the
-// server's own database (the same VMPULSE_DB) through a connection of its own: the Store interface
-// has no raw SQL, and alerting must not widen it. One SQL text serves both engines (`?`
-// placeholders, rewritten to `$n` for PostgreSQL); every evaluation pass of one alarm commits in
-// one transaction, so a crash leaves either the old states or the new states with their history
-// and outbox rows, never a state change without its notification.
-import Database from 'better-sqlite3';
-import pg from 'pg';
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+// server's own database through the store's shared connection layer (src/server/store/sql.ts):
+// the same SQLite connection or PostgreSQL pool as ingest and queries, its tables from the store's
+// one migration registry. Every evaluation pass of one alarm commits in one transaction, so a crash
+// leaves either the old states or the new states with their history and outbox rows, never a
+// state change without its notification.
+import type { Exec, Row, SqlDb, Value } from '../store/sql.js';
 import type { AlarmDefinition, AlarmSource, AlarmState, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
 
-type Param = string | number | null | (string | number | null)[];
-type Row = Record<string, unknown>;
-
-interface Exec {
-  all(sql: string, params?: Param[]): Promise<Row[]>;
-  run(sql: string, params?: Param[]): Promise<number>;
-}
-
-interface Engine extends Exec {
-  readonly kind: 'sqlite' | 'postgres';
-  tx<T>(fn: (e: Exec) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
-
-class SqliteEngine implements Engine {
-  readonly kind = 'sqlite' as const;
-  private readonly cache = new Map<string, Database.Statement>();
-  private chain: Promise<unknown> = Promise.resolve();
-  constructor(private readonly db: Database.Database) {}
-
-  private st(sql: string): Database.Statement {
-    let s = this.cache.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.cache.set(sql, s);
-    }
-    return s;
-  }
-  async all(sql: string, params: Param[] = []): Promise<Row[]> {
-    return this.st(sql).all(...params) as Row[];
-  }
-  async run(sql: string, params: Param[] = []): Promise<number> {
-    return this.st(sql).run(...params).changes;
-  }
-  // The callbacks are async only in signature; on this engine every statement runs synchronously,
-  // yet a transaction spans awaits, so transactions are chained to never interleave.
-  tx<T>(fn: (e: Exec) => Promise<T>): Promise<T> {
-    const next = this.chain.then(async () => {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const out = await fn(this);
-        this.db.exec('COMMIT');
-        return out;
-      } catch (e) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
-        throw e;
-      }
-    });
-    this.chain = next.catch(() => {});
-    return next;
-  }
-  async close(): Promise<void> {
-    await this.chain;
-    this.db.close();
-  }
-}
-
-const toDollar = (sql: string): string => {
-  let i = 0;
-  return sql.replace(/\?/g, () => `$${++i}`);
-};
-
-class PgExec implements Exec {
-  constructor(private readonly q: pg.Pool | pg.PoolClient) {}
-  async all(sql: string, params: Param[] = []): Promise<Row[]> {
-    return (await this.q.query(toDollar(sql), params)).rows as Row[];
-  }
-  async run(sql: string, params: Param[] = []): Promise<number> {
-    return (await this.q.query(toDollar(sql), params)).rowCount ?? 0;
-  }
-}
-
-class PgEngine extends PgExec implements Engine {
-  readonly kind = 'postgres' as const;
-  constructor(private readonly pool: pg.Pool) {
-    super(pool);
-  }
-  async tx<T>(fn: (e: Exec) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(new PgExec(c));
-      await c.query('COMMIT');
-      return out;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      c.release();
-    }
-  }
-  async close(): Promise<void> {
-    await this.pool.end();
-  }
-}
+// PostgreSQL statements also take whole arrays (one per column, for unnest).
+type Param = Value | Value[];
+/** The connection layer's parameter type; pg sends an array parameter as a PostgreSQL array. */
+const asParams = (ps: readonly Param[]): Value[] => ps as Value[];
 
 export interface OutboxRow {
   id: string;
@@ -187,31 +93,31 @@ type ColType = 'text' | 'bigint' | 'int';
  * One multi-row INSERT per table and pass: on PostgreSQL a single statement over unnest() of one
  * array per column (whatever the row count); on SQLite multi-row VALUES in chunks of CHUNK rows.
  */
-async function insertRows(kind: Engine['kind'], e: Exec, table: string, cols: readonly [string, ColType][], rows: Param[][], tail = ''): Promise<void> {
+async function insertRows(kind: SqlDb['dialect']['kind'], e: Exec, table: string, cols: readonly [string, ColType][], rows: Param[][], tail = ''): Promise<void> {
   if (!rows.length) return;
   const names = cols.map((c) => c[0]).join(', ');
   if (kind === 'postgres') {
     const arrays = cols.map((c, i) => rows.map((r) => r[i] as string | number | null));
-    await e.run(`INSERT INTO ${table} (${names}) SELECT * FROM unnest(${cols.map((c) => `?::${c[1]}[]`).join(', ')}) ${tail}`, arrays);
+    await e.run(`INSERT INTO ${table} (${names}) SELECT * FROM unnest(${cols.map((c) => `?::${c[1]}[]`).join(', ')}) ${tail}`, asParams(arrays));
     return;
   }
   const one = `(${Array(cols.length).fill('?').join(', ')})`;
   for (let i = 0; i < rows.length; i += CHUNK) {
     const part = rows.slice(i, i + CHUNK);
-    await e.run(`INSERT INTO ${table} (${names}) VALUES ${part.map(() => one).join(', ')} ${tail}`, part.flat());
+    await e.run(`INSERT INTO ${table} (${names}) VALUES ${part.map(() => one).join(', ')} ${tail}`, asParams(part.flat()));
   }
 }
 
 /** `${column} IN (ids)` as one statement (PostgreSQL: = ANY(array)) or chunks (SQLite). */
-async function whereIn(kind: Engine['kind'], e: Exec, sqlHead: string, column: string, fixed: Param[], ids: string[], sqlTail = '', tailParams: Param[] = []): Promise<void> {
+async function whereIn(kind: SqlDb['dialect']['kind'], e: Exec, sqlHead: string, column: string, fixed: Param[], ids: string[], sqlTail = '', tailParams: Param[] = []): Promise<void> {
   if (!ids.length) return;
   if (kind === 'postgres') {
-    await e.run(`${sqlHead} ${column} = ANY(?::text[]) ${sqlTail}`, [...fixed, ids, ...tailParams]);
+    await e.run(`${sqlHead} ${column} = ANY(?::text[]) ${sqlTail}`, asParams([...fixed, ids, ...tailParams]));
     return;
   }
   for (let i = 0; i < ids.length; i += CHUNK) {
     const part = ids.slice(i, i + CHUNK);
-    await e.run(`${sqlHead} ${column} IN (${part.map(() => '?').join(', ')}) ${sqlTail}`, [...fixed, ...part, ...tailParams]);
+    await e.run(`${sqlHead} ${column} IN (${part.map(() => '?').join(', ')}) ${sqlTail}`, asParams([...fixed, ...part, ...tailParams]));
   }
 }
 
@@ -253,38 +159,10 @@ const OUTBOX_COLS: [string, ColType][] = [
 const outboxParams = (o: OutboxRow): Param[] => [o.id, o.kind, o.url, o.alarmName, o.instanceId, o.dedupKey, o.body, o.attempts, o.nextMs, o.createdMs];
 
 export class AlertDb {
-  private constructor(private readonly e: Engine) {}
+  constructor(private readonly e: SqlDb) {}
 
   get engine(): 'sqlite' | 'postgres' {
-    return this.e.kind;
-  }
-
-  /** Opens VMPULSE_DB (a SQLite path or a postgres:// URL) for alerting; its tables come from the store's migrations. */
-  static async open(db: string, opts: { poolMax?: number } = {}): Promise<AlertDb> {
-    if (/^postgres(ql)?:\/\//i.test(db)) {
-      const pool = new pg.Pool({
-        connectionString: db,
-        max: opts.poolMax ?? 4,
-        types: {
-          getTypeParser: ((oid: number, format?: string) =>
-            oid === 20 ? (v: string) => Number(v) : (pg.types.getTypeParser as (o: number, f?: string) => unknown)(oid, format)) as typeof pg.types.getTypeParser,
-        },
-      });
-      pool.on('error', () => {});
-      return new AlertDb(new PgEngine(pool));
-    }
-    const file = resolve(db);
-    mkdirSync(dirname(file), { recursive: true });
-    const d = new Database(file);
-    d.pragma('journal_mode = WAL');
-    d.pragma('synchronous = NORMAL');
-    d.pragma('busy_timeout = 5000');
-    return new AlertDb(new SqliteEngine(d));
-  }
-
-
-  close(): Promise<void> {
-    return this.e.close();
+    return this.e.dialect.kind;
   }
 
   /** Creates or replaces an alarm; states of instances it still matches are kept (CloudWatch keeps state on update). */
@@ -323,7 +201,7 @@ export class AlertDb {
       await e.run('DELETE FROM alarm_states WHERE alarm_name = ?', [name]);
       await e.run('DELETE FROM alarm_history WHERE alarm_name = ?', [name]);
       await e.run('DELETE FROM alarm_outbox WHERE alarm_name = ? AND done_ms IS NULL AND kind = ?', [name, 'alertmanager']);
-      await insertRows(this.e.kind, e, 'alarm_outbox', OUTBOX_COLS, outbox.map(outboxParams));
+      await insertRows(this.e.dialect.kind, e, 'alarm_outbox', OUTBOX_COLS, outbox.map(outboxParams));
       return n > 0;
     });
   }
@@ -365,7 +243,7 @@ export class AlertDb {
    * rows, and the alarm's evaluated_ms. Unchanged states are not written at all.
    */
   async applyPass(alarmName: string, w: PassWrite): Promise<void> {
-    const kind = this.e.kind;
+    const kind = this.e.dialect.kind;
     await this.e.tx(async (e) => {
       // An alarm deleted while its pass ran must not come back as orphan states.
       if ((await e.run('UPDATE alarms SET evaluated_ms = ? WHERE alarm_name = ?', [w.evaluatedMs, alarmName])) === 0) return;

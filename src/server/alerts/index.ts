@@ -1,12 +1,12 @@
 // Alerting as one unit the server starts: the alert tables on the server's database, the alarms
 // from the built-ins and VMPULSE_ALARMS_FILE, the evaluator and the delivery loop, and the routes.
 //
-//   const alerts = await startAlerting({ store, db: config.db, log: app.log });
+//   const alerts = await startAlerting({ store, log: app.log });
 //   await app.register(alarmRoutes, { service: alerts.service });
 //   ... on close: await alerts.stop();
 import type { Store } from '../store/store.js';
+import type { AlertDb } from './db.js';
 import { loadAlertConfig, type AlertConfig } from './config.js';
-import { AlertDb } from './db.js';
 import { Delivery } from './delivery.js';
 import { Evaluator } from './evaluator.js';
 import { AlarmService, builtinAlarms, readAlarmsFile, BUILTIN_HOST_SILENT, BUILTIN_VM_GONE } from './service.js';
@@ -25,9 +25,8 @@ export { ALERT_MIGRATIONS } from './migrations.js';
 export type AlertingOverrides = Partial<AlertConfig> & { loops?: boolean };
 
 export interface AlertingOptions {
+  /** The server's store; alerting persists through its connection (store.alarms). */
   store: Store;
-  /** VMPULSE_DB: the same database the store uses. */
-  db: string;
   /** Applied over loadAlertConfig() (the VMPULSE_ALARM_* environment). */
   overrides?: AlertingOverrides;
   source?: BulkSource;
@@ -48,56 +47,50 @@ export interface Alerting {
 export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
   const { loops, ...over } = o.overrides ?? {};
   const config: AlertConfig = { ...loadAlertConfig(), ...over };
-  const db = await AlertDb.open(o.db);
-  try {
-    const service = new AlarmService(db, config.publicUrl);
-    if (config.builtins) {
-      for (const d of builtinAlarms({ webhooks: config.defaultWebhooks, alertmanagers: config.defaultAlertmanagers })) await service.put(d, 'builtin');
-    } else {
-      for (const name of [BUILTIN_HOST_SILENT, BUILTIN_VM_GONE]) {
-        if ((await db.getAlarm(name))?.source === 'builtin') await service.delete(name);
-      }
+  const db = o.store.alarms;
+  const service = new AlarmService(db, config.publicUrl);
+  if (config.builtins) {
+    for (const d of builtinAlarms({ webhooks: config.defaultWebhooks, alertmanagers: config.defaultAlertmanagers })) await service.put(d, 'builtin');
+  } else {
+    for (const name of [BUILTIN_HOST_SILENT, BUILTIN_VM_GONE]) {
+      if ((await db.getAlarm(name))?.source === 'builtin') await service.delete(name);
     }
-    if (config.alarmsFile) for (const d of readAlarmsFile(config.alarmsFile)) await service.put(d, 'file');
-
-    const evaluator = new Evaluator({
-      db,
-      source: o.source ?? bulkSource(o.store.sqlRunner()),
-      lagSeconds: config.lagSeconds,
-      goneGraceSeconds: config.goneGraceSeconds,
-      publicUrl: config.publicUrl,
-      concurrency: o.store.engine === 'postgres' ? 3 : 1,
-      log: o.log,
-    });
-    const delivery = new Delivery({
-      db,
-      intervalMs: config.deliveryIntervalMs,
-      retryBaseMs: config.retryBaseMs,
-      retryMaxMs: config.retryMaxMs,
-      maxAgeS: config.deliveryMaxAgeS,
-      httpTimeoutMs: config.httpTimeoutMs,
-      resendSeconds: config.resendSeconds,
-      publicUrl: config.publicUrl,
-      log: o.log,
-    });
-    if ((o.loops ?? loops) !== false) {
-      evaluator.start(config.evalIntervalMs);
-      delivery.start();
-    }
-    return {
-      config,
-      db,
-      service,
-      evaluator,
-      delivery,
-      async stop() {
-        await evaluator.stop();
-        await delivery.stop();
-        await db.close();
-      },
-    };
-  } catch (e) {
-    await db.close().catch(() => {});
-    throw e;
   }
+  if (config.alarmsFile) for (const d of readAlarmsFile(config.alarmsFile)) await service.put(d, 'file');
+
+  const evaluator = new Evaluator({
+    db,
+    source: o.source ?? bulkSource(o.store),
+    lagSeconds: config.lagSeconds,
+    goneGraceSeconds: config.goneGraceSeconds,
+    publicUrl: config.publicUrl,
+    concurrency: o.store.engine === 'postgres' ? 3 : 1,
+    log: o.log,
+  });
+  const delivery = new Delivery({
+    db,
+    intervalMs: config.deliveryIntervalMs,
+    retryBaseMs: config.retryBaseMs,
+    retryMaxMs: config.retryMaxMs,
+    maxAgeS: config.deliveryMaxAgeS,
+    httpTimeoutMs: config.httpTimeoutMs,
+    resendSeconds: config.resendSeconds,
+    publicUrl: config.publicUrl,
+    log: o.log,
+  });
+  if ((o.loops ?? loops) !== false) {
+    evaluator.start(config.evalIntervalMs);
+    delivery.start();
+  }
+  return {
+    config,
+    db,
+    service,
+    evaluator,
+    delivery,
+    async stop() {
+      await evaluator.stop();
+      await delivery.stop();
+    },
+  };
 }

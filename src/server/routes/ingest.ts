@@ -2,6 +2,8 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../errors.js';
 import { decodeBody, parsePayload } from '../validate.js';
+import { toMinuteRecords } from '../minutes.js';
+import { learnAgentWindow } from '../agent-windows.js';
 
 export interface IngestOptions {
   maxBodyBytes: number;
@@ -37,12 +39,14 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
     }
 
     const now = Math.floor(Date.now() / 1000);
-    const result = await app.store.ingest(payload, {
+    const minutes = toMinuteRecords(payload);
+    const result = await app.store.ingest(minutes, {
       receivedAt: now,
       minMinute: now - opts.retentionDays * DAY,
       maxMinute: now + DAY,
     });
     if (result.status === 'duplicate') return reply.code(200).send({ status: 'duplicate', batch_id: payload.BatchID });
+    learnAgentWindow(app.store, payload.AgentID, payload.WindowSeconds);
     const c = result.counts;
     return reply.code(200).send({
       status: 'stored',

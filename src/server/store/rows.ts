@@ -1,6 +1,6 @@
 // Database rows → store records, shared by both engines (both return snake_case column names).
 import type { InstanceCounters, InstanceWindow, HostWindow, Payload } from '../../ship/payload.js';
-import type { AgentRow, InstanceRow, IngestOptions, Role, TokenRow } from './store.js';
+import type { AgentRow, InstanceRow, IngestOptions, Role, SessionRow, TokenRow } from './store.js';
 import { COUNTER_COLS } from './schema.js';
 
 type Raw = Record<string, unknown>;
@@ -74,9 +74,9 @@ export function toMinuteRow(r: Raw): Record<string, number | null> {
 
 /**
  * Windows of one batch that are stored: inside the retention bounds, and one record per minute
- * (the last one wins) so a single upsert statement never touches a row twice.
+ * (windows of one minute merged, see merge.ts) so a single upsert statement never touches a row twice.
  */
-export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonly T[], opts: IngestOptions): { kept: T[]; skipped: number } {
+export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonly T[], opts: IngestOptions, merge: (a: T, b: T) => T): { kept: T[]; skipped: number } {
   const byMinute = new Map<number, T>();
   let skipped = 0;
   for (const w of list) {
@@ -84,7 +84,8 @@ export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonl
       skipped++;
       continue;
     }
-    byMinute.set(w.Minute, w);
+    const had = byMinute.get(w.Minute);
+    byMinute.set(w.Minute, had ? merge(had, w) : w);
   }
   return { kept: [...byMinute.values()], skipped };
 }
@@ -93,4 +94,14 @@ export function batchMinutes(p: Payload): number[] {
   const out: number[] = p.Stats.map((s) => s.Minute);
   for (const i of p.Instances) for (const s of i.Stats) out.push(s.Minute);
   return out;
+}
+
+export function toSession(r: Raw): SessionRow {
+  return {
+    idSha256: String(r.id_sha256),
+    accessKeyId: String(r.access_key_id),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
 }

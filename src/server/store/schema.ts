@@ -61,7 +61,11 @@ export const HOST_MINUTE_COLS: readonly Col[] = [
   { name: 'net_in', kind: 'real' },
   { name: 'net_out', kind: 'real' },
   ...aggCols(Object.values(HOST_AGGS)),
+  /** How many records were merged into this one (added by migration 4; 1 = never merged). */
+  { name: 'parts', kind: 'int' },
 ];
+/** The host_minutes columns migration 1 created. */
+export const HOST_MINUTE_COLS_V1: readonly Col[] = HOST_MINUTE_COLS.filter((c) => c.name !== 'parts');
 
 export const INSTANCE_MINUTE_COLS: readonly Col[] = [
   { name: 'agent_id', kind: 'text' },
@@ -72,7 +76,13 @@ export const INSTANCE_MINUTE_COLS: readonly Col[] = [
   { name: 'missed', kind: 'int' },
   ...Object.values(INSTANCE_TOTALS).map((name): Col => ({ name, kind: 'real' })),
   ...aggCols(Object.values(INSTANCE_AGGS)),
+  /** Seconds whose counters the record carries but no reading covered (added by migration 2). */
+  { name: 'unsampled', kind: 'int' },
+  /** How many records were merged into this one (added by migration 4; 1 = never merged). */
+  { name: 'parts', kind: 'int' },
 ];
+/** The instance_minutes columns migration 1 created (unsampled came with migration 2, parts with 4). */
+export const INSTANCE_MINUTE_COLS_V1: readonly Col[] = INSTANCE_MINUTE_COLS.filter((c) => c.name !== 'unsampled' && c.name !== 'parts');
 
 export const COUNTER_COLS = {
   CPUSeconds: 'cpu_seconds',
@@ -143,6 +153,7 @@ function aggValues(a: Agg | null): Value[] {
 export function hostMinuteValues(agentId: string, w: HostWindow): Value[] {
   const out: Value[] = [agentId, w.Minute, w.Seconds, w.Samples, w.NetIn, w.NetOut];
   for (const k of Object.keys(HOST_AGGS) as (keyof typeof HOST_AGGS)[]) out.push(...aggValues(w[k]));
+  out.push(1);
   return out;
 }
 
@@ -150,6 +161,7 @@ export function instanceMinuteValues(agentId: string, instanceId: string, w: Ins
   const out: Value[] = [agentId, instanceId, w.Minute, w.Seconds, w.Samples, w.Missed];
   for (const k of Object.keys(INSTANCE_TOTALS) as (keyof typeof INSTANCE_TOTALS)[]) out.push(w[k]);
   for (const k of Object.keys(INSTANCE_AGGS) as (keyof typeof INSTANCE_AGGS)[]) out.push(...aggValues(w[k]));
+  out.push(w.Unsampled ?? 0, 1);
   return out;
 }
 
@@ -228,11 +240,50 @@ export function instanceUpsertTail(d: Dialect): string {
   return `ON CONFLICT (agent_id, instance_id) DO UPDATE SET ${sets.join(', ')}`;
 }
 
-/** The same (agent, instance, minute) sent again in a later batch replaces the earlier record. */
-export function minuteUpsertTail(cols: readonly Col[], key: string[]): string {
-  const sets = cols.filter((c) => !key.includes(c.name)).map((c) => `${c.name} = excluded.${c.name}`);
-  return `ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
-}
 
 export const MINUTE_SECONDS = 60;
 export const DAY_SECONDS = 86400;
+
+/**
+ * Tiers: 300 s and 3600 s rows beside the minutes, each holding for every metric what all its
+ * statistics need (Minimum, Maximum, Sum, SampleCount) plus a bit per minute of the bucket (bit k
+ * = minute bucket + 60k; `mask_lo` bits 0..29, `mask_hi` bits 30..59): for hosts, the minutes that
+ * have a host record; for instances, the minutes in which the VM was sampled. StatusCheckFailed
+ * for any range is counted from the two masks.
+ */
+export const TIER_SECONDS = [300, 3600] as const;
+export type TierSeconds = (typeof TIER_SECONDS)[number];
+export const STAT_PARTS = ['min', 'max', 'sum', 'count'] as const;
+
+/** Gauges (statistics over samples) and totals (one value per minute) kept in the tiers. */
+export const HOST_TIER_GAUGES = { CPU: 'cpu', RAM: 'ram', Disk: 'disk', Load1: 'load1', IOWait: 'iowait' } as const satisfies Partial<Record<keyof HostWindow, string>>;
+export const HOST_TIER_TOTALS = { NetIn: 'net_in', NetOut: 'net_out' } as const satisfies Partial<Record<keyof HostWindow, string>>;
+export const INSTANCE_TIER_GAUGES = { CPU: 'cpu', MemoryUtilization: 'memory_utilization', Steal: 'steal' } as const satisfies Partial<Record<keyof InstanceWindow, string>>;
+export const INSTANCE_TIER_TOTALS = { NetIn: 'net_in', NetOut: 'net_out', DiskRead: 'disk_read', DiskWrite: 'disk_write' } as const satisfies Partial<
+  Record<keyof InstanceWindow, string>
+>;
+
+function statCols(prefixes: readonly string[]): Col[] {
+  return prefixes.flatMap((p) => STAT_PARTS.map((part): Col => ({ name: `${p}_${part}`, kind: part === 'count' ? 'int' : 'real' })));
+}
+
+export const HOST_TIER_KEY = ['agent_id', 'bucket'] as const;
+export const INSTANCE_TIER_KEY = ['agent_id', 'instance_id', 'bucket'] as const;
+export const HOST_TIER_STATS: readonly string[] = [...Object.values(HOST_TIER_GAUGES), ...Object.values(HOST_TIER_TOTALS)];
+export const INSTANCE_TIER_STATS: readonly string[] = [...Object.values(INSTANCE_TIER_GAUGES), ...Object.values(INSTANCE_TIER_TOTALS)];
+export const HOST_TIER_COLS: readonly Col[] = [
+  { name: 'agent_id', kind: 'text' },
+  { name: 'bucket', kind: 'int' },
+  { name: 'mask_lo', kind: 'int' },
+  { name: 'mask_hi', kind: 'int' },
+  ...statCols(HOST_TIER_STATS),
+];
+export const INSTANCE_TIER_COLS: readonly Col[] = [
+  { name: 'agent_id', kind: 'text' },
+  { name: 'instance_id', kind: 'text' },
+  { name: 'bucket', kind: 'int' },
+  { name: 'mask_lo', kind: 'int' },
+  { name: 'mask_hi', kind: 'int' },
+  ...statCols(INSTANCE_TIER_STATS),
+];
+export const tierTable = (kind: 'host' | 'instance', tier: TierSeconds): string => `${kind}_${tier === 300 ? '5m' : '1h'}`;

@@ -1,7 +1,13 @@
 // The storage interface the server's routes, the token CLI, metric-data and the alert evaluator use.
-// Two engines implement it: sqlite.ts (embedded, the default) and postgres.ts (a fleet's store).
+// It has two halves: the metadata (credentials, agents, instances, alarms, batch dedup), which needs
+// a transactional SQL database, and the time series (per-minute records written, period statistics
+// read), which is what a metrics engine must answer. sql-store.ts implements both on SQLite (the
+// default) and PostgreSQL; an engine for the time series alone (VictoriaMetrics, say) would
+// implement TimeSeriesStore beside an SQL MetadataStore, without touching the routes.
+import { isPostgresUrl } from '../../config/db-url.js';
+import type { AlertDb } from '../alerts/db.js';
+import type { SqlDb } from './sql.js';
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
-import type { SqlRunner } from '../alerts/bulk-source.js';
 
 export type Role = 'agent' | 'reader' | 'admin';
 export const ROLES: readonly Role[] = ['agent', 'reader', 'admin'];
@@ -87,23 +93,35 @@ export type InstanceLookup = { id: string } | { name: string } | { idPrefix: str
 export type MinuteRow = Record<string, number | null>;
 
 export interface RetentionResult {
-  /** Rows deleted (SQLite) or whole partitions dropped (PostgreSQL, table names). */
+  /** Rows deleted (SQLite; minutes and tiers) or whole partitions dropped (PostgreSQL, table names). */
   deletedRows: number;
   droppedPartitions: string[];
   deletedBatches: number;
 }
 
-export interface Store {
-  readonly engine: 'sqlite' | 'postgres';
-  /** Applies pending migrations; returns the versions applied by this call. */
-  migrate(): Promise<number[]>;
-  appliedMigrations(): Promise<number[]>;
-  /** Stores the whole batch in one transaction, or nothing when its BatchID was seen before. */
-  ingest(batch: Payload, opts: IngestOptions): Promise<IngestResult>;
+/** A console sign-in (src/server/console): the session id is only ever stored hashed. */
+export interface SessionRow {
+  idSha256: string;
+  accessKeyId: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
 
+/** The newest per-minute record of one instance (the console's fleet table). */
+export interface LatestInstanceWindow {
+  agentId: string;
+  instanceId: string;
+  /** `minute` plus the requested columns. */
+  row: MinuteRow;
+}
+
+/** Credentials, hosts, instances and alarms: small, transactional, read by every request. */
+export interface MetadataStore {
   insertToken(t: TokenRow): Promise<void>;
   tokenBySecretHash(sha256Hex: string): Promise<TokenRow | null>;
   tokenByAccessKey(accessKeyId: string): Promise<TokenRow | null>;
+  /** In creation order. */
   listTokens(): Promise<TokenRow[]>;
   revokeToken(accessKeyId: string, at: number): Promise<boolean>;
   /** Binds an unbound agent token to agentId; returns the agent id the token is bound to afterwards. */
@@ -111,37 +129,106 @@ export interface Store {
 
   listAgents(): Promise<AgentRow[]>;
   getAgent(agentId: string): Promise<AgentRow | null>;
+  listInstances(filter?: InstanceFilter): Promise<InstanceRow[]>;
+  findInstances(lookup: InstanceLookup): Promise<InstanceRow[]>;
+
+  /** Console sign-ins (src/server/console). Stores a new session; also deletes sessions that expired before `purgeBefore`. */
+  insertSession(s: SessionRow, purgeBefore: number): Promise<void>;
+  sessionByIdHash(idSha256: string): Promise<SessionRow | null>;
+  /** Marks a live session revoked; false when it was unknown or already revoked. */
+  revokeSession(idSha256: string, at: number): Promise<boolean>;
+
+  /** Alarms, their per-instance states, history and notification outbox, on the same database. */
+  readonly alarms: AlertDb;
+}
+
+/** The resolutions kept: minutes, and the 300 s and 3600 s tiers. */
+export type Tier = 60 | 300 | 3600;
+export type RetentionDays = Record<Tier, number>;
+/** Lightsail's: 60 s data for 15 days, 300 s for 63 days, 3600 s for 455 days. */
+export const DEFAULT_RETENTION_DAYS: RetentionDays = { 60: 15, 300: 63, 3600: 455 };
+export type RetentionCutoffs = Partial<Record<300 | 3600, number>>;
+
+/** A host (agentId alone) or one of its instances. */
+export interface SeriesTarget {
+  agentId: string;
+  instanceId?: string;
+}
+/** gauge: statistics over samples; total: one value per minute (bytes). */
+export type StatKind = 'gauge' | 'total';
+/** One period bucket's statistics of a metric; `t` is its start (unix seconds). */
+export interface StatRow {
+  t: number;
+  min: number;
+  max: number;
+  sum: number;
+  count: number;
+}
+/** Minute presence in a bucket starting at `t`: bit k (lo: 0..29, hi: 30..59) is minute t + 60k. */
+export interface MaskRow {
+  t: number;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * What a metrics engine must answer: minutes written (merged, see merge.ts) and kept per tier;
+ * read back as raw minutes, or as per-bucket statistics and presence masks of one tier, from which
+ * metric-data.ts computes every period statistic.
+ */
+export interface TimeSeriesStore {
+  /** Days each tier is kept; queries older than a tier's retention are answered from a coarser one. */
+  readonly retentionDays: RetentionDays;
+  /**
+   * Period statistics of one metric (a column prefix of schema.ts's tier lists) over [from, to),
+   * read from one tier (`period` a multiple of it), one row per period bucket with data, ascending.
+   */
+  statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]>;
+  /** Host: minutes with a host record; instance: minutes in which the VM was sampled. In [from, to), ascending. */
+  maskRows(target: SeriesTarget, tier: Tier, from: number, to: number): Promise<MaskRow[]>;
   /** The newest `limit` host minutes, newest first. */
   latestHostMinutes(agentId: string, limit: number): Promise<MinuteRow[]>;
   /** Minutes in [from, to) that have a host record, ascending. */
   hostMinuteSet(agentId: string, from: number, to: number): Promise<number[]>;
-  listInstances(filter?: InstanceFilter): Promise<InstanceRow[]>;
-  findInstances(lookup: InstanceLookup): Promise<InstanceRow[]>;
   /** Records of one instance in [from, to), ascending, with `minute` plus the named columns. */
   instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]>;
-  /** Drops per-minute data older than cutoff (unix seconds) and batch ids received before it. */
-  retain(cutoff: number): Promise<RetentionResult>;
-  /** Read-only statements on the store's own connection, for the set-based alarm queries. */
-  sqlRunner(): SqlRunner;
+  /** For every instance with a record at or after `since`, its newest record: one query for the whole fleet (the console's table). */
+  latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]>;
+  /** Drops minutes older than cutoff (unix seconds), tier rows older than their cutoffs, and batch ids received before cutoff. */
+  retain(cutoff: number, tiers?: RetentionCutoffs): Promise<RetentionResult>;
+}
+
+export interface Store extends MetadataStore, TimeSeriesStore {
+  readonly engine: 'sqlite' | 'postgres';
+  /** The connection both halves share: the set-based alarm query (alerts/bulk-source.ts) joins instances to their minutes and tiers in one statement. */
+  readonly db: SqlDb;
+  /** Applies pending migrations (store and alerting, one registry); returns the versions applied by this call. */
+  migrate(): Promise<number[]>;
+  appliedMigrations(): Promise<number[]>;
+  /**
+   * Stores the whole batch in one transaction — its BatchID (dedup), host and instance facts, and
+   * its minutes — or nothing when its BatchID was seen before.
+   */
+  ingest(batch: Payload, opts: IngestOptions): Promise<IngestResult>;
   close(): Promise<void>;
 }
 
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(db);
-}
+export { isPostgresUrl } from '../../config/db-url.js';
 
 export interface OpenStoreOptions {
   poolMax?: number;
+  retentionDays?: Partial<RetentionDays>;
 }
 
 /** Opens the engine VMPULSE_DB names (a postgres:// URL or a SQLite file path); does not migrate. */
 export async function openStore(db: string, opts: OpenStoreOptions = {}): Promise<Store> {
+  const { SqlStore } = await import('./sql-store.js');
   if (isPostgresUrl(db)) {
-    const { PostgresStore } = await import('./postgres.js');
-    return PostgresStore.open(db, opts);
+    const { PgDb } = await import('./postgres.js');
+    return new SqlStore(PgDb.open(db, opts), opts.retentionDays);
   }
-  const { SqliteStore } = await import('./sqlite.js');
-  return SqliteStore.open(db);
+  const { SqliteDb } = await import('./sqlite.js');
+  return new SqlStore(SqliteDb.open(db), opts.retentionDays);
 }
 
 /** Sanity check for column names that come from code, so that no identifier is ever built from input. */

@@ -7,9 +7,8 @@
 // ceiling and is not counted). vCPUs: boot CPUs of `-smp`; when `cpus` is omitted QEMU takes
 // maxcpus, else the product of the topology. Without -smp/-m QEMU boots 1 vCPU and 128 MiB,
 // unless a -readconfig file may have set them (then unknown).
-import { ok, malformed, type Outcome } from '../readers/outcome.js';
-import { basename } from './cmdline.js';
-import type { HypervisorConfig } from './config.js';
+import { ok, malformed, type Outcome } from '../../readers/outcome.js';
+import type { HypervisorConfig, HypervisorModule } from './contract.js';
 import { isJsonOpts, parseQemuOpts } from './qemu-opts.js';
 import { MiB, parseCount, parseSize } from './units.js';
 
@@ -17,12 +16,6 @@ export interface QemuConfig extends HypervisorConfig {
   readonly hypervisor: 'qemu';
   /** `-name ...,debug-threads=on`: only then are vCPU threads named `CPU <n>/KVM`. */
   readonly debugThreads: boolean;
-}
-
-const QEMU_BINARY = /^(qemu-system-[A-Za-z0-9_.-]+|qemu-kvm)$/;
-
-export function isQemuBinary(name: string): boolean {
-  return QEMU_BINARY.test(basename(name));
 }
 
 // Options that take no argument; every other option takes the next argv element.
@@ -200,3 +193,19 @@ export function parseQemuArgv(argv: readonly string[]): Outcome<QemuConfig> {
     warnings,
   });
 }
+
+export const qemu: HypervisorModule<QemuConfig> = {
+  name: 'qemu',
+  binary: /^(qemu-system-[A-Za-z0-9_.-]+|qemu-kvm)$/,
+  parseArgv: parseQemuArgv,
+  // -uuid is the id, -name the name; each stands in for the other when alone.
+  identity: ({ uuid, name }) => {
+    if (uuid) return { instanceId: uuid, instanceName: name ?? uuid, idSource: 'qemu-uuid' };
+    if (name) return { instanceId: name, instanceName: name, idSource: 'qemu-name' };
+    return null;
+  },
+  // `CPU <n>/KVM`, `CPU <n>/TCG` without KVM; only with -name ...,debug-threads=on.
+  vcpuThread: /^CPU (\d+)\/[A-Z]+$/,
+  vcpuThreadsNamed: (config) => config.debugThreads,
+  genericSocketNames: ['qemu', 'libvirt'],
+};

@@ -1,18 +1,13 @@
 // crosvm command line → HypervisorConfig. Pure. Only `crosvm run` is a VM; `crosvm stop`,
 // `crosvm balloon` and friends are short-lived control commands. crosvm has no configuration API,
 // so what the command line omits is crosvm's default (1 vCPU, 256 MiB).
-import { ok, malformed, type Outcome } from '../readers/outcome.js';
-import { basename } from './cmdline.js';
-import type { HypervisorConfig } from './config.js';
+import { ok, malformed, type Outcome } from '../../readers/outcome.js';
+import { socketIdentity, type HypervisorConfig, type HypervisorModule } from './contract.js';
 import { collectOptions, lastValue, parseKeyValues, valuesOf } from './long-opts.js';
 import { MiB, parseCount } from './units.js';
 
 export interface CrosvmConfig extends HypervisorConfig {
   readonly hypervisor: 'crosvm';
-}
-
-export function isCrosvmBinary(name: string): boolean {
-  return basename(name) === 'crosvm';
 }
 
 const SUBCOMMANDS = new Set([
@@ -72,3 +67,15 @@ export function parseCrosvmArgv(argv: readonly string[]): Outcome<CrosvmConfig> 
     warnings,
   });
 }
+
+export const crosvm: HypervisorModule<CrosvmConfig> = {
+  name: 'crosvm',
+  binary: /^crosvm$/,
+  isVm: (argv) => crosvmSubcommand(argv) === 'run',
+  parseArgv: parseCrosvmArgv,
+  // The control socket's folder (--socket) names the VM.
+  identity: socketIdentity,
+  // Some versions name them `crosvm_vcpu <n>`.
+  vcpuThread: /^crosvm_vcpu ?(\d+)$/,
+  genericSocketNames: ['crosvm', 'crosvm.sock'],
+};

@@ -2,9 +2,8 @@
 // line itself: it is in `--config-file` (read by discovery through /proc/<pid>/root, because
 // under the jailer that path is inside the chroot) or answered by `GET /vm/config` on the API
 // socket; both have the same JSON shape, parsed by parseFirecrackerConfig.
-import { ok, malformed, type Outcome } from '../readers/outcome.js';
-import { basename } from './cmdline.js';
-import type { ApiConfig, HypervisorConfig } from './config.js';
+import { ok, malformed, type Outcome } from '../../readers/outcome.js';
+import { socketIdentity, type ApiConfig, type HypervisorConfig, type HypervisorModule } from './contract.js';
 import { collectOptions, lastValue, valuesOf } from './long-opts.js';
 import { MiB } from './units.js';
 
@@ -16,11 +15,6 @@ export interface FirecrackerConfig extends HypervisorConfig {
 
 /** Firecracker's own default when neither --api-sock nor --no-api is given. */
 export const FIRECRACKER_DEFAULT_SOCKET = '/run/firecracker.socket';
-
-export function isFirecrackerBinary(name: string): boolean {
-  // Release binaries are named firecracker-v1.7.0-x86_64; the jailer execs them under that name.
-  return /^firecracker(-v\d[\w.-]*)?$/.test(basename(name));
-}
 
 export function parseFirecrackerArgv(argv: readonly string[]): Outcome<FirecrackerConfig> {
   if (argv.length === 0) return malformed('firecracker argv', 'empty');
@@ -62,3 +56,22 @@ export function parseFirecrackerConfig(body: unknown): ApiConfig | null {
   if (vcpus === null && mib === null && taps.length === 0) return null;
   return { vcpus, memoryBytes: mib === null ? null : mib * MiB, taps, uuid: null };
 }
+
+export const firecracker: HypervisorModule<FirecrackerConfig> = {
+  name: 'firecracker',
+  // Release binaries are named firecracker-v1.7.0-x86_64; the jailer execs them under that name.
+  binary: /^firecracker(-v\d[\w.-]*)?$/,
+  parseArgv: parseFirecrackerArgv,
+  configFile: (config) => config.configFile,
+  parseConfigFile: parseFirecrackerConfig,
+  apiQuestion: (_config, fromFile) => (fromFile === null ? { path: '/vm/config', parse: parseFirecrackerConfig } : null),
+  // --id is the id; the name is the socket's folder when that is specific and differs
+  // (orchestrators keep a readable folder per VM and a UUID as --id).
+  identity: (hints) => {
+    const { name, socketName } = hints;
+    if (name) return { instanceId: name, instanceName: socketName ?? name, idSource: 'firecracker-id' };
+    return socketIdentity(hints);
+  },
+  vcpuThread: /^fc_vcpu ?(\d+)$/,
+  genericSocketNames: ['firecracker', 'firecracker.sock', 'firecracker.socket', 'jailer'],
+};

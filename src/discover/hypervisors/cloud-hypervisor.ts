@@ -5,18 +5,13 @@
 // (K/M/G binary). A VM built from the command line has --kernel/--firmware/--payload; then the
 // unwritten defaults apply (1 vCPU, 512 MiB). Without a payload the VM is created over the API,
 // so cpus/memory stay null and discovery asks `GET /api/v1/vm.info`.
-import { ok, malformed, type Outcome } from '../readers/outcome.js';
-import { basename } from './cmdline.js';
-import type { ApiConfig, HypervisorConfig } from './config.js';
+import { ok, malformed, type Outcome } from '../../readers/outcome.js';
+import { socketIdentity, type ApiConfig, type HypervisorConfig, type HypervisorModule } from './contract.js';
 import { collectOptions, lastValue, parseKeyValues, valuesOf } from './long-opts.js';
 import { MiB, parseCount, parseSize } from './units.js';
 
 export interface CloudHypervisorConfig extends HypervisorConfig {
   readonly hypervisor: 'cloud-hypervisor';
-}
-
-export function isCloudHypervisorBinary(name: string): boolean {
-  return /^cloud-hypervisor(-static)?$/.test(basename(name));
 }
 
 export function parseCloudHypervisorArgv(argv: readonly string[]): Outcome<CloudHypervisorConfig> {
@@ -119,3 +114,18 @@ export function parseVmInfo(body: unknown): ApiConfig | null {
   const uuid = typeof c.platform?.uuid === 'string' && c.platform.uuid ? c.platform.uuid : null;
   return { vcpus: vcpus && vcpus > 0 ? vcpus : null, memoryBytes: memoryBytes || null, taps, uuid };
 }
+
+export const cloudHypervisor: HypervisorModule<CloudHypervisorConfig> = {
+  name: 'cloud-hypervisor',
+  binary: /^cloud-hypervisor(-static)?$/,
+  parseArgv: parseCloudHypervisorArgv,
+  apiQuestion: (config) =>
+    config.vcpus === null || config.memoryBytes === null ? { path: '/api/v1/vm.info', parse: parseVmInfo } : null,
+  // The socket's folder names the VM; vm.info's config.platform.uuid, when set, is the id.
+  identity: (hints) =>
+    hints.apiUuid
+      ? { instanceId: hints.apiUuid, instanceName: hints.socketName ?? hints.apiUuid, idSource: 'vm-info' }
+      : socketIdentity(hints),
+  vcpuThread: /^vcpu(\d+)$/,
+  genericSocketNames: ['ch', 'ch.sock', 'cloud-hypervisor', 'cloud-hypervisor.sock'],
+};

@@ -1,0 +1,457 @@
+// The store, written once for both SQL engines (the dialect and connection come from sqlite.ts or
+// postgres.ts). It implements both halves of the Store interface: the metadata (credentials,
+// agents, instances, alarms, batch dedup) and the time series (minutes; see store.ts).
+import { AlertDb } from '../alerts/db.js';
+import type { Payload } from '../../ship/payload.js';
+import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge.js';
+import { appliedMigrations, migrate } from './migrations.js';
+import { LOCK_PARTITION, dayFromName, dayName } from './postgres.js';
+import { TierBatch, rebuildSql, tierMergeTail, tierSpec, type TierKind } from './tiers.js';
+import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
+import {
+  AGENT_COLS,
+  DAY_SECONDS,
+  HOST_AGGS,
+  HOST_MINUTE_COLS,
+  INSTANCE_AGGS,
+  INSTANCE_COLS,
+  INSTANCE_MINUTE_COLS,
+  agentUpsertTail,
+  agentValues,
+  hostMinuteValues,
+  instanceMinuteValues,
+  instanceUpsertTail,
+  instanceValues,
+  TIER_SECONDS,
+  tierTable,
+} from './schema.js';
+import type { Exec, Row, SqlDb, Value } from './sql.js';
+import {
+  checkColumns,
+  type AgentRow,
+  type IngestOptions,
+  type IngestResult,
+  type InstanceFilter,
+  type InstanceLookup,
+  type InstanceRow,
+  type LatestInstanceWindow,
+  type MinuteRow,
+  type MaskRow,
+  type RetentionCutoffs,
+  type RetentionDays,
+  type RetentionResult,
+  type SeriesTarget,
+  type SessionRow,
+  type StatKind,
+  type StatRow,
+  type Store,
+  type Tier,
+  type TokenRow,
+  DEFAULT_RETENTION_DAYS,
+} from './store.js';
+
+/**
+ * Tables partitioned on PostgreSQL, one partition per table and period (epoch-aligned spans);
+ * partition names are `<table>_pYYYYMMDD` of the span's first day, made from integers only.
+ */
+const PARTITIONED = [
+  { table: 'host_minutes', span: DAY_SECONDS },
+  { table: 'instance_minutes', span: DAY_SECONDS },
+  { table: 'host_5m', span: 7 * DAY_SECONDS },
+  { table: 'instance_5m', span: 7 * DAY_SECONDS },
+  { table: 'host_1h', span: 28 * DAY_SECONDS },
+  { table: 'instance_1h', span: 28 * DAY_SECONDS },
+] as const;
+type PartitionedTable = (typeof PARTITIONED)[number]['table'];
+/** SQLite retention deletes at most this many rows per transaction, so ingest never waits long. */
+const DELETE_CHUNK = 5000;
+const HOUR = 3600;
+const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
+const STAT_SETS = { host: new Set(tierSpec.host.stats), instance: new Set(tierSpec.instance.stats) };
+const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
+const INSTANCE_SELECT = `SELECT i.*, a.hostname FROM instances i LEFT JOIN agents a ON a.agent_id = i.agent_id`;
+
+export class SqlStore implements Store {
+  readonly engine: 'sqlite' | 'postgres';
+  readonly alarms: AlertDb;
+  readonly retentionDays: RetentionDays;
+  /** PostgreSQL: `table:start` of partitions known to exist, so most batches skip the DDL round trip. */
+  private readonly partitions = new Set<string>();
+  private readonly tails;
+  private readonly tierTails;
+
+  constructor(
+    readonly db: SqlDb,
+    retentionDays: Partial<RetentionDays> = {},
+  ) {
+    this.engine = db.dialect.kind;
+    this.retentionDays = { ...DEFAULT_RETENTION_DAYS, ...retentionDays };
+    this.alarms = new AlertDb(db);
+    const d = db.dialect;
+    this.tails = {
+      agent: agentUpsertTail(d),
+      instance: instanceUpsertTail(d),
+      hostMinute: minuteMergeTail('host_minutes', HOST_MINUTE_COLS, ['agent_id', 'minute'], Object.values(HOST_AGGS), d),
+      instanceMinute: minuteMergeTail('instance_minutes', INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute'], Object.values(INSTANCE_AGGS), d),
+    };
+    this.tierTails = new Map<string, string>();
+    for (const tier of TIER_SECONDS) for (const kind of ['host', 'instance'] as const) this.tierTails.set(tierTable(kind, tier), tierMergeTail(kind, tier, d));
+  }
+
+  private get partitioned(): boolean {
+    return this.db.dialect.kind === 'postgres';
+  }
+
+  async migrate(): Promise<number[]> {
+    const applied = await migrate(this.db);
+    if (applied.includes(4)) await this.rebuildAllTiers();
+    return applied;
+  }
+
+  /** Builds the tiers of every stored minute (after migration 4, for minutes stored before it). */
+  async rebuildAllTiers(): Promise<void> {
+    for (const kind of ['host', 'instance'] as const) {
+      const r = await this.db.all(`SELECT MIN(minute) AS lo, MAX(minute) AS hi FROM ${tierSpec[kind].minutes}`);
+      if (r[0]?.lo === null || r[0]?.lo === undefined) continue;
+      const lo = Number(r[0].lo);
+      const hi = Number(r[0].hi) + 60;
+      const steps: number[] = [];
+      for (let m = floorTo(lo, DAY_SECONDS); m < hi; m += DAY_SECONDS) steps.push(m);
+      await this.ensurePartitions(steps.concat([lo, hi - 60]));
+      // Day by day, so a large history never makes one huge transaction.
+      for (const day of steps) {
+        await this.db.tx(async (e) => {
+          for (const tier of TIER_SECONDS) await e.run(rebuildSql(kind, tier, false), [day, day + DAY_SECONDS]);
+        });
+      }
+    }
+  }
+
+  appliedMigrations(): Promise<number[]> {
+    return appliedMigrations(this.db);
+  }
+
+  /** PostgreSQL: creates the partitions (every partitioned table) covering the given minutes, and caches which exist. */
+  async ensurePartitions(minutes: Iterable<number>): Promise<string[]> {
+    if (!this.partitioned) return [];
+    const need = new Map<string, { table: string; start: number; span: number }>();
+    const seen = new Set<number>();
+    for (const m of minutes) {
+      const day = floorTo(m, DAY_SECONDS);
+      if (seen.has(day)) continue;
+      seen.add(day);
+      for (const p of PARTITIONED) {
+        const start = floorTo(day, p.span);
+        const id = `${p.table}:${start}`;
+        if (!this.partitions.has(id)) need.set(id, { table: p.table, start, span: p.span });
+      }
+    }
+    if (need.size === 0) return [];
+    const created: string[] = [];
+    await this.db.tx(async (e) => {
+      await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_PARTITION]);
+      for (const x of [...need.values()].sort((a, b) => a.start - b.start)) {
+        const name = `${x.table}_p${dayName(x.start)}`;
+        // start and span are integers computed here, never text from a request.
+        await e.exec(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${x.table} FOR VALUES FROM (${x.start}) TO (${x.start + x.span})`);
+        created.push(name);
+      }
+    });
+    for (const id of need.keys()) this.partitions.add(id);
+    return created;
+  }
+
+  async ingest(p: Payload, opts: IngestOptions): Promise<IngestResult> {
+    try {
+      return await this.ingestOnce(p, opts);
+    } catch (e) {
+      // Another server sharing the database may have dropped a partition this one still has cached.
+      if (!this.partitioned || (e as { code?: string }).code !== '23514') throw e;
+      this.partitions.clear();
+      return this.ingestOnce(p, opts);
+    }
+  }
+
+  private async ingestOnce(p: Payload, opts: IngestOptions): Promise<IngestResult> {
+    const host = keptWindows(p.Stats, opts, mergeHostWindows);
+    const insts = p.Instances.map((i) => ({ rec: i, w: keptWindows(i.Stats, opts, mergeInstanceWindows) }));
+    if (this.partitioned) await this.ensurePartitions(batchMinutes({ ...p, Stats: host.kept, Instances: insts.map((x) => ({ ...x.rec, Stats: x.w.kept })) }));
+    return this.db.tx(async (e): Promise<IngestResult> => {
+      const fresh = await e.run('INSERT INTO batches (batch_id, agent_id, received_at, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING', [
+        p.BatchID,
+        p.AgentID,
+        opts.receivedAt,
+        p.CreatedAt,
+      ]);
+      if (fresh === 0) return { status: 'duplicate' };
+      await this.db.insertRows(e, 'agents', AGENT_COLS, [agentValues(p, opts.receivedAt)], this.tails.agent);
+      const hostTiers = new TierBatch('host');
+      const hostBack = await this.db.insertRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute, 'minute, parts');
+      const hostMerged = new Set(hostBack.filter((r) => Number(r.parts) > 1).map((r) => Number(r.minute)));
+      for (const w of host.kept) hostTiers.addHost(p.AgentID, w, hostMerged.has(w.Minute));
+      let skippedMinutes = host.skipped;
+      const instanceRows: Value[][] = [];
+      const minuteRows: Value[][] = [];
+      for (const x of insts) {
+        skippedMinutes += x.w.skipped;
+        instanceRows.push(instanceValues(p.AgentID, { ...x.rec, Stats: x.w.kept }, p.CreatedAt));
+        for (const s of x.w.kept) minuteRows.push(instanceMinuteValues(p.AgentID, x.rec.InstanceID, s));
+      }
+      await this.db.insertRows(e, 'instances', INSTANCE_COLS, instanceRows, this.tails.instance);
+      const back = await this.db.insertRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute, 'instance_id, minute, parts');
+      const merged = new Set<string>();
+      for (const r of back) if (Number(r.parts) > 1) merged.add(`${String(r.instance_id)}\u0000${Number(r.minute)}`);
+      const instTiers = new TierBatch('instance');
+      for (const x of insts) {
+        const id = x.rec.InstanceID;
+        for (const w of x.w.kept) instTiers.addInstance(p.AgentID, id, w, merged.size > 0 && merged.has(`${id}\u0000${w.Minute}`));
+      }
+      await this.writeTiers(e, hostTiers);
+      await this.writeTiers(e, instTiers);
+      return { status: 'stored', counts: { hostMinutes: host.kept.length, instanceMinutes: minuteRows.length, instances: insts.length, skippedMinutes } };
+    });
+  }
+
+  private async writeTiers(e: Exec, b: TierBatch): Promise<void> {
+    const spec = tierSpec[b.kind];
+    for (const tier of TIER_SECONDS) {
+      const table = tierTable(b.kind, tier);
+      await this.db.insertRows(e, table, spec.cols, b.values(tier), this.tierTails.get(table)!);
+    }
+    // Buckets holding a merged minute: rebuilt from their minutes (see tiers.ts).
+    for (const tier of TIER_SECONDS) {
+      const sql = rebuildSql(b.kind, tier, true);
+      for (const key of b.rebuild.get(tier)!.values()) {
+        const bucket = key[key.length - 1] as number;
+        await e.run(sql, [...key.slice(0, -1), bucket, bucket + tier]);
+      }
+    }
+  }
+
+  /**
+   * Statistics of one metric of a host or an instance over [from, to), read from one tier and
+   * combined per period bucket in SQL (Min of mins, Max of maxes, Sums and counts added), ascending.
+   */
+  async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]> {
+    const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
+    if (!STAT_SETS[k].has(stat)) throw new Error(`unknown ${k} statistic ${stat}`);
+    if (!Number.isInteger(period) || period <= 0 || period % tier !== 0) throw new Error(`period ${period} is not a multiple of tier ${tier}`);
+    const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
+    const params: Value[] = k === 'host' ? [period, period, target.agentId, from, to] : [period, period, target.agentId, target.instanceId!, from, to];
+    const time = tier === 60 ? 'minute' : 'bucket';
+    const table = tier === 60 ? tierSpec[k].minutes : tierTable(k, tier);
+    const head = `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t`;
+    const sql =
+      tier === 60 && kind === 'total'
+        ? `${head}, MIN(${stat}) AS min, MAX(${stat}) AS max, SUM(${stat}) AS sum, COUNT(*) AS count FROM ${table} WHERE ${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${tierSpec[k].contributes} AND ${stat} IS NOT NULL GROUP BY 1 ORDER BY 1`
+        : `${head}, MIN(${stat}_min) AS min, MAX(${stat}_max) AS max, SUM(${stat}_sum) AS sum, SUM(${stat}_count) AS count FROM ${table} WHERE ${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${stat}_count > 0 GROUP BY 1 ORDER BY 1`;
+    return (await this.db.all(sql, params)) as unknown as StatRow[];
+  }
+
+  /** Minute masks in [from, to) from one tier: host — minutes with a host record; instance — minutes the VM was sampled. */
+  async maskRows(target: SeriesTarget, tier: Tier, from: number, to: number): Promise<MaskRow[]> {
+    const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
+    const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
+    const params: Value[] = k === 'host' ? [target.agentId, from, to] : [target.agentId, target.instanceId!, from, to];
+    const sql =
+      tier === 60
+        ? `SELECT minute AS t, 1 AS lo, 0 AS hi FROM ${tierSpec[k].minutes} WHERE ${keyWhere} AND minute >= ? AND minute < ?${k === 'instance' ? ' AND samples > 0' : ''} ORDER BY minute`
+        : `SELECT bucket AS t, mask_lo AS lo, mask_hi AS hi FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? ORDER BY bucket`;
+    return (await this.db.all(sql, params)) as unknown as MaskRow[];
+  }
+
+  async insertToken(t: TokenRow): Promise<void> {
+    await this.db.run('INSERT INTO tokens (access_key_id, name, role, secret_sha256, agent_id, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+      t.accessKeyId,
+      t.name,
+      t.role,
+      t.secretSha256,
+      t.agentId,
+      t.createdAt,
+      t.revokedAt,
+    ]);
+  }
+
+  async tokenBySecretHash(hex: string): Promise<TokenRow | null> {
+    const r = await this.db.all('SELECT * FROM tokens WHERE secret_sha256 = ?', [hex]);
+    return r[0] ? toToken(r[0]) : null;
+  }
+
+  async tokenByAccessKey(id: string): Promise<TokenRow | null> {
+    const r = await this.db.all('SELECT * FROM tokens WHERE access_key_id = ?', [id]);
+    return r[0] ? toToken(r[0]) : null;
+  }
+
+  async listTokens(): Promise<TokenRow[]> {
+    return (await this.db.all('SELECT * FROM tokens ORDER BY seq')).map(toToken);
+  }
+
+  async revokeToken(id: string, at: number): Promise<boolean> {
+    return (await this.db.run('UPDATE tokens SET revoked_at = ? WHERE access_key_id = ? AND revoked_at IS NULL', [at, id])) > 0;
+  }
+
+  async bindToken(id: string, agentId: string): Promise<string | null> {
+    await this.db.run('UPDATE tokens SET agent_id = ? WHERE access_key_id = ? AND agent_id IS NULL', [agentId, id]);
+    const r = await this.db.all('SELECT agent_id FROM tokens WHERE access_key_id = ?', [id]);
+    return (r[0]?.agent_id as string | null | undefined) ?? null;
+  }
+
+  async listAgents(): Promise<AgentRow[]> {
+    return (await this.db.all('SELECT * FROM agents ORDER BY hostname, agent_id')).map(toAgent);
+  }
+
+  async getAgent(agentId: string): Promise<AgentRow | null> {
+    const r = await this.db.all('SELECT * FROM agents WHERE agent_id = ?', [agentId]);
+    return r[0] ? toAgent(r[0]) : null;
+  }
+
+  async latestHostMinutes(agentId: string, limit: number): Promise<MinuteRow[]> {
+    return (await this.db.all('SELECT * FROM host_minutes WHERE agent_id = ? ORDER BY minute DESC LIMIT ?', [agentId, limit])).map(toMinuteRow);
+  }
+
+  async hostMinuteSet(agentId: string, from: number, to: number): Promise<number[]> {
+    return (await this.db.all('SELECT minute FROM host_minutes WHERE agent_id = ? AND minute >= ? AND minute < ? ORDER BY minute', [agentId, from, to])).map((r) =>
+      Number(r.minute),
+    );
+  }
+
+  async listInstances(f: InstanceFilter = {}): Promise<InstanceRow[]> {
+    const rows = await this.db.all(
+      `${INSTANCE_SELECT} WHERE (CAST(? AS TEXT) IS NULL OR i.agent_id = ? OR a.hostname = ?) AND (CAST(? AS TEXT) IS NULL OR i.hypervisor = ?) ORDER BY i.name, i.instance_id, i.agent_id`,
+      [f.host ?? null, f.host ?? null, f.host ?? null, f.hypervisor ?? null, f.hypervisor ?? null],
+    );
+    return rows.map(toInstance);
+  }
+
+  async findInstances(l: InstanceLookup): Promise<InstanceRow[]> {
+    let rows: Row[];
+    if ('id' in l) rows = await this.db.all(`${INSTANCE_SELECT} WHERE i.instance_id = ? ORDER BY i.agent_id`, [l.id]);
+    else if ('name' in l) rows = await this.db.all(`${INSTANCE_SELECT} WHERE i.name = ? ORDER BY i.agent_id, i.instance_id`, [l.name]);
+    else rows = await this.db.all(`${INSTANCE_SELECT} WHERE substr(i.instance_id, 1, length(CAST(? AS TEXT))) = ? ORDER BY i.agent_id, i.instance_id LIMIT 50`, [l.idPrefix, l.idPrefix]);
+    return rows.map(toInstance);
+  }
+
+  async instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]> {
+    checkColumns(columns, INSTANCE_MINUTE_SET);
+    const cols = ['minute', ...columns.filter((c) => c !== 'minute')];
+    const rows = await this.db.all(`SELECT ${cols.join(', ')} FROM instance_minutes WHERE agent_id = ? AND instance_id = ? AND minute >= ? AND minute < ? ORDER BY minute`, [
+      agentId,
+      instanceId,
+      from,
+      to,
+    ]);
+    return rows.map(toMinuteRow);
+  }
+
+  async latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]> {
+    checkColumns(columns, INSTANCE_MINUTE_SET);
+    const cols = ['minute', ...columns.filter((c) => c !== 'minute')];
+    // `since` bounds the scan (and prunes PostgreSQL's daily partitions); then the newest minute per
+    // instance: DISTINCT ON on PostgreSQL, a grouped max joined back by primary key on SQLite.
+    const sql =
+      this.db.dialect.kind === 'postgres'
+        ? `SELECT DISTINCT ON (agent_id, instance_id) agent_id, instance_id, ${cols.join(', ')} FROM instance_minutes
+           WHERE minute >= ? ORDER BY agent_id, instance_id, minute DESC`
+        : `SELECT m.agent_id, m.instance_id, ${cols.map((c) => `m.${c}`).join(', ')} FROM instance_minutes m
+           JOIN (SELECT agent_id, instance_id, max(minute) AS minute FROM instance_minutes WHERE minute >= ? GROUP BY agent_id, instance_id) l
+             ON l.agent_id = m.agent_id AND l.instance_id = m.instance_id AND l.minute = m.minute`;
+    return (await this.db.all(sql, [since])).map((r) => {
+      const { agent_id, instance_id, ...rest } = r;
+      return { agentId: String(agent_id), instanceId: String(instance_id), row: toMinuteRow(rest) };
+    });
+  }
+
+  async insertSession(s: SessionRow, purgeBefore: number): Promise<void> {
+    await this.db.tx(async (e) => {
+      await e.run('DELETE FROM console_sessions WHERE expires_at < ?', [purgeBefore]);
+      await e.run('INSERT INTO console_sessions (id_sha256, access_key_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)', [
+        s.idSha256,
+        s.accessKeyId,
+        s.createdAt,
+        s.expiresAt,
+        s.revokedAt,
+      ]);
+    });
+  }
+
+  async sessionByIdHash(hex: string): Promise<SessionRow | null> {
+    const r = await this.db.all('SELECT * FROM console_sessions WHERE id_sha256 = ?', [hex]);
+    return r[0] ? toSession(r[0]) : null;
+  }
+
+  async revokeSession(hex: string, at: number): Promise<boolean> {
+    return (await this.db.run('UPDATE console_sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL', [at, hex])) > 0;
+  }
+
+  /** PostgreSQL: the existing partitions of a partitioned table, with the first day they hold (none on SQLite). */
+  async listPartitions(table: PartitionedTable): Promise<{ name: string; day: number }[]> {
+    if (!this.partitioned) return [];
+    const r = await this.db.all(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ? ORDER BY c.relname`,
+      [table],
+    );
+    const out: { name: string; day: number }[] = [];
+    for (const row of r) {
+      const day = dayFromName(String(row.name));
+      if (day !== null) out.push({ name: String(row.name), day });
+    }
+    return out;
+  }
+
+  /**
+   * Drops data older than the cutoffs: minutes before `cutoff`, tier rows before `tiers[300]` /
+   * `tiers[3600]` (a tier without a cutoff is kept), batch ids received before `cutoff`. Cutoffs
+   * are rounded down to whole hours, so a tier bucket never loses part of its minutes while it can
+   * still be merged into. SQLite deletes in bounded chunks, each its own short transaction (ingest
+   * runs between them); PostgreSQL drops whole partitions only (one straddling a cutoff stays until
+   * all of it is older).
+   */
+  async retain(cutoff: number, tiers: RetentionCutoffs = {}): Promise<RetentionResult> {
+    const cut: Record<string, number | undefined> = {
+      host_minutes: cutoff,
+      instance_minutes: cutoff,
+      host_5m: tiers[300],
+      instance_5m: tiers[300],
+      host_1h: tiers[3600],
+      instance_1h: tiers[3600],
+    };
+    let deletedRows = 0;
+    const dropped: string[] = [];
+    if (!this.partitioned) {
+      for (const p of PARTITIONED) {
+        const c = cut[p.table];
+        if (c === undefined) continue;
+        const col = p.table.endsWith('minutes') ? 'minute' : 'bucket';
+        const key = (p.table.startsWith('host') ? ['agent_id'] : ['agent_id', 'instance_id']).concat(col).join(', ');
+        const sql = `DELETE FROM ${p.table} WHERE (${key}) IN (SELECT ${key} FROM ${p.table} WHERE ${col} < ? LIMIT ${DELETE_CHUNK})`;
+        for (;;) {
+          const n = await this.db.tx((e) => e.run(sql, [floorTo(c, HOUR)]));
+          deletedRows += n;
+          if (n < DELETE_CHUNK) break;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    } else {
+      for (const p of PARTITIONED) {
+        const c = cut[p.table];
+        if (c === undefined) continue;
+        for (const part of await this.listPartitions(p.table)) {
+          if (part.day + p.span > floorTo(c, HOUR)) continue;
+          await this.db.tx(async (e) => {
+            await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_PARTITION]);
+            // part.name matched /_pYYYYMMDD$/ on a catalogue name of our own table; still quote it.
+            await e.exec(`DROP TABLE IF EXISTS "${part.name.replace(/"/g, '""')}"`);
+          });
+          this.partitions.delete(`${p.table}:${part.day}`);
+          dropped.push(part.name);
+        }
+      }
+    }
+    const deletedBatches = await this.db.run('DELETE FROM batches WHERE received_at < ?', [cutoff]);
+    return { deletedRows, droppedPartitions: dropped, deletedBatches };
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
