@@ -7,7 +7,8 @@
 // The reference is what the evaluator did before it was set-based: the store's instance list,
 // the latest row per instance id, selectTargets() from selector.ts, GetInstanceMetricData per
 // instance (getMetricDataFor), evaluate() per instance, and states in a Map. At every pass both
-// must agree on every value (bit for bit), every state and every transition.
+// must agree on every value (bit for bit), every state and every transition. Both read the same
+// tiers (planPieces): the 300 s alarms from the 300 s tier, the 60 s and 120 s ones from the minutes.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bulkSource } from '../src/server/alerts/bulk-source.js';
