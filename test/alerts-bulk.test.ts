@@ -18,6 +18,7 @@ import { selectTargets } from '../src/server/alerts/selector.js';
 import { parseAlarm } from '../src/server/alerts/validate.js';
 import { METRIC_UNITS, type AlarmDefinition, type AlarmState, type TargetInstance } from '../src/server/alerts/types.js';
 import { getMetricDataFor } from '../src/server/metric-data.js';
+import { SqlStore } from '../src/server/store/sql-store.js';
 import { openStore, type InstanceRow, type Store } from '../src/server/store/store.js';
 import type { Agg, HostWindow, InstanceWindow, Payload } from '../src/ship/payload.js';
 import { ENGINES, createTestDb, engineReady, hostWindow, instanceRecord, instanceWindow, payload } from './helpers/server.js';
@@ -264,6 +265,7 @@ for (const engine of ENGINES) {
       for (const d of defs) await alerts.putAlarm(d, 'api', 0);
       const lag = 60;
       const grace = 120;
+      assert.ok(store instanceof SqlStore, 'the set-based query runs on the SQL store');
       const source = bulkSource(store);
       const ev = new Evaluator({ db: alerts, source, lagSeconds: lag, goneGraceSeconds: grace, publicUrl: 'http://test' });
 

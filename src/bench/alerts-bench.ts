@@ -18,7 +18,7 @@ import pg from 'pg';
 import { ulid } from 'ulid';
 import { Evaluator, type PassStats } from '../server/alerts/evaluator.js';
 import { builtinAlarms } from '../server/alerts/service.js';
-import { bulkSource } from '../server/alerts/bulk-source.js';
+import { alarmSource } from '../server/alerts/alarm-source.js';
 import { evaluate } from '../server/alerts/evaluate.js';
 import { selectTargets } from '../server/alerts/selector.js';
 import { METRIC_UNITS, type AlarmDefinition } from '../server/alerts/types.js';
@@ -154,7 +154,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
     for (let h = 0; h < HOSTS; h++) await store.ingest(hostBatch(h, minutes, now), { receivedAt: now });
     const ingestMs = performance.now() - t0;
     for (const d of [...ALARMS, ...builtinAlarms({ webhooks: [], alertmanagers: [] })]) await alerts.putAlarm(d, 'api', Date.now());
-    const ev = new Evaluator({ db: alerts, source: bulkSource(store), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench', concurrency: store.engine === 'postgres' ? 3 : 1 });
+    const ev = new Evaluator({ db: alerts, source: alarmSource(store), lagSeconds: 0, goneGraceSeconds: 3600, publicUrl: 'http://bench', concurrency: store.engine === 'postgres' ? 3 : 1 });
     const perAlarm: string[] = [];
     const cpu = async (f: () => Promise<PassStats>): Promise<PassStats & { cpuMs: number }> => {
       const c = process.cpuUsage();

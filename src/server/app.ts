@@ -9,6 +9,11 @@ import { createLogger } from '../log.js';
 import type { ServerConfig } from './config.js';
 import { Credentials, loadOrCreateMasterKey } from './credentials.js';
 import { ApiError, AuthError } from './errors.js';
+import { trackRoutes } from './access.js';
+import { BusyError, IngestGate } from './backpressure.js';
+import { installDrainOnError } from './drain.js';
+import { classifyFault, replyFault } from './fault.js';
+import { openLease, type Lease } from './lease.js';
 import { alarmRoutes, startAlerting, type Alerting } from './alerts/index.js';
 import { loadConsoleSessionTtl } from './console/config.js';
 import { consoleRoutes, type ConsoleAlarms } from './console/plugin.js';
@@ -19,6 +24,7 @@ import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
 import { installMetrics } from './metrics.js';
 import { openStore, type RetentionDays, type RetentionResult, type Store } from './store/store.js';
+import { TsdbUnavailableError } from './store/victoria-client.js';
 import { payloadValidator } from './validate.js';
 
 /** Never logged, whatever a log level or serializer would otherwise include. */
@@ -41,6 +47,12 @@ export interface BuildOptions {
   retentionDays: number;
   logLevel: string;
   https?: { cert: Buffer; key: Buffer } | null;
+  /** Ingest admission (backpressure.ts); defaults as in loadServerConfig. */
+  ingestMaxInFlight?: number;
+  ingestMaxBytes?: number;
+  requestTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
   /** Console session lifetime (default VMPULSE_CONSOLE_SESSION_TTL_S, 43200). */
   consoleSessionTtlS?: number;
 }
@@ -52,32 +64,68 @@ declare module 'fastify' {
   }
 }
 
+export const SERVER_DEFAULTS = {
+  ingestMaxInFlight: 32,
+  ingestMaxBytes: 64 * 1024 * 1024,
+  // Batches at the size limit take a moment to arrive from a slow link.
+  requestTimeoutMs: 120_000,
+  headersTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+} as const;
+
 export async function buildApp(store: Store, credentials: Credentials, opts: BuildOptions): Promise<FastifyInstance> {
   payloadValidator(); // compile the schema once, before the first request
+  const requestTimeout = opts.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
+  // Node checks the header and request deadlines only every connectionsCheckingInterval (30 s by
+  // default), so a slow client would otherwise get up to 30 s more than it is allowed.
+  const nodeServer = {
+    headersTimeout: Math.min(opts.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs, requestTimeout),
+    requestTimeout,
+    connectionsCheckingInterval: 1000,
+  };
   const app = Fastify({
     // JSON lines (readable on a terminal or with VMPULSE_LOG_FORMAT=pretty), secrets redacted.
     loggerInstance: createLogger('vmpulse-server', process.env, opts.logLevel).child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } }),
     bodyLimit: opts.maxBodyBytes,
     logController: new DebugRequestLog(),
-    // Batches at the size limit take a moment to arrive from a slow link.
-    requestTimeout: 120_000,
-    ...(opts.https ? { https: opts.https } : {}),
+    requestTimeout,
+    keepAliveTimeout: opts.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
+    ...(opts.https ? { https: { ...opts.https, ...nodeServer } } : { http: nodeServer }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  trackRoutes(app);
 
   const sessions = new Sessions(store, credentials, opts.consoleSessionTtlS ?? loadConsoleSessionTtl());
   installAuth(app, store, credentials, sessions);
   // GET /metrics and the ingest observers; before the routes, so their hooks see every route.
   installMetrics(app);
+  // An early refusal (401, 413, 429) is read by clients that send the whole body first; beyond
+  // four times the body limit or the headers timeout, the connection is closed instead.
+  installDrainOnError(app, { maxBytes: 4 * opts.maxBodyBytes, maxMs: opts.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs });
+  const gate = new IngestGate({
+    maxInFlight: opts.ingestMaxInFlight ?? SERVER_DEFAULTS.ingestMaxInFlight,
+    maxBytes: opts.ingestMaxBytes ?? SERVER_DEFAULTS.ingestMaxBytes,
+    maxBodyBytes: opts.maxBodyBytes,
+  });
 
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    if (err instanceof BusyError) return reply.code(429).header('retry-after', String(err.retryAfterS)).send(err.body());
     if (err instanceof ApiError) return reply.code(err.statusCode).send(err.body());
     if (err instanceof AuthError) {
       return reply.code(err.kind === 'unauthenticated' ? 401 : 403).send({ code: err.kind === 'unauthenticated' ? 'unauthorized' : 'forbidden', message: err.message });
+    }
+    if (err instanceof TsdbUnavailableError) {
+      req.log.warn({ err }, 'metrics engine unavailable');
+      return reply.code(503).header('retry-after', String(err.retryAfterSeconds)).send({ code: 'unavailable', message: 'the metrics engine is unavailable; retry later' });
     }
     const fe = err as FastifyError;
     if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'payload_too_large', message: `the body exceeds ${opts.maxBodyBytes} bytes` });
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send({ code: (fe.code ?? 'bad_request').toLowerCase(), message: fe.message });
+    }
+    const fault = classifyFault(err);
+    if (fault) {
+      req.log.warn({ fault: fault.kind, err: (err as Error).message }, 'storage unavailable, answered 503');
+      return replyFault(reply, fault, 'rest');
     }
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ code: 'internal', message: 'internal server error' });
@@ -94,7 +142,7 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
     if (!token) throw new AuthError('unauthenticated', 'invalid or revoked credentials');
     return { access_key_id: token.accessKeyId, name: token.name, role: token.role, agent_id: token.agentId };
   });
-  await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays });
+  await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays, gate });
   await app.register(serverRoutes);
   await app.register(instanceRoutes);
   await app.register(lightsailRoutes);
@@ -111,6 +159,8 @@ export interface RunningServer {
   credentials: Credentials;
   /** Alarm evaluation and notification (src/server/alerts). */
   alerts: Alerting;
+  /** Held by one replica among those on one database: it evaluates, delivers and retains. */
+  lease: Lease;
   /** Runs retention now (also run at start and every retentionIntervalS). */
   runRetention(now?: number): Promise<RetentionResult>;
   close(): Promise<void>;
@@ -123,10 +173,10 @@ export function retentionOf(config: Partial<Pick<ServerConfig, 'retentionDays' |
 }
 
 export async function openBackend(
-  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays'>>,
+  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays' | 'tsdb'>>,
 ): Promise<{ store: Store; credentials: Credentials }> {
   const masterKey = loadOrCreateMasterKey(config.keyFile);
-  const store = await openStore(config.db, { poolMax: config.pgPoolMax, retentionDays: retentionOf(config) });
+  const store = await openStore(config.db, { poolMax: config.pgPoolMax, retentionDays: retentionOf(config), tsdb: config.tsdb ?? null });
   try {
     await store.migrate();
   } catch (e) {
@@ -140,19 +190,34 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { store, credentials } = await openBackend(config);
   let app: FastifyInstance;
   let alerts: Alerting | null = null;
+  let lease: Lease | null = null;
   try {
     const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
-    app = await buildApp(store, credentials, { maxBodyBytes: config.maxBodyBytes, retentionDays: config.retentionDays, logLevel: config.logLevel, https, consoleSessionTtlS: config.consoleSessionTtlS });
-    alerts = await startAlerting({ store, overrides: config.alerts, log: app.log });
+    app = await buildApp(store, credentials, {
+      maxBodyBytes: config.maxBodyBytes,
+      retentionDays: config.retentionDays,
+      logLevel: config.logLevel,
+      https,
+      ingestMaxInFlight: config.ingestMaxInFlight,
+      ingestMaxBytes: config.ingestMaxBytes,
+      requestTimeoutMs: config.requestTimeoutMs,
+      headersTimeoutMs: config.headersTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      consoleSessionTtlS: config.consoleSessionTtlS,
+    });
+    const held = (lease = openLease(config.db, { log: app.log }));
+    alerts = await startAlerting({ store, overrides: config.alerts, log: app.log, lease: () => held.acquire() });
     await app.register(alarmRoutes, { service: alerts.service });
     app.metrics.attachAlerting(alerts);
     app.consoleAlarms.service = alerts.service;
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await alerts?.stop().catch(() => {});
+    await lease?.release().catch(() => {});
     await store.close().catch(() => {});
     throw e;
   }
+  const held = lease;
   const addr = app.server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${addr.port}`;
@@ -162,9 +227,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     store.retain(Math.floor(now - days[60] * 86400), { 300: Math.floor(now - days[300] * 86400), 3600: Math.floor(now - days[3600] * 86400) });
   let retaining: Promise<unknown> = Promise.resolve();
   const tick = () => {
-    retaining = runRetention().then(
+    // Retention runs on the lease holder only (on SQLite the only process).
+    retaining = held
+      .acquire()
+      .then((mine) => (mine ? runRetention() : null))
+      .then(
       (r) => {
-        if (r.deletedRows || r.droppedPartitions.length) app.log.info({ retention: r }, 'retention removed old per-minute data');
+        if (r && (r.deletedRows || r.droppedPartitions.length)) app.log.info({ retention: r }, 'retention removed old per-minute data');
       },
       (err) => app.log.error({ err }, 'retention failed'),
     );
@@ -180,6 +249,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     store,
     credentials,
     alerts,
+    lease: held,
     runRetention,
     close() {
       closed ??= (async () => {
@@ -187,6 +257,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await app.close();
         await alerts.stop();
         await retaining;
+        await held.release();
         await store.close();
       })();
       return closed;

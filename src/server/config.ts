@@ -14,6 +14,15 @@
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
 //   VMPULSE_CONSOLE_SESSION_TTL_S  console sign-in lifetime, seconds             default 43200 (console/config.ts)
+//   VMPULSE_TSDB_URL               VictoriaMetrics single node (time series there) default unset (in VMPULSE_DB)
+//   VMPULSE_TSDB_WRITE_URL         cluster: vminsert .../insert/<tenant>/prometheus  default unset
+//   VMPULSE_TSDB_READ_URL          cluster: vmselect .../select/<tenant>/prometheus  default unset
+//   VMPULSE_SERVER_INGEST_MAX_INFLIGHT  batches decoded and stored at once; more wait   default 32
+//                                       (32 × this ingest requests held at once; more → 429)
+//   VMPULSE_SERVER_INGEST_MAX_BYTES     declared body bytes held at once; more → 429     default 67108864 (64 MiB)
+//   VMPULSE_SERVER_REQUEST_TIMEOUT_MS   a whole request (headers and body) must arrive within default 120000
+//   VMPULSE_SERVER_HEADERS_TIMEOUT_MS   the request headers must arrive within     default 30000
+//   VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS an idle keep-alive connection is closed after default 72000
 //   VMPULSE_ENV_FILE               optional KEY=VALUE file (see config/env.ts)    default unset
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, envReader, intVar, loadEnv, parseListen } from '../config/env.js';
@@ -36,6 +45,14 @@ export interface ServerConfig {
   pgPoolMax: number;
   /** Console session lifetime; unset: VMPULSE_CONSOLE_SESSION_TTL_S (src/server/console/config.ts). */
   consoleSessionTtlS?: number;
+  /** VictoriaMetrics base URLs for writes and reads; null keeps the time series in `db`. */
+  tsdb?: { write: string; read: string } | null;
+  /** Defaults as in loadServerConfig when a caller (a test, a bench) leaves them out. */
+  ingestMaxInFlight?: number;
+  ingestMaxBytes?: number;
+  requestTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
   /** Over the VMPULSE_ALARM_* environment (src/server/alerts/config.ts); tests set loops: false. */
   alerts?: AlertingOverrides;
 }
@@ -53,6 +70,13 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
   VMPULSE_CONSOLE_SESSION_TTL_S  console session lifetime in seconds (default 43200)
+  VMPULSE_TSDB_URL               VictoriaMetrics single node for the time series (default: unset, in VMPULSE_DB)
+  VMPULSE_TSDB_WRITE_URL/_READ_URL  VictoriaMetrics cluster: vminsert and vmselect URLs with the tenant
+  VMPULSE_SERVER_INGEST_MAX_INFLIGHT  batches stored at once; 32 × this requests held, more get 429 (default 32)
+  VMPULSE_SERVER_INGEST_MAX_BYTES     body bytes of ingest requests held at once, more get 429 (default 67108864)
+  VMPULSE_SERVER_REQUEST_TIMEOUT_MS   whole-request deadline (default 120000)
+  VMPULSE_SERVER_HEADERS_TIMEOUT_MS   request-headers deadline (default 30000)
+  VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS idle keep-alive connections closed after (default 72000)
   VMPULSE_ENV_FILE               optional KEY=VALUE file read first`;
 
 export function defaultKeyFile(db: string): string {
@@ -73,6 +97,12 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
   // A coarser tier is rebuilt from the finer rows of its bucket, and answers for what they no longer hold.
   if (retention5mDays < retentionDays) throw new ConfigError('VMPULSE_RETENTION_5M_DAYS', `VMPULSE_RETENTION_5M_DAYS (${retention5mDays}) must be at least VMPULSE_RETENTION_DAYS (${retentionDays})`);
   if (retention1hDays < retention5mDays) throw new ConfigError('VMPULSE_RETENTION_1H_DAYS', `VMPULSE_RETENTION_1H_DAYS (${retention1hDays}) must be at least VMPULSE_RETENTION_5M_DAYS (${retention5mDays})`);
+  const tsdbUrl = env.get('VMPULSE_TSDB_URL').asUrlString();
+  const tsdbWrite = env.get('VMPULSE_TSDB_WRITE_URL').asUrlString();
+  const tsdbRead = env.get('VMPULSE_TSDB_READ_URL').asUrlString();
+  if (tsdbUrl && (tsdbWrite || tsdbRead)) throw new ConfigError('VMPULSE_TSDB_URL', 'set either VMPULSE_TSDB_URL or VMPULSE_TSDB_WRITE_URL with VMPULSE_TSDB_READ_URL, not both');
+  if (Boolean(tsdbWrite) !== Boolean(tsdbRead)) throw new ConfigError('VMPULSE_TSDB_WRITE_URL', 'VMPULSE_TSDB_WRITE_URL and VMPULSE_TSDB_READ_URL must be set together');
+  const tsdb = tsdbUrl ? { write: tsdbUrl, read: tsdbUrl } : tsdbWrite && tsdbRead ? { write: tsdbWrite, read: tsdbRead } : null;
   return {
     host: listen.host,
     port: listen.port,
@@ -86,5 +116,11 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     retentionIntervalS: intVar(raw, 'VMPULSE_RETENTION_INTERVAL_S', 3600, { min: 60, max: 86_400 }),
     logLevel: env.get('VMPULSE_SERVER_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     pgPoolMax: intVar(raw, 'VMPULSE_PG_POOL_MAX', 10, { min: 1, max: 1000 }),
+    ingestMaxInFlight: intVar(raw, 'VMPULSE_SERVER_INGEST_MAX_INFLIGHT', 32, { min: 1, max: 10_000 }),
+    ingestMaxBytes: intVar(raw, 'VMPULSE_SERVER_INGEST_MAX_BYTES', 64 * 1024 * 1024, { min: 65_536, max: 64 * 1024 ** 3 }),
+    requestTimeoutMs: intVar(raw, 'VMPULSE_SERVER_REQUEST_TIMEOUT_MS', 120_000, { min: 1000, max: 3_600_000 }),
+    headersTimeoutMs: intVar(raw, 'VMPULSE_SERVER_HEADERS_TIMEOUT_MS', 30_000, { min: 1000, max: 600_000 }),
+    keepAliveTimeoutMs: intVar(raw, 'VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS', 72_000, { min: 1000, max: 3_600_000 }),
+    tsdb,
   };
 }

@@ -1,7 +1,7 @@
 // Runtime prerequisites of tests. A test calls `await needs(t, 'qemu')` (or several) at its top
 // and returns early when it gets false. Missing prerequisites are reported plainly and counted as
 // skips by test/run.ts; under VMPULSE_TEST_REQUIRE_ALL=1 they throw, so CI fails instead.
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { accelUnavailable } from './accel.js';
@@ -9,7 +9,7 @@ import { accelUnavailable } from './accel.js';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium' | 'victoria-metrics' | 'postgres-server' | 'haproxy';
 
 function which(cmd: string): string | null {
   try {
@@ -67,6 +67,15 @@ async function check(need: Need): Promise<string | null> {
       return which('tmux') ? null : 'tmux is not installed (apt-get install tmux)';
     case 'chromium':
       return existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
+    case 'victoria-metrics':
+      return which('victoria-metrics') ? null : 'victoria-metrics is not installed (apt-get install victoria-metrics)';
+    case 'postgres-server':
+      // A cluster of the test's own: initdb/pg_ctl from the Debian packages, run as postgres.
+      return existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)) && which('runuser')
+        ? null
+        : 'the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)';
+    case 'haproxy':
+      return which('haproxy') || existsSync('/usr/sbin/haproxy') ? null : 'haproxy is not installed (apt-get install haproxy)';
     case 'alertmanager':
       return which('prometheus-alertmanager') || existsSync('/usr/bin/prometheus-alertmanager')
         ? null

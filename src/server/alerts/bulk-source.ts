@@ -27,14 +27,15 @@ import { agentWindowDelay } from '../agent-windows.js';
 import { METRICS, addTo, planPieces, statusOf, type Acc, type Piece } from '../metric-data.js';
 import { tierTable } from '../store/schema.js';
 import type { SqlDb, Value } from '../store/sql.js';
-import type { Store, Tier } from '../store/store.js';
+import type { SqlStore } from '../store/sql-store.js';
+import type { Tier } from '../store/store.js';
 import { tierSpec } from '../store/tiers.js';
 
 type Engine = SqlDb['dialect']['kind'];
 type MetricSpec = (typeof METRICS)[keyof typeof METRICS];
 
-/** What this module reads: the store's connection (store.db), its tier retention, and the agents' windows. */
-export type BulkStore = Store;
+/** What this module reads: the SQL store's connection (store.db), its tier retention, and the agents' windows. */
+export type BulkStore = SqlStore;
 
 export interface AlarmWindow {
   /** Unix seconds; [start, end) is a whole number of periods, aligned to the period. */

@@ -4,6 +4,7 @@
 // resolve queued by the evaluator is always posted after any re-send that read the state before
 // it, so Alertmanager never sees a stale "firing" after the "resolved".
 import type { AlertDb, OutboxRow } from './db.js';
+import { urlForLog } from '../log-safe.js';
 import { amAlert, sendAlerts } from './notify/alertmanager.js';
 import { sendWebhook } from './notify/webhook.js';
 import type { AlarmDefinition } from './types.js';
@@ -20,6 +21,8 @@ export interface DeliveryOptions {
   /** Concurrent requests per round. */
   concurrency?: number;
   log?: { warn(o: object, m: string): void };
+  /** Asked before each scheduled round; false = another replica delivers (src/server/lease.ts). */
+  lease?: () => Promise<boolean>;
 }
 
 export interface RoundStats {
@@ -82,7 +85,7 @@ export class Delivery {
         await this.o.db.outboxDone(r.id, now, 'expired', msg);
         stats.expired++;
         this.totals.expired++;
-        this.o.log?.warn({ kind: r.kind, url: r.url, dedupKey: r.dedupKey, err: msg }, 'notification given up after the maximum age');
+        this.o.log?.warn({ kind: r.kind, url: urlForLog(r.url), dedupKey: r.dedupKey, err: msg }, 'notification given up after the maximum age');
         return;
       }
       const attempts = r.attempts + 1;
@@ -116,7 +119,7 @@ export class Delivery {
           sent += part.length;
         } catch (e) {
           // The next re-send retries; Alertmanager keeps the alert until resolve_timeout meanwhile.
-          this.o.log?.warn({ url, err: (e as Error).message }, 'Alertmanager re-send failed');
+          this.o.log?.warn({ url: urlForLog(url), err: (e as Error).message }, 'Alertmanager re-send failed');
         }
       }
     }
@@ -128,7 +131,8 @@ export class Delivery {
     const schedule = () => {
       if (this.stopped) return;
       this.timer = setTimeout(() => {
-        this.round()
+        (this.o.lease ? this.o.lease() : Promise.resolve(true))
+          .then((mine) => (mine && !this.stopped ? this.round() : null))
           .catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'delivery round failed'))
           .finally(schedule);
       }, this.o.intervalMs);

@@ -34,6 +34,8 @@ export interface EvaluatorOptions {
    */
   concurrency?: number;
   log?: { warn(o: object, m: string): void; info?(o: object, m: string): void };
+  /** Asked before each scheduled pass; false = another replica evaluates (src/server/lease.ts). */
+  lease?: () => Promise<boolean>;
 }
 
 export interface PassStats {
@@ -335,7 +337,8 @@ export class Evaluator {
       if (this.stopped) return;
       const wait = intervalMs ?? 60_000 - (Date.now() % 60_000) + 250;
       this.timer = setTimeout(() => {
-        this.evaluateOnce()
+        (this.o.lease ? this.o.lease() : Promise.resolve(true))
+          .then((mine) => (mine && !this.stopped ? this.evaluateOnce() : null))
           .catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'alarm evaluation pass failed'))
           .finally(schedule);
       }, wait);

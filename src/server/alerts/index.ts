@@ -10,7 +10,8 @@ import { loadAlertConfig, type AlertConfig } from './config.js';
 import { Delivery } from './delivery.js';
 import { Evaluator } from './evaluator.js';
 import { AlarmService, builtinAlarms, readAlarmsFile, BUILTIN_HOST_SILENT, BUILTIN_VM_GONE } from './service.js';
-import { bulkSource, type BulkSource } from './bulk-source.js';
+import { alarmSource } from './alarm-source.js';
+import type { BulkSource } from './bulk-source.js';
 
 export { alarmRoutes } from './routes.js';
 export { AlarmService } from './service.js';
@@ -33,6 +34,8 @@ export interface AlertingOptions {
   /** Start the evaluation and delivery loops (default true). */
   loops?: boolean;
   log?: { warn(o: object, m: string): void; info(o: object, m: string): void };
+  /** With several replicas on one database, only the holder evaluates and delivers (src/server/lease.ts). */
+  lease?: () => Promise<boolean>;
 }
 
 export interface Alerting {
@@ -60,12 +63,13 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
 
   const evaluator = new Evaluator({
     db,
-    source: o.source ?? bulkSource(o.store),
+    source: o.source ?? alarmSource(o.store),
     lagSeconds: config.lagSeconds,
     goneGraceSeconds: config.goneGraceSeconds,
     publicUrl: config.publicUrl,
     concurrency: o.store.engine === 'postgres' ? 3 : 1,
     log: o.log,
+    lease: o.lease,
   });
   const delivery = new Delivery({
     db,
@@ -77,6 +81,7 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
     resendSeconds: config.resendSeconds,
     publicUrl: config.publicUrl,
     log: o.log,
+    lease: o.lease,
   });
   if ((o.loops ?? loops) !== false) {
     evaluator.start(config.evalIntervalMs);

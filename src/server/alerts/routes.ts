@@ -8,6 +8,7 @@
 // the server's metric-data API, with the matching HTTP status.
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { AuthError, LightsailError, lightsailFromAuth } from '../errors.js';
+import { classifyFault, replyFault } from '../fault.js';
 import type { AlarmService } from './service.js';
 import { parseAlarm } from './validate.js';
 
@@ -16,6 +17,8 @@ export interface AlarmRoutesOptions {
 }
 
 function sendError(reply: FastifyReply, e: unknown): FastifyReply {
+  const fault = classifyFault(e);
+  if (fault) return replyFault(reply, fault, 'lightsail') as FastifyReply;
   let le: LightsailError;
   if (e instanceof LightsailError) le = e;
   else if (e instanceof AuthError) le = lightsailFromAuth(e);

@@ -1,5 +1,6 @@
 // POST /v1/ingest: one agent batch, stored whole or not at all, at most once per BatchID.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { IngestGate } from '../backpressure.js';
 import { ApiError } from '../errors.js';
 import { decodeBody, parsePayload } from '../validate.js';
 import { toMinuteRecords } from '../minutes.js';
@@ -8,6 +9,8 @@ import { learnAgentWindow } from '../agent-windows.js';
 export interface IngestOptions {
   maxBodyBytes: number;
   retentionDays: number;
+  /** Admission before authentication and before the body is buffered. */
+  gate?: IngestGate;
 }
 
 const DAY = 86400;
@@ -17,7 +20,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) => done(null, body));
 
-  app.post('/v1/ingest', { onRequest: app.requireRole('agent'), bodyLimit: opts.maxBodyBytes }, async (req, reply) => {
+  app.post('/v1/ingest', { onRequest: opts.gate ? [opts.gate.admitHook(), app.requireRole('agent')] : app.requireRole('agent'), preHandler: opts.gate ? opts.gate.slotHook() : [], bodyLimit: opts.maxBodyBytes }, async (req, reply) => {
     const raw = req.body;
     if (!Buffer.isBuffer(raw) || raw.length === 0) throw new ApiError(400, 'invalid_json', 'the body is empty');
     const enc = req.headers['content-encoding'];

@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { roleAllows } from '../auth.js';
 import { AuthError, LightsailError, lightsailFromAuth } from '../errors.js';
+import { classifyFault, replyFault } from '../fault.js';
 import { getMetricDataFor, parseTime, type MetricDataResult } from '../metric-data.js';
 import { resolveInstance } from '../resolve.js';
 import { parseAuthorization, verifySigV4 } from '../sigv4.js';
@@ -39,6 +40,8 @@ export const lightsailRoutes: FastifyPluginAsync = async (app) => {
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err: FastifyError | Error, req, reply: FastifyReply) => {
+    const fault = classifyFault(err);
+    if (fault) return replyFault(reply, fault, 'lightsail');
     let e: LightsailError;
     if (err instanceof LightsailError) e = err;
     else if (err instanceof AuthError) e = lightsailFromAuth(err);

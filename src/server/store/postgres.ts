@@ -90,6 +90,9 @@ export class PgDb extends PgExec implements SqlDb {
     });
     // An idle client losing its connection must not take the server down; the next query reconnects.
     pool.on('error', () => {});
+    // A checked-out client whose connection dies between two queries emits 'error' with no pool
+    // listener attached; unhandled, that would end the process. The next query on it fails instead.
+    pool.on('connect', (c) => c.on('error', () => {}));
     return new PgDb(pool);
   }
 

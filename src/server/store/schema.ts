@@ -146,21 +146,29 @@ export const AGENT_COLS: readonly Col[] = [
 
 export type Value = string | number | null;
 
-function aggValues(a: Agg | null): Value[] {
-  return a ? [a.Avg, a.Min, a.Max, a.Sum, a.Count] : [null, null, null, null, null];
+
+// Key lists computed once: these builders run for every record of every batch.
+const HOST_AGG_KEYS = Object.keys(HOST_AGGS) as (keyof typeof HOST_AGGS)[];
+const INSTANCE_TOTAL_KEYS = Object.keys(INSTANCE_TOTALS) as (keyof typeof INSTANCE_TOTALS)[];
+const INSTANCE_AGG_KEYS = Object.keys(INSTANCE_AGGS) as (keyof typeof INSTANCE_AGGS)[];
+const COUNTER_KEYS = Object.keys(COUNTER_COLS) as (keyof typeof COUNTER_COLS)[];
+
+function pushAgg(out: Value[], a: Agg | null): void {
+  if (a) out.push(a.Avg, a.Min, a.Max, a.Sum, a.Count);
+  else out.push(null, null, null, null, null);
 }
 
 export function hostMinuteValues(agentId: string, w: HostWindow): Value[] {
   const out: Value[] = [agentId, w.Minute, w.Seconds, w.Samples, w.NetIn, w.NetOut];
-  for (const k of Object.keys(HOST_AGGS) as (keyof typeof HOST_AGGS)[]) out.push(...aggValues(w[k]));
+  for (const k of HOST_AGG_KEYS) pushAgg(out, w[k]);
   out.push(1);
   return out;
 }
 
 export function instanceMinuteValues(agentId: string, instanceId: string, w: InstanceWindow): Value[] {
   const out: Value[] = [agentId, instanceId, w.Minute, w.Seconds, w.Samples, w.Missed];
-  for (const k of Object.keys(INSTANCE_TOTALS) as (keyof typeof INSTANCE_TOTALS)[]) out.push(w[k]);
-  for (const k of Object.keys(INSTANCE_AGGS) as (keyof typeof INSTANCE_AGGS)[]) out.push(...aggValues(w[k]));
+  for (const k of INSTANCE_TOTAL_KEYS) out.push(w[k]);
+  for (const k of INSTANCE_AGG_KEYS) pushAgg(out, w[k]);
   out.push(w.Unsampled ?? 0, 1);
   return out;
 }
@@ -180,7 +188,7 @@ export function instanceValues(agentId: string, r: InstanceRecord, seenAt: numbe
     JSON.stringify(r.TapDevices),
     r.Running ? 1 : 0,
     c ? 1 : 0,
-    ...(Object.keys(COUNTER_COLS) as (keyof typeof COUNTER_COLS)[]).map((k) => (c ? c[k] : null)),
+    ...COUNTER_KEYS.map((k) => (c ? c[k] : null)),
     seenAt,
     seenAt,
     minutes.length ? Math.min(...minutes) : null,

@@ -31,12 +31,12 @@ class Direct implements Exec {
   }
   async all(sql: string, params: readonly Value[] = []): Promise<Row[]> {
     const s = this.st(sql);
-    if (s.reader) return s.all(...params) as Row[];
-    s.run(...params);
+    if (s.reader) return s.all(params) as Row[];
+    s.run(params);
     return [];
   }
   async run(sql: string, params: readonly Value[] = []): Promise<number> {
-    return this.st(sql).run(...params).changes;
+    return this.st(sql).run(params).changes;
   }
   async exec(sql: string): Promise<void> {
     this.db.exec(sql);
@@ -120,12 +120,13 @@ export class SqliteDb implements SqlDb {
     if (rows.length === 0) return [];
     const sql = `INSERT INTO ${table} (${cols.map((c) => c.name).join(', ')}) VALUES (${cols.map(() => '?').join(', ')}) ${tail}${returning ? ` RETURNING ${returning}` : ''}`;
     const st = (e instanceof Direct ? e : this.direct).st(sql);
+    // An array binds as the anonymous parameters without spreading it into arguments.
     if (!returning) {
-      for (const r of rows) st.run(...r);
+      for (const r of rows) st.run(r);
       return [];
     }
     const out: Row[] = [];
-    for (const r of rows) out.push(st.get(...r) as Row);
+    for (const r of rows) out.push(st.get(r) as Row);
     return out;
   }
 

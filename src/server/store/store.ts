@@ -3,10 +3,9 @@
 // a transactional SQL database, and the time series (per-minute records written, period statistics
 // read), which is what a metrics engine must answer. sql-store.ts implements both on SQLite (the
 // default) and PostgreSQL; an engine for the time series alone (VictoriaMetrics, say) would
-// implement TimeSeriesStore beside an SQL MetadataStore, without touching the routes.
+// implement TimeSeriesStore beside an SQL MetadataStore, without touching the routes: victoria.ts.
 import { isPostgresUrl } from '../../config/db-url.js';
 import type { AlertDb } from '../alerts/db.js';
-import type { SqlDb } from './sql.js';
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
 
 export type Role = 'agent' | 'reader' | 'admin';
@@ -200,8 +199,6 @@ export interface TimeSeriesStore {
 
 export interface Store extends MetadataStore, TimeSeriesStore {
   readonly engine: 'sqlite' | 'postgres';
-  /** The connection both halves share: the set-based alarm query (alerts/bulk-source.ts) joins instances to their minutes and tiers in one statement. */
-  readonly db: SqlDb;
   /** Applies pending migrations (store and alerting, one registry); returns the versions applied by this call. */
   migrate(): Promise<number[]>;
   appliedMigrations(): Promise<number[]>;
@@ -218,17 +215,24 @@ export { isPostgresUrl } from '../../config/db-url.js';
 export interface OpenStoreOptions {
   poolMax?: number;
   retentionDays?: Partial<RetentionDays>;
+  /** VictoriaMetrics write and read base URLs: the time series go there, the rest stays in `db`. */
+  tsdb?: { write: string; read: string } | null;
 }
 
 /** Opens the engine VMPULSE_DB names (a postgres:// URL or a SQLite file path); does not migrate. */
 export async function openStore(db: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const { SqlStore } = await import('./sql-store.js');
+  let sql;
   if (isPostgresUrl(db)) {
     const { PgDb } = await import('./postgres.js');
-    return new SqlStore(PgDb.open(db, opts), opts.retentionDays);
+    sql = new SqlStore(PgDb.open(db, opts), opts.retentionDays);
+  } else {
+    const { SqliteDb } = await import('./sqlite.js');
+    sql = new SqlStore(SqliteDb.open(db), opts.retentionDays);
   }
-  const { SqliteDb } = await import('./sqlite.js');
-  return new SqlStore(SqliteDb.open(db), opts.retentionDays);
+  if (!opts.tsdb) return sql;
+  const { VictoriaStore } = await import('./victoria.js');
+  return new VictoriaStore(sql, opts.tsdb);
 }
 
 /** Sanity check for column names that come from code, so that no identifier is ever built from input. */

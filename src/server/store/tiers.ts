@@ -74,6 +74,11 @@ function addAgg(acc: TierAcc, i: number, a: Agg | null): void {
   if (a && a.Count > 0) addStat(acc, i, a.Min, a.Max, a.Sum, a.Count);
 }
 
+const HOST_GAUGE_KEYS = Object.keys(HOST_TIER_GAUGES) as (keyof typeof HOST_TIER_GAUGES)[];
+const HOST_TOTAL_KEYS = Object.keys(HOST_TIER_TOTALS) as (keyof typeof HOST_TIER_TOTALS)[];
+const INSTANCE_GAUGE_KEYS = Object.keys(INSTANCE_TIER_GAUGES) as (keyof typeof INSTANCE_TIER_GAUGES)[];
+const INSTANCE_TOTAL_KEYS = Object.keys(INSTANCE_TIER_TOTALS) as (keyof typeof INSTANCE_TIER_TOTALS)[];
+
 /** Accumulates one batch's contributions per tier row (a statement never touches one row twice). */
 export class TierBatch {
   readonly rows = new Map<TierSeconds, Map<string, TierAcc>>(TIER_SECONDS.map((t) => [t, new Map()]));
@@ -108,8 +113,8 @@ export class TierBatch {
   }
 
   addHost(agentId: string, w: HostWindow, merged: boolean): void {
-    const g = Object.keys(HOST_TIER_GAUGES) as (keyof typeof HOST_TIER_GAUGES)[];
-    const t = Object.keys(HOST_TIER_TOTALS) as (keyof typeof HOST_TIER_TOTALS)[];
+    const g = HOST_GAUGE_KEYS;
+    const t = HOST_TOTAL_KEYS;
     const counts = !merged && hostTotalCounts(w);
     this.each(
       [agentId],
@@ -124,8 +129,8 @@ export class TierBatch {
   }
 
   addInstance(agentId: string, instanceId: string, w: InstanceWindow, merged: boolean): void {
-    const g = Object.keys(INSTANCE_TIER_GAUGES) as (keyof typeof INSTANCE_TIER_GAUGES)[];
-    const t = Object.keys(INSTANCE_TIER_TOTALS) as (keyof typeof INSTANCE_TIER_TOTALS)[];
+    const g = INSTANCE_GAUGE_KEYS;
+    const t = INSTANCE_TOTAL_KEYS;
     const counts = !merged && instanceTotalCounts(w);
     this.each(
       [agentId, instanceId],
