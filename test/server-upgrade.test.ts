@@ -22,11 +22,10 @@ for (const engine of ENGINES) {
     const open = (): SqlDb => (engine === 'sqlite' ? SqliteDb.open(db.db) : PgDb.open(db.db));
     try {
       const old = open();
+      // The schema as version 3 left it (with alerting's first table); everything later comes after.
+      const before = MIGRATIONS.filter((m) => m.version <= 3 || m.version === 1001);
       assert.equal(
-        await migrate(
-          old,
-          MIGRATIONS.filter((m) => m.version !== 4),
-        ),
+        await migrate(old, before),
         [1, 2, 3, 1001],
       );
       // Two days of minutes as the version-3 schema held them (no `parts`).
@@ -52,7 +51,7 @@ for (const engine of ENGINES) {
 
       const store = new SqlStore(open());
       try {
-        assert.equal(await store.migrate(), [4]);
+        assert.equal(await store.migrate(), MIGRATIONS.filter((m) => !before.includes(m)).map((m) => m.version));
         const target = { agentId: 'a1', instanceId: 'vm1' };
         for (const [stat, kind] of [
           ['cpu', 'gauge'],

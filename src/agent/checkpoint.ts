@@ -8,9 +8,10 @@
 // or the new one (whose batches it appends again unless the spool still holds them; one that was
 // already delivered is answered `duplicate` by the server, which stores a BatchID once). So the
 // readings never claim bytes that are not in a durable batch, and no byte lands in two minutes.
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VmSample } from '../collect/vm-sample.js';
+import { syncDir, writeFileDurably } from '../ship/durable-file.js';
 import type { CarriedReading } from './agent.js';
 
 export const CHECKPOINT_FILE = 'readings.json';
@@ -29,15 +30,6 @@ interface CheckpointFile {
   batches: string[];
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function writeCheckpoint(dir: string, cp: Checkpoint): Promise<void> {
   const body: CheckpointFile = {
     version: 1,
@@ -48,17 +40,7 @@ export async function writeCheckpoint(dir: string, cp: Checkpoint): Promise<void
     }),
     batches: cp.batches.map((b) => b.toString('base64')),
   };
-  const path = join(dir, CHECKPOINT_FILE);
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(body));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  await syncDir(dir);
+  await writeFileDurably(dir, join(dir, CHECKPOINT_FILE), JSON.stringify(body));
 }
 
 /** Removes the checkpoint (when a newer one could not be written, the old one must not be used). */

@@ -21,9 +21,10 @@
 //
 // Memory: only an index (segment, offset, length, BatchID, minute, CreatedAt) of the backlog is
 // kept; bodies are read back from disk when they are sent.
-import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from './crc32.js';
+import { syncDir, writeFileDurably } from './durable-file.js';
 import { peekMeta, type RecordMeta } from './codec.js';
 import { silentLogger, type ShipLogger } from './log.js';
 
@@ -147,15 +148,6 @@ export function scanSegment(buf: Buffer): { frames: ScannedFrame[]; bad: { offse
     pos = end;
   }
   return { frames, bad };
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 export class Spool {
@@ -411,17 +403,7 @@ export class Spool {
         for (let j = i; j < seg.offsets.length; j++) if (seg.settled.has(seg.offsets[j]!)) acked.push(seg.offsets[j]!);
         state.segments[seg.name] = { upto, acked };
       }
-      const path = join(this.dir, ACK_FILE);
-      const tmp = `${path}.tmp`;
-      const fh = await open(tmp, 'w', 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(state));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
-      await syncDir(this.dir);
+      await writeFileDurably(this.dir, join(this.dir, ACK_FILE), JSON.stringify(state));
     }
     // A segment goes only once every record in it is settled, and only after that state is on
     // disk: deleting first and crashing would be fine too, but this order never needs the argument.
