@@ -22,6 +22,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
+import { installMetrics } from './metrics.js';
 import { openStore, type RetentionDays, type RetentionResult, type Store } from './store/store.js';
 import { TsdbUnavailableError } from './store/victoria-client.js';
 import { payloadValidator } from './validate.js';
@@ -95,6 +96,8 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
 
   const sessions = new Sessions(store, credentials, opts.consoleSessionTtlS ?? loadConsoleSessionTtl());
   installAuth(app, store, credentials, sessions);
+  // GET /metrics and the ingest observers; before the routes, so their hooks see every route.
+  installMetrics(app);
   // An early refusal (401, 413, 429) is read by clients that send the whole body first; beyond
   // four times the body limit or the headers timeout, the connection is closed instead.
   installDrainOnError(app, { maxBytes: 4 * opts.maxBodyBytes, maxMs: opts.headersTimeoutMs ?? SERVER_DEFAULTS.headersTimeoutMs });
@@ -205,6 +208,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const held = (lease = openLease(config.db, { log: app.log }));
     alerts = await startAlerting({ store, overrides: config.alerts, log: app.log, lease: () => held.acquire() });
     await app.register(alarmRoutes, { service: alerts.service });
+    app.metrics.attachAlerting(alerts);
     app.consoleAlarms.service = alerts.service;
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {

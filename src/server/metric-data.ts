@@ -232,7 +232,7 @@ export interface StatusCounts {
  * system check when its host sent no record, the instance check when the host did and the VM was
  * not sampled.
  */
-function statusOf(t: number, tier: Tier, host: MaskRow | undefined, vm: MaskRow | undefined, first: number, last: number): StatusCounts {
+export function statusOf(t: number, tier: Tier, host: MaskRow | undefined, vm: MaskRow | undefined, first: number, last: number): StatusCounts {
   const n = tier / 60;
   let lo = 0;
   let hi = 0;

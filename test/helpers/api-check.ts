@@ -91,13 +91,21 @@ export interface Prometheus {
   stop(): Promise<void>;
 }
 
-/** A real Prometheus on loopback scraping `target` (host:port) every second, in a temp dir. */
-export async function startPrometheus(target: string): Promise<Prometheus> {
+/**
+ * A real Prometheus on loopback scraping `target` (host:port) every second, in a temp dir; with
+ * `bearerToken`, it authenticates as Authorization: Bearer (read from a credentials file).
+ */
+export async function startPrometheus(target: string, opts: { bearerToken?: string } = {}): Promise<Prometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-prom-'));
   const port = await freePort();
+  let auth = '';
+  if (opts.bearerToken) {
+    writeFileSync(join(dir, 'token'), opts.bearerToken, { mode: 0o600 });
+    auth = `    authorization:\n      type: Bearer\n      credentials_file: ${join(dir, 'token')}\n`;
+  }
   writeFileSync(
     join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vmpulse\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['${target}']\n`,
+    `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vmpulse\n    scrape_interval: 1s\n${auth}    static_configs:\n      - targets: ['${target}']\n`,
   );
   const prom = spawn(
     'prometheus',

@@ -7,7 +7,10 @@
 import type { Exec, Row, SqlDb, Value } from '../store/sql.js';
 import type { AlarmDefinition, AlarmSource, AlarmState, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
 
-type Param = Value;
+// PostgreSQL statements also take whole arrays (one per column, for unnest).
+type Param = Value | Value[];
+/** The connection layer's parameter type; pg sends an array parameter as a PostgreSQL array. */
+const asParams = (ps: readonly Param[]): Value[] => ps as Value[];
 
 export interface OutboxRow {
   id: string;
@@ -30,10 +33,12 @@ export interface PassWrite {
   removals: string[];
   history: HistoryEntry[];
   outbox: OutboxRow[];
-  /** Instances evaluated with no change: only their evaluated_ms moves. */
-  touched: string[];
+  /** When the pass ran: recorded once on the alarm (unchanged states are not rewritten). */
   evaluatedMs: number;
 }
+
+/** What the evaluator needs of a current state. */
+export type StateHead = Pick<InstanceState, 'instanceId' | 'agentId' | 'instanceName' | 'state' | 'sinceMs'>;
 
 const num = (v: unknown): number => Number(v);
 
@@ -82,24 +87,75 @@ function toOutbox(r: Row): OutboxRow {
 
 const CHUNK = 400;
 
-async function insertMany(e: Exec, head: string, width: number, rows: Param[][], tail = ''): Promise<void> {
+type ColType = 'text' | 'bigint' | 'int';
+
+/**
+ * One multi-row INSERT per table and pass: on PostgreSQL a single statement over unnest() of one
+ * array per column (whatever the row count); on SQLite multi-row VALUES in chunks of CHUNK rows.
+ */
+async function insertRows(kind: SqlDb['dialect']['kind'], e: Exec, table: string, cols: readonly [string, ColType][], rows: Param[][], tail = ''): Promise<void> {
+  if (!rows.length) return;
+  const names = cols.map((c) => c[0]).join(', ');
+  if (kind === 'postgres') {
+    const arrays = cols.map((c, i) => rows.map((r) => r[i] as string | number | null));
+    await e.run(`INSERT INTO ${table} (${names}) SELECT * FROM unnest(${cols.map((c) => `?::${c[1]}[]`).join(', ')}) ${tail}`, asParams(arrays));
+    return;
+  }
+  const one = `(${Array(cols.length).fill('?').join(', ')})`;
   for (let i = 0; i < rows.length; i += CHUNK) {
     const part = rows.slice(i, i + CHUNK);
-    const one = `(${Array(width).fill('?').join(', ')})`;
-    await e.run(`${head} VALUES ${part.map(() => one).join(', ')} ${tail}`, part.flat());
+    await e.run(`INSERT INTO ${table} (${names}) VALUES ${part.map(() => one).join(', ')} ${tail}`, asParams(part.flat()));
   }
 }
 
-async function inList(e: Exec, sqlHead: string, fixed: Param[], ids: string[]): Promise<void> {
+/** `${column} IN (ids)` as one statement (PostgreSQL: = ANY(array)) or chunks (SQLite). */
+async function whereIn(kind: SqlDb['dialect']['kind'], e: Exec, sqlHead: string, column: string, fixed: Param[], ids: string[], sqlTail = '', tailParams: Param[] = []): Promise<void> {
+  if (!ids.length) return;
+  if (kind === 'postgres') {
+    await e.run(`${sqlHead} ${column} = ANY(?::text[]) ${sqlTail}`, asParams([...fixed, ids, ...tailParams]));
+    return;
+  }
   for (let i = 0; i < ids.length; i += CHUNK) {
     const part = ids.slice(i, i + CHUNK);
-    await e.run(`${sqlHead} (${part.map(() => '?').join(', ')})`, [...fixed, ...part]);
+    await e.run(`${sqlHead} ${column} IN (${part.map(() => '?').join(', ')}) ${sqlTail}`, asParams([...fixed, ...part, ...tailParams]));
   }
 }
 
-const STATE_COLS = 'alarm_name, instance_id, agent_id, instance_name, state, reason, since_ms, evaluated_ms';
+const STATE_COLS: [string, ColType][] = [
+  ['alarm_name', 'text'],
+  ['instance_id', 'text'],
+  ['agent_id', 'text'],
+  ['instance_name', 'text'],
+  ['state', 'text'],
+  ['reason', 'text'],
+  ['since_ms', 'bigint'],
+  ['evaluated_ms', 'bigint'],
+];
+const HISTORY_COLS: [string, ColType][] = [
+  ['id', 'text'],
+  ['alarm_name', 'text'],
+  ['instance_id', 'text'],
+  ['agent_id', 'text'],
+  ['instance_name', 'text'],
+  ['at_ms', 'bigint'],
+  ['old_state', 'text'],
+  ['new_state', 'text'],
+  ['reason', 'text'],
+  ['datapoints', 'text'],
+];
 const stateParams = (s: InstanceState): Param[] => [s.alarmName, s.instanceId, s.agentId, s.instanceName, s.state, s.reason, s.sinceMs, s.evaluatedMs];
-const OUTBOX_COLS = 'id, kind, url, alarm_name, instance_id, dedup_key, body, attempts, next_ms, created_ms';
+const OUTBOX_COLS: [string, ColType][] = [
+  ['id', 'text'],
+  ['kind', 'text'],
+  ['url', 'text'],
+  ['alarm_name', 'text'],
+  ['instance_id', 'text'],
+  ['dedup_key', 'text'],
+  ['body', 'text'],
+  ['attempts', 'int'],
+  ['next_ms', 'bigint'],
+  ['created_ms', 'bigint'],
+];
 const outboxParams = (o: OutboxRow): Param[] => [o.id, o.kind, o.url, o.alarmName, o.instanceId, o.dedupKey, o.body, o.attempts, o.nextMs, o.createdMs];
 
 export class AlertDb {
@@ -120,7 +176,13 @@ export class AlertDb {
   }
 
   private toStored(r: Row): StoredAlarm {
-    return { definition: JSON.parse(String(r.definition)), source: r.source as AlarmSource, createdMs: num(r.created_ms), updatedMs: num(r.updated_ms) };
+    return {
+      definition: JSON.parse(String(r.definition)),
+      source: r.source as AlarmSource,
+      createdMs: num(r.created_ms),
+      updatedMs: num(r.updated_ms),
+      evaluatedMs: r.evaluated_ms === null || r.evaluated_ms === undefined ? null : num(r.evaluated_ms),
+    };
   }
 
   async getAlarm(name: string): Promise<StoredAlarm | null> {
@@ -139,7 +201,7 @@ export class AlertDb {
       await e.run('DELETE FROM alarm_states WHERE alarm_name = ?', [name]);
       await e.run('DELETE FROM alarm_history WHERE alarm_name = ?', [name]);
       await e.run('DELETE FROM alarm_outbox WHERE alarm_name = ? AND done_ms IS NULL AND kind = ?', [name, 'alertmanager']);
-      await insertMany(e, `INSERT INTO alarm_outbox (${OUTBOX_COLS})`, 10, outbox.map(outboxParams));
+      await insertRows(this.e.dialect.kind, e, 'alarm_outbox', OUTBOX_COLS, outbox.map(outboxParams));
       return n > 0;
     });
   }
@@ -149,6 +211,18 @@ export class AlertDb {
       ? await this.e.all('SELECT * FROM alarm_states WHERE alarm_name = ? ORDER BY instance_id', [alarmName])
       : await this.e.all('SELECT * FROM alarm_states ORDER BY alarm_name, instance_id');
     return rows.map(toState);
+  }
+
+  /** The current states of one alarm, reduced to what an evaluation pass reads. */
+  async stateHeads(alarmName: string): Promise<StateHead[]> {
+    const rows = await this.e.all('SELECT instance_id, agent_id, instance_name, state, since_ms FROM alarm_states WHERE alarm_name = ?', [alarmName]);
+    return rows.map((r) => ({
+      instanceId: String(r.instance_id),
+      agentId: String(r.agent_id),
+      instanceName: String(r.instance_name),
+      state: r.state as AlarmState,
+      sinceMs: num(r.since_ms),
+    }));
   }
 
   async statesIn(state: AlarmState): Promise<InstanceState[]> {
@@ -163,37 +237,51 @@ export class AlertDb {
     return rows.map(toHistory);
   }
 
+  /**
+   * Commits one alarm's pass in one transaction, with one multi-row statement per table (whatever
+   * the fleet size): removals, changed states, history, superseded Alertmanager rows, new outbox
+   * rows, and the alarm's evaluated_ms. Unchanged states are not written at all.
+   */
   async applyPass(alarmName: string, w: PassWrite): Promise<void> {
-    if (!w.upserts.length && !w.removals.length && !w.history.length && !w.outbox.length && !w.touched.length) return;
+    const kind = this.e.dialect.kind;
     await this.e.tx(async (e) => {
       // An alarm deleted while its pass ran must not come back as orphan states.
-      if (!(await e.all('SELECT 1 FROM alarms WHERE alarm_name = ?', [alarmName])).length) return;
-      await inList(e, 'DELETE FROM alarm_states WHERE alarm_name = ? AND instance_id IN', [alarmName], w.removals);
-      await inList(e, 'UPDATE alarm_states SET evaluated_ms = ? WHERE alarm_name = ? AND instance_id IN', [w.evaluatedMs, alarmName], w.touched);
-      await insertMany(
+      if ((await e.run('UPDATE alarms SET evaluated_ms = ? WHERE alarm_name = ?', [w.evaluatedMs, alarmName])) === 0) return;
+      await whereIn(kind, e, 'DELETE FROM alarm_states WHERE alarm_name = ? AND', 'instance_id', [alarmName], w.removals);
+      await insertRows(
+        kind,
         e,
-        `INSERT INTO alarm_states (${STATE_COLS})`,
-        8,
+        'alarm_states',
+        STATE_COLS,
         w.upserts.map(stateParams),
         `ON CONFLICT (alarm_name, instance_id) DO UPDATE SET agent_id = excluded.agent_id, instance_name = excluded.instance_name, state = excluded.state,
          reason = excluded.reason, since_ms = excluded.since_ms, evaluated_ms = excluded.evaluated_ms`,
       );
-      await insertMany(
+      await insertRows(
+        kind,
         e,
-        'INSERT INTO alarm_history (id, alarm_name, instance_id, agent_id, instance_name, at_ms, old_state, new_state, reason, datapoints)',
-        10,
+        'alarm_history',
+        HISTORY_COLS,
         w.history.map((h) => [h.id, h.alarmName, h.instanceId, h.agentId, h.instanceName, h.atMs, h.oldState, h.newState, h.reason, JSON.stringify(h.datapoints)]),
       );
       // Alertmanager keeps one alert per label set: a newer transition makes any undelivered older
       // one for the same alert obsolete, and delivering it late would re-fire a resolved alert.
-      for (const o of w.outbox) {
-        if (o.kind !== 'alertmanager') continue;
-        await e.run(
-          `UPDATE alarm_outbox SET done_ms = ?, outcome = 'superseded' WHERE kind = 'alertmanager' AND url = ? AND alarm_name = ? AND instance_id = ? AND done_ms IS NULL`,
-          [o.createdMs, o.url, o.alarmName, o.instanceId],
+      // Every transition of a pass gets a row for each of the alarm's Alertmanagers, so (url, instance)
+      // pairs of the pass are exactly urls × instances.
+      const am = w.outbox.filter((o) => o.kind === 'alertmanager');
+      if (am.length) {
+        const urls = [...new Set(am.map((o) => o.url))];
+        const ids = [...new Set(am.map((o) => o.instanceId))];
+        await whereIn(
+          kind,
+          e,
+          `UPDATE alarm_outbox SET done_ms = ?, outcome = 'superseded' WHERE kind = 'alertmanager' AND alarm_name = ? AND done_ms IS NULL AND url IN (${urls.map(() => '?').join(', ')}) AND`,
+          'instance_id',
+          [w.evaluatedMs, alarmName, ...urls],
+          ids,
         );
       }
-      await insertMany(e, `INSERT INTO alarm_outbox (${OUTBOX_COLS})`, 10, w.outbox.map(outboxParams));
+      await insertRows(kind, e, 'alarm_outbox', OUTBOX_COLS, w.outbox.map(outboxParams));
     });
   }
 

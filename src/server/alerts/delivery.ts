@@ -41,6 +41,8 @@ export class Delivery {
   private running: Promise<RoundStats> | null = null;
   private stopped = true;
   private lastResendMs = 0;
+  /** Running totals since start, for /metrics. */
+  readonly totals = { delivered: 0, failed: 0, expired: 0 };
 
   constructor(private readonly o: DeliveryOptions) {}
 
@@ -75,18 +77,21 @@ export class Delivery {
       else await sendAlerts(r.url, r.body, send);
       await this.o.db.outboxDone(r.id, Date.now(), 'delivered');
       stats.delivered++;
+      this.totals.delivered++;
     } catch (e) {
       const msg = (e as Error).message;
       const now = Date.now();
       if (now - r.createdMs > this.o.maxAgeS * 1000) {
         await this.o.db.outboxDone(r.id, now, 'expired', msg);
         stats.expired++;
+        this.totals.expired++;
         this.o.log?.warn({ kind: r.kind, url: urlForLog(r.url), dedupKey: r.dedupKey, err: msg }, 'notification given up after the maximum age');
         return;
       }
       const attempts = r.attempts + 1;
       await this.o.db.outboxRetry(r.id, attempts, now + backoffMs(attempts, this.o.retryBaseMs, this.o.retryMaxMs), msg);
       stats.failed++;
+      this.totals.failed++;
     }
   }
 

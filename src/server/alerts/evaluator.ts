@@ -1,27 +1,38 @@
-// The evaluation loop: at each tick, for every alarm, the instances it matches, their last N
-// periods, the pure decision of evaluate.ts, and one transaction per alarm writing the changed
-// states, their history and the notifications to send. Delivery is not done here (see
-// delivery.ts), so a dead receiver never slows evaluation down.
+// The evaluation loop: at each tick, for every alarm, ONE set-based query (bulk-source.ts) for the
+// period values of every instance it matches, the pure decision of evaluate.ts per instance, and
+// one transaction per alarm writing the changed states, their history and the notifications to
+// send (db.ts applyPass, multi-row statements). Delivery is not done here (see delivery.ts), so a
+// dead receiver never slows evaluation down.
 //
 // Window: with lag L (VMPULSE_ALARM_EVAL_LAG_SECONDS) an alarm of period P evaluated at time t
 // judges the N periods ending at floor((t − L) / P) × P. A newly matched instance starts in
 // INSUFFICIENT_DATA; an instance not seen for N × P + grace, or no longer matched, has its state
 // removed (a resolve is sent first when it was in ALARM).
-import { ulid } from 'ulid';
+//
+// The server's own outage is not the VMs' fault (README, "Alarms"): a pass whose store query fails
+// changes nothing for that alarm; and a minute that no agent at all has a record for, at a time the
+// server cannot vouch for having been up with its store reachable (before this process's first
+// successful pass, or between a failed pass and the next good one), makes the alarm wait: its
+// states stay as they are until the agents' backfill arrives or the minute leaves the window.
+import { monotonicFactory, ulid } from 'ulid';
 import type { AlertDb, OutboxRow, PassWrite } from './db.js';
 import { evaluate } from './evaluate.js';
 import { amAlert } from './notify/alertmanager.js';
 import { webhookBody } from './notify/webhook.js';
-import { selectTargets } from './selector.js';
-import type { AlarmDataSource } from './source.js';
-import type { AlarmDefinition, AlarmState, Datapoint, HistoryEntry, InstanceState, TargetInstance } from './types.js';
+import type { BulkSource } from './bulk-source.js';
+import type { AlarmDefinition, AlarmState, Datapoint, HistoryEntry, InstanceState } from './types.js';
 
 export interface EvaluatorOptions {
   db: AlertDb;
-  source: AlarmDataSource;
+  source: BulkSource;
   lagSeconds: number;
   goneGraceSeconds: number;
   publicUrl: string;
+  /**
+   * Alarms evaluated at the same time (default 1). On PostgreSQL, 2–4 let the database compute one
+   * alarm's query while this process judges another's rows; SQLite runs in this thread anyway.
+   */
+  concurrency?: number;
   log?: { warn(o: object, m: string): void; info?(o: object, m: string): void };
   /** Asked before each scheduled pass; false = another replica evaluates (src/server/lease.ts). */
   lease?: () => Promise<boolean>;
@@ -29,13 +40,42 @@ export interface EvaluatorOptions {
 
 export interface PassStats {
   alarms: number;
-  instances: number;
+  /** Instance-alarm pairs judged. */
   evaluated: number;
   transitions: number;
+  /** Transitions by the state entered. */
+  entered: Record<AlarmState, number>;
   removed: number;
   notifications: number;
+  /** Alarms whose query or write failed (nothing of theirs changed). */
+  failed: number;
+  /** Alarms that waited for data missing through the server's own outage. */
+  deferred: number;
   ms: number;
 }
+
+/** Running totals since start, for /metrics. */
+export interface EvaluatorTotals {
+  passes: number;
+  failedPasses: number;
+  evaluated: number;
+  entered: Record<AlarmState, number>;
+  notifications: number;
+  failedAlarms: number;
+  deferredAlarms: number;
+}
+
+const emptyStats = (): PassStats => ({
+  alarms: 0,
+  evaluated: 0,
+  transitions: 0,
+  entered: { OK: 0, ALARM: 0, INSUFFICIENT_DATA: 0 },
+  removed: 0,
+  notifications: 0,
+  failed: 0,
+  deferred: 0,
+  ms: 0,
+});
 
 interface Transition {
   inst: { instanceId: string; name: string; agentId: string };
@@ -49,12 +89,12 @@ interface Transition {
 }
 
 /** Outbox rows for one transition, after notificationEnabled / notificationTriggers filtering. */
-export function notificationsFor(def: AlarmDefinition, t: Transition, historyId: string, atMs: number, publicUrl: string): OutboxRow[] {
+export function notificationsFor(def: AlarmDefinition, t: Transition, historyId: string, atMs: number, publicUrl: string, newId: (ms: number) => string = ulid): OutboxRow[] {
   if (!def.notificationEnabled || !t.notify) return [];
   const out: OutboxRow[] = [];
   const dedupKey = `${def.alarmName}/${t.inst.instanceId}/${historyId}`;
   const row = (kind: OutboxRow['kind'], url: string, body: string): OutboxRow => ({
-    id: ulid(atMs),
+    id: newId(atMs),
     kind,
     url,
     alarmName: def.alarmName,
@@ -86,6 +126,23 @@ export class Evaluator {
   private running: Promise<PassStats> | null = null;
   private stopped = true;
   lastPass: PassStats | null = null;
+  readonly totals: EvaluatorTotals = {
+    passes: 0,
+    failedPasses: 0,
+    evaluated: 0,
+    entered: { OK: 0, ALARM: 0, INSUFFICIENT_DATA: 0 },
+    notifications: 0,
+    failedAlarms: 0,
+    deferredAlarms: 0,
+  };
+  /** Evaluation time (ms) of this process's first pass that reached the store. */
+  private firstGoodMs: number | null = null;
+  private lastGoodMs: number | null = null;
+  /** Spans (ms) in which the store failed: from the last good pass before to the next good pass after. */
+  private outages: { fromMs: number; toMs: number }[] = [];
+  private inOutage = false;
+  /** Called with every finished pass (metrics). */
+  onPass: ((s: PassStats) => void) | null = null;
 
   constructor(private readonly o: EvaluatorOptions) {}
 
@@ -98,52 +155,116 @@ export class Evaluator {
     return this.running;
   }
 
+  private noteHealth(nowMs: number, good: boolean): void {
+    if (good) {
+      this.firstGoodMs ??= nowMs;
+      if (this.inOutage) {
+        this.outages[this.outages.length - 1]!.toMs = nowMs;
+        this.inOutage = false;
+      }
+      this.lastGoodMs = nowMs;
+      // Windows are at most 15 days long: older outages no longer matter.
+      this.outages = this.outages.filter((x) => x.toMs > nowMs - 16 * 86400_000);
+    } else if (!this.inOutage) {
+      this.outages.push({ fromMs: this.lastGoodMs ?? -Infinity, toMs: Infinity });
+      this.inOutage = true;
+    }
+  }
+
+  /** True when the server was up with its store reachable from minute m until its data was due. */
+  private vouched(m: number): boolean {
+    if (this.firstGoodMs === null || m * 1000 < this.firstGoodMs) return false;
+    const dueMs = (m + 60 + this.o.lagSeconds) * 1000;
+    return !this.outages.some((x) => x.fromMs < dueMs && x.toMs > m * 1000);
+  }
+
   private async pass(nowMs: number): Promise<PassStats> {
     const t0 = performance.now();
-    const stats: PassStats = { alarms: 0, instances: 0, evaluated: 0, transitions: 0, removed: 0, notifications: 0, ms: 0 };
-    const alarms = await this.o.db.listAlarms();
-    // The fleet's instance list is large (100,000 rows for 1,000 hosts): not read for nothing.
-    const instances = alarms.length ? await this.o.source.listInstances() : [];
-    stats.alarms = alarms.length;
-    stats.instances = instances.length;
-    for (const a of alarms) {
-      try {
-        await this.evaluateAlarm(a.definition, instances, nowMs, stats);
-      } catch (e) {
-        // One alarm failing (a query error, a dropped connection) must not stop the others.
-        this.o.log?.warn({ alarm: a.definition.alarmName, err: (e as Error).message }, 'alarm evaluation failed');
-      }
+    const stats = emptyStats();
+    let alarms;
+    try {
+      alarms = await this.o.db.listAlarms();
+    } catch (e) {
+      this.noteHealth(nowMs, false);
+      this.totals.passes++;
+      this.totals.failedPasses++;
+      throw e;
     }
+    stats.alarms = alarms.length;
+    let good = true;
+    let next = 0;
+    const worker = async () => {
+      while (next < alarms.length) {
+        const a = alarms[next++]!;
+        try {
+          await this.evaluateAlarm(a.definition, nowMs, stats);
+        } catch (e) {
+          // One alarm failing (a query error, a dropped connection) must not stop the others; its
+          // states are left exactly as they were.
+          good = false;
+          stats.failed++;
+          this.o.log?.warn({ alarm: a.definition.alarmName, err: (e as Error).message }, 'alarm evaluation failed');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.o.concurrency ?? 1, alarms.length)) }, worker));
+    this.noteHealth(nowMs, good);
     stats.ms = performance.now() - t0;
     this.lastPass = stats;
+    const t = this.totals;
+    t.passes++;
+    if (!good) t.failedPasses++;
+    t.evaluated += stats.evaluated;
+    for (const k of Object.keys(t.entered) as AlarmState[]) t.entered[k] += stats.entered[k];
+    t.notifications += stats.notifications;
+    t.failedAlarms += stats.failed;
+    t.deferredAlarms += stats.deferred;
+    this.onPass?.(stats);
     return stats;
   }
 
-  async evaluateAlarm(def: AlarmDefinition, instances: readonly TargetInstance[], nowMs: number, stats: PassStats): Promise<void> {
+  /**
+   * Minutes of [start, end) that no agent has a record for and that the server cannot vouch for:
+   * missing there is the server's outage, not the instances' (empty when every minute is vouched).
+   */
+  private async blindMinutes(start: number, end: number): Promise<number[]> {
+    const unvouched: number[] = [];
+    for (let m = Math.floor(start / 60) * 60; m < end; m += 60) if (!this.vouched(m)) unvouched.push(m);
+    if (!unvouched.length) return [];
+    const seen = await this.o.source.fleetMinutes(unvouched[0]!, unvouched[unvouched.length - 1]! + 60);
+    return unvouched.filter((m) => !seen.has(m));
+  }
+
+  async evaluateAlarm(def: AlarmDefinition, nowMs: number, into: PassStats = emptyStats()): Promise<void> {
+    // Counted into `into` only once the pass of this alarm is committed.
+    const stats = emptyStats();
     const now = nowMs / 1000;
     const p = def.period;
     const n = def.evaluationPeriods;
     const end = Math.floor((now - this.o.lagSeconds) / p) * p;
     const start = end - n * p;
-    const targets = selectTargets(def, instances);
     const goneAfter = n * p + this.o.goneGraceSeconds;
-    const live = targets.filter((t) => now - t.lastSeen <= goneAfter);
-    const liveIds = new Set(live.map((t) => t.instanceId));
-    const matchedIds = new Set(targets.map((t) => t.instanceId));
-    const existing = new Map((await this.o.db.states(def.alarmName)).map((s) => [s.instanceId, s]));
-    const series = await this.o.source.series(live, {
-      metricName: def.metricName,
-      statistic: def.statistic,
-      period: p,
-      startTime: start,
-      endTime: end,
-      now,
-      lagSeconds: this.o.lagSeconds,
-    });
+    const blind = await this.blindMinutes(start, end);
+    if (blind.length) {
+      into.deferred++;
+      this.o.log?.info?.(
+        { alarm: def.alarmName, minutes: blind.length, first: new Date(blind[0]! * 1000).toISOString() },
+        'alarm waits: no agent has data for minutes the server was not up to receive',
+      );
+      return;
+    }
+    const [judged, heads] = await Promise.all([
+      this.o.source.judge(def, { start, end, now, lagSeconds: this.o.lagSeconds, goneAfter }),
+      this.o.db.stateHeads(def.alarmName),
+    ]);
+    const existing = new Map(heads.map((s) => [s.instanceId, s]));
 
-    const w: PassWrite = { upserts: [], removals: [], history: [], outbox: [], touched: [], evaluatedMs: nowMs };
+    const w: PassWrite = { upserts: [], removals: [], history: [], outbox: [], evaluatedMs: nowMs };
+    // One random draw per alarm pass, then increments: a cold pass over a fleet writes one history
+    // row per instance, and a fresh random ULID each costs more than the row.
+    const newId = monotonicFactory();
     const record = (t: Transition) => {
-      const id = ulid(nowMs);
+      const id = newId(nowMs);
       const h: HistoryEntry = {
         id,
         alarmName: def.alarmName,
@@ -157,19 +278,20 @@ export class Evaluator {
         datapoints: t.datapoints,
       };
       w.history.push(h);
-      const rows = notificationsFor(def, t, id, nowMs, this.o.publicUrl);
+      const rows = notificationsFor(def, t, id, nowMs, this.o.publicUrl, newId);
       w.outbox.push(...rows);
       stats.transitions++;
+      stats.entered[t.to]++;
       stats.notifications += rows.length;
     };
+    const pointsOf = (values: readonly (number | null)[]): Datapoint[] => values.map((value, k) => ({ timestamp: start + k * p, value }));
 
-    for (const t of live) {
-      const s = series.get(t.instanceId) ?? new Map<number, number>();
-      const points: Datapoint[] = [];
-      for (let ts = start; ts < end; ts += p) points.push({ timestamp: ts, value: s.get(ts) ?? null });
+    const live = new Set<string>();
+    for (const t of judged) {
+      live.add(t.instanceId);
       const prev = existing.get(t.instanceId);
       const current: AlarmState = prev?.state ?? 'INSUFFICIENT_DATA';
-      const d = evaluate(def, points, current);
+      const d = evaluate(def, t.values, current);
       stats.evaluated++;
       const inst = { instanceId: t.instanceId, name: t.name, agentId: t.agentId };
       if (!prev) {
@@ -177,27 +299,32 @@ export class Evaluator {
         // The starting INSUFFICIENT_DATA is a placeholder, not an observation: leaving it for OK on
         // the first pass is recorded but not announced (a new fleet alarm would otherwise send
         // one OK per VM). Leaving it for ALARM is announced.
-        if (d.state !== 'INSUFFICIENT_DATA') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: points, notify: d.state !== 'OK' });
+        if (d.state !== 'INSUFFICIENT_DATA') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(t.values), notify: d.state !== 'OK' });
       } else if (d.state !== prev.state) {
-        w.upserts.push({ ...prev, agentId: t.agentId, instanceName: t.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
-        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: points, notify: true });
-      } else {
-        w.touched.push(t.instanceId);
+        w.upserts.push({ alarmName: def.alarmName, instanceId: t.instanceId, agentId: t.agentId, instanceName: t.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
+        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(t.values), notify: true });
       }
     }
 
-    for (const [id, prev] of existing) {
-      if (liveIds.has(id)) continue;
-      w.removals.push(id);
+    const leaving = heads.filter((s) => !live.has(s.instanceId));
+    const firing = leaving.filter((s) => s.state === 'ALARM');
+    const matched = firing.length ? await this.o.source.stillMatched(def, firing.map((s) => s.instanceId)) : new Set<string>();
+    for (const prev of leaving) {
+      w.removals.push(prev.instanceId);
       stats.removed++;
       if (prev.state === 'ALARM') {
-        const why = matchedIds.has(id)
+        const why = matched.has(prev.instanceId)
           ? `Resolved: the instance has not been seen for more than ${goneAfter} s (evaluation range + grace) and is taken as gone for good.`
           : 'Resolved: the instance is no longer matched by the alarm.';
-        record({ inst: { instanceId: id, name: prev.instanceName, agentId: prev.agentId }, from: 'ALARM', to: 'OK', fromSinceMs: prev.sinceMs, reason: why, datapoints: [], notify: true });
+        record({ inst: { instanceId: prev.instanceId, name: prev.instanceName, agentId: prev.agentId }, from: 'ALARM', to: 'OK', fromSinceMs: prev.sinceMs, reason: why, datapoints: [], notify: true });
       }
     }
     await this.o.db.applyPass(def.alarmName, w);
+    into.evaluated += stats.evaluated;
+    into.transitions += stats.transitions;
+    for (const k of Object.keys(into.entered) as AlarmState[]) into.entered[k] += stats.entered[k];
+    into.removed += stats.removed;
+    into.notifications += stats.notifications;
   }
 
   /**

@@ -10,7 +10,8 @@ import { loadAlertConfig, type AlertConfig } from './config.js';
 import { Delivery } from './delivery.js';
 import { Evaluator } from './evaluator.js';
 import { AlarmService, builtinAlarms, readAlarmsFile, BUILTIN_HOST_SILENT, BUILTIN_VM_GONE } from './service.js';
-import { storeDataSource, type AlarmDataSource } from './source.js';
+import { alarmSource } from './alarm-source.js';
+import type { BulkSource } from './bulk-source.js';
 
 export { alarmRoutes } from './routes.js';
 export { AlarmService } from './service.js';
@@ -29,7 +30,7 @@ export interface AlertingOptions {
   store: Store;
   /** Applied over loadAlertConfig() (the VMPULSE_ALARM_* environment). */
   overrides?: AlertingOverrides;
-  source?: AlarmDataSource;
+  source?: BulkSource;
   /** Start the evaluation and delivery loops (default true). */
   loops?: boolean;
   log?: { warn(o: object, m: string): void; info(o: object, m: string): void };
@@ -62,10 +63,11 @@ export async function startAlerting(o: AlertingOptions): Promise<Alerting> {
 
   const evaluator = new Evaluator({
     db,
-    source: o.source ?? storeDataSource(o.store),
+    source: o.source ?? alarmSource(o.store),
     lagSeconds: config.lagSeconds,
     goneGraceSeconds: config.goneGraceSeconds,
     publicUrl: config.publicUrl,
+    concurrency: o.store.engine === 'postgres' ? 3 : 1,
     log: o.log,
     lease: o.lease,
   });

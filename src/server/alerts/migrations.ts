@@ -67,5 +67,20 @@ export const ALERT_MIGRATIONS: readonly AlertMigration[] = [
     sqlite: tables('INTEGER', 'TEXT'),
     postgres: tables('BIGINT', 'TEXT'),
   },
+  {
+    // An evaluation pass records when it ran once per alarm, not by rewriting every unchanged state.
+    version: 1002,
+    name: 'alerts: alarms.evaluated_ms',
+    sqlite: 'ALTER TABLE alarms ADD COLUMN evaluated_ms INTEGER;',
+    postgres: 'ALTER TABLE alarms ADD COLUMN evaluated_ms BIGINT;',
+  },
+  {
+    // The alarm query reads one window of minutes for the whole fleet; SQLite's store has had these
+    // indexes from its first version, PostgreSQL's per-minute partitions had only the primary key.
+    version: 1003,
+    name: 'alerts: minute indexes for fleet-wide windows (PostgreSQL)',
+    sqlite: 'SELECT 1;',
+    postgres: 'CREATE INDEX IF NOT EXISTS instance_minutes_minute ON instance_minutes (minute); CREATE INDEX IF NOT EXISTS host_minutes_minute ON host_minutes (minute);',
+  },
 ];
 

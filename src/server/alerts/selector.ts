@@ -1,15 +1,20 @@
-// Which instances an alarm watches. Matching runs on every pass over the current instance list,
-// so a VM that appears later joins at the next evaluation without anyone touching the alarm.
+// Which instances an alarm watches, as a definition over an instance list. The evaluator applies the
+// same rules in SQL (bulk-source.ts); the tests hold the two to each other. Matching runs on every
+// pass, so a VM that appears later joins at the next evaluation without anyone touching the alarm.
 import type { AlarmDefinition, Selector, TargetInstance } from './types.js';
 
 const globCache = new Map<string, RegExp>();
 
-/** `*` any run of characters, `?` exactly one; everything else literal; whole-name match. */
+/**
+ * `*` any run of characters, `?` exactly one character (a Unicode code point, as SQLite GLOB and
+ * PostgreSQL LIKE count them: the alarm query applies the same glob in SQL); everything else
+ * literal; whole-name match.
+ */
 export function globToRegExp(glob: string): RegExp {
   let re = globCache.get(glob);
   if (!re) {
     const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    re = new RegExp(`^${body}$`, 's');
+    re = new RegExp(`^${body}$`, 'su');
     if (globCache.size > 1000) globCache.clear();
     globCache.set(glob, re);
   }

@@ -94,7 +94,8 @@ function view(a: StoredAlarm, states: InstanceState[]): AlarmView {
       state: s.state,
       reason: s.reason,
       since: new Date(s.sinceMs).toISOString(),
-      evaluatedAt: new Date(s.evaluatedMs).toISOString(),
+      // A pass rewrites only changed states; the alarm records when its last pass ran.
+      evaluatedAt: new Date(Math.max(s.evaluatedMs, a.evaluatedMs ?? 0)).toISOString(),
     })),
   };
 }

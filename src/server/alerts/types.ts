@@ -131,4 +131,6 @@ export interface StoredAlarm {
   source: AlarmSource;
   createdMs: number;
   updatedMs: number;
+  /** When the alarm's last committed evaluation pass ran (unix ms); null before the first. */
+  evaluatedMs: number | null;
 }
