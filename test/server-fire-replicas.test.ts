@@ -187,14 +187,17 @@ test('[postgres] evaluator lease: one replica evaluates; kill -9 of it hands ove
     await sleep(1500);
     assert.is(servers.reduce((n, s) => n + holds(s), 0), 1, 'exactly one replica holds the lease');
 
-    // Every phase rewrites the last ten minutes of one VM at one CPU level (a minute written again
-    // replaces the earlier value), so the alarm's 3-minute window is covered whatever minute it is.
+    // Every phase writes the last ten minutes of the VM at one CPU level, so the alarm's 3-minute
+    // window is covered whatever minute it is. A minute written again is merged, not replaced (its
+    // Maximum stays the highest), so each phase reports the VM from another host, as a migrated VM:
+    // the latest-seen host's minutes stand for the instance id, whose alarm state carries on.
     let phase = 0;
     const setLevel = async (via: ServerProcess, cpu: number) => {
       const now = Math.floor(Date.now() / 60_000) * 60;
       const minutes = Array.from({ length: 11 }, (_, k) => now - 600 + k * 60);
       const p = payload({
-        AgentID: 'lease-agent',
+        AgentID: `lease-agent-${phase}`,
+        CreatedAt: Math.floor(Date.now() / 1000) + phase,
         Stats: minutes.map((m) => hostWindow(m)),
         Instances: [instanceRecord('lease-vm-id', { InstanceName: 'lease-vm', Stats: minutes.map((m) => instanceWindow(m, { CPU: agg([cpu]) })) })],
       });
