@@ -84,6 +84,7 @@ test('every route × every role × no credential answers as the table says; no s
       'GET /v1/alarms/:alarmName/history': { path: '/v1/alarms/authz-alarm/history' },
       'DELETE /v1/alarms/:alarmName': { path: '/v1/alarms/authz-alarm' },
       'GET /v1/servers/:agentId/metrics': { path: `/v1/servers/authz-host/metrics?interval=1m&from=${minute - 600}&to=${minute + 120}` },
+      'GET /metrics': { path: '/metrics' },
       [`GET ${STATIC_ROUTE}`]: { path: '/' },
       'POST /console/session': { path: '/console/session', body: JSON.stringify({ token: cred.reader.secret }), headers: json },
       'GET /console/session': { path: '/console/session' },

@@ -36,6 +36,7 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   { method: 'GET', url: '/v1/alarms/:alarmName', allowed: ['admin'], auth: 'bearer', what: 'one alarm' },
   { method: 'GET', url: '/v1/alarms/:alarmName/history', allowed: ['admin'], auth: 'bearer', what: 'an alarm’s transitions' },
   { method: 'GET', url: '/v1/servers/:agentId/metrics', allowed: READ, auth: 'bearer', what: 'one host’s history (HetrixTools v3 style) from the tiers' },
+  { method: 'GET', url: '/metrics', allowed: READ, auth: 'bearer', what: 'the server’s own Prometheus metrics (ingest, alarm passes, notifications)' },
   { method: 'GET', url: STATIC_ROUTE, allowed: 'public', auth: 'none', what: 'the console’s built files (index.html, its script and styles: one route per file)' },
   { method: 'POST', url: '/console/session', allowed: 'public', auth: 'none', what: 'console sign-in: a reader or admin secret in the body for a session cookie' },
   { method: 'GET', url: '/console/session', allowed: READ, auth: 'bearer', what: 'who is signed in, the CSRF token (bearer or session cookie)' },
