@@ -149,6 +149,8 @@ export const agentApiPlugin: FastifyPluginAsync<AgentApiPluginOptions> = async (
       started_at: new Date(h.startedAtMs).toISOString(),
       last_tick_at: h.lastTickMs === null ? null : new Date(h.lastTickMs).toISOString(),
       last_discovery_at: h.lastDiscoveryMs === null ? null : new Date(h.lastDiscoveryMs).toISOString(),
+      overrun_ticks: h.overrunTicks,
+      report_queue: { queued: h.reportQueue.queued, capacity: h.reportQueue.capacity, full_waits: h.reportQueue.fullWaits },
     };
     if (h.ready) return body;
     return reply.code(503).send({ code: 'not_ready', message: 'waiting for the first discovery and the first tick', ...body });

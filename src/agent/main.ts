@@ -11,7 +11,7 @@ import { newBatchId } from '../ship/batch-id.js';
 import { agentConfig, type AgentConfig } from './config.js';
 import { loadAgentApiConfig, type AgentApiConfig } from './api-config.js';
 import { startAgentApi, type AgentApi } from './api.js';
-import { Agent, type AgentObserver } from './agent.js';
+import { Agent, type AgentObserver, type CarriedReading } from './agent.js';
 import { buildPayload } from './payload-builder.js';
 import type { AgentMetrics } from './metrics.js';
 import { encodePayload, peekMeta, type RecordMeta } from '../ship/codec.js';
@@ -104,9 +104,11 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
     // Batches the spool refused (disk full, I/O error): kept in memory, bounded, and offered
     // again oldest first with the next window, so a passing disk problem loses nothing.
     const unspooled: { gz: Buffer; meta: RecordMeta }[] = [];
-    const checkpoint = async () => {
+    // The readings are those of the report being spooled (a report is consumed while the agent
+    // goes on sampling, so the agent's current readings may be ahead of every report made).
+    const checkpoint = async (readings: readonly CarriedReading[]) => {
       try {
-        await writeCheckpoint(spoolDir, { savedAtMs: Date.now(), readings: agent.readings(), batches: unspooled.map((b) => b.gz) });
+        await writeCheckpoint(spoolDir, { savedAtMs: Date.now(), readings, batches: unspooled.map((b) => b.gz) });
       } catch (err) {
         // A checkpoint older than the batches spooled next would count their deltas twice.
         log.error({ err }, 'could not write the readings checkpoint; the next start begins fresh');
@@ -121,7 +123,7 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
           batchId: newBatchId(),
           agentId: outbox.agentId,
           agentVersion: version,
-          facts: agent.host().facts,
+          facts: report.facts,
           disks,
           interfaces: i === parts.length - 1 ? report.interfaces : [],
           clockTicksPerSecond: constants.clockTicksPerSecond,
@@ -130,7 +132,7 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
         unspooled.push(await encodePayload(payload));
       }
       // Durable before the batches are appended: see src/agent/checkpoint.ts for the ordering.
-      await checkpoint();
+      await checkpoint(report.readings);
       while (unspooled.length > 0) {
         try {
           await outbox.enqueueEncoded(unspooled[0]!);
@@ -146,7 +148,8 @@ export async function startAgent(opts: { log: Logger; config?: AgentConfig; api?
         }
       }
     });
-    finalCheckpoint = checkpoint;
+    // After `agent.stop()` every report has been consumed: the current readings are covered.
+    finalCheckpoint = () => checkpoint(agent.readings());
   }
   await agent.start();
   log.info({ api: api.url, endpoint: ship.endpoints, windowSeconds: config.windowSeconds, intervalMs: config.intervalMs, workers: config.workers }, 'agent started');

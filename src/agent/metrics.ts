@@ -179,6 +179,15 @@ export function createAgentMetrics(view: AgentView, opts: AgentMetricsOptions): 
 
   // --- the agent itself ---
   collector(registry, 'vmpulse_agent_ticks_total', 'Sampling ticks completed.', 'counter', () => [{ labels: {}, value: view.health().ticks }]);
+  collector(registry, 'vmpulse_agent_ticks_overrun_total', 'Ticks not run because the previous tick was still running at their boundary (each counts as Missed for every running VM).', 'counter', () => [
+    { labels: {}, value: view.health().overrunTicks },
+  ]);
+  collector(registry, 'vmpulse_agent_report_queue_depth', 'Closed-window reports waiting for the outbox.', 'gauge', () => [
+    { labels: {}, value: view.health().reportQueue.queued },
+  ]);
+  collector(registry, 'vmpulse_agent_report_queue_full_waits_total', 'Ticks that found the report queue full and waited for the outbox (back-pressure; nothing is dropped).', 'counter', () => [
+    { labels: {}, value: view.health().reportQueue.fullWaits },
+  ]);
   const tickHist = new Histogram({
     name: 'vmpulse_agent_tick_duration_seconds',
     help: 'Wall time of one sampling tick (every VM and the host read).',

@@ -3,6 +3,7 @@
 import type { DiscoveredVm } from '../discover/vm.js';
 import type { VmSample } from '../collect/vm-sample.js';
 import type { Outcome } from '../readers/outcome.js';
+import type { ThreadUsage } from '../collect/thread-usage.js';
 import type { HostWindow, InstanceWindow } from '../ship/payload.js';
 import type { VmRates } from './rates.js';
 import type { HostTick } from './windows.js';
@@ -16,17 +17,7 @@ export interface TapRate {
   readonly outPacketsPerSec: number;
 }
 
-export interface ThreadUsage {
-  readonly tid: number;
-  readonly name: string;
-  readonly vcpu: boolean;
-  /** Seconds of CPU (utime, stime) from task/<tid>/stat. */
-  readonly userSeconds: number;
-  readonly systemSeconds: number;
-  /** From task/<tid>/schedstat, ns. */
-  readonly runNs: number | null;
-  readonly waitNs: number | null;
-}
+export type { ThreadUsage } from '../collect/thread-usage.js';
 
 export interface InstanceView {
   readonly vm: DiscoveredVm;
@@ -63,6 +54,10 @@ export interface AgentHealth {
   readonly discoveries: number;
   readonly lastTickMs: number | null;
   readonly lastDiscoveryMs: number | null;
+  /** Ticks not run because the previous tick was still running at their boundary. */
+  readonly overrunTicks: number;
+  /** Closed-window reports waiting for the outbox, and how often a tick waited for room. */
+  readonly reportQueue: { readonly queued: number; readonly capacity: number; readonly fullWaits: number };
 }
 
 export interface AgentView {

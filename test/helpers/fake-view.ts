@@ -311,6 +311,8 @@ export class FakeView implements AgentView {
       discoveries: this.ready ? 3 : 0,
       lastTickMs: this.ready ? T0 : null,
       lastDiscoveryMs: this.ready ? T0 : null,
+      overrunTicks: this.ready ? 1 : 0,
+      reportQueue: { queued: 0, capacity: 8, fullWaits: 0 },
     };
   }
 }
