@@ -16,7 +16,7 @@ import { clockTicks, cpuTicks, waitFor } from './helpers/procs.js';
 import { checkInstanceStatsShape, findSamples, getJson, HYPEMAN_METRICS, parseExposition, startPrometheus } from './helpers/api-check.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { Receiver, schemaErrors } from './helpers/receiver.js';
-import { HEADER_BYTES, scanSegment } from '../src/ship/spool.js';
+import { HEADER_BYTES, scanSegment } from '../src/ship/segment-format.js';
 import { peekMeta } from '../src/ship/codec.js';
 
 const hex = (n: number) => randomBytes(n).toString('hex');

@@ -9,7 +9,7 @@ import { encodePayload } from '../src/ship/codec.js';
 import type { ShipConfig } from '../src/ship/config.js';
 import { openOutbox, type Outbox } from '../src/ship/outbox.js';
 import type { Payload } from '../src/ship/payload.js';
-import { HEADER_BYTES, scanSegment } from '../src/ship/spool.js';
+import { HEADER_BYTES, scanSegment } from '../src/ship/segment-format.js';
 import { Receiver, recordLedger, recordingLogger, schemaErrors, tempSpool, testConfig } from './helpers/receiver.js';
 import { sleep, waitFor } from './helpers/procs.js';
 import { makePayload } from './helpers/ship-runner.js';

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distRoot } from '../src/paths.js';
 import { Receiver, recordLedger, schemaErrors, tempSpool, waitFor } from './helpers/receiver.js';
-import { HEADER_BYTES, scanSegment } from '../src/ship/spool.js';
+import { HEADER_BYTES, scanSegment } from '../src/ship/segment-format.js';
 import { peekMeta } from '../src/ship/codec.js';
 
 const RUNNER = join(distRoot, 'test/helpers/ship-runner.js');

@@ -11,7 +11,8 @@ import { parseEndpoints, readShipConfig, SHIP_DEFAULTS } from '../src/ship/confi
 import { crc32, tableCrc32 } from '../src/ship/crc32.js';
 import { resolveAgentId } from '../src/ship/identity.js';
 import { splitPayload } from '../src/ship/split.js';
-import { HEADER_BYTES, scanSegment, Spool, type SpoolOptions } from '../src/ship/spool.js';
+import { Spool, type SpoolOptions } from '../src/ship/spool.js';
+import { HEADER_BYTES, scanSegment } from '../src/ship/segment-format.js';
 import { recordingLogger, schemaErrors, tempSpool } from './helpers/receiver.js';
 import { makePayload } from './helpers/ship-runner.js';
 

@@ -9,8 +9,8 @@
 //   dead-letter.jsonl          batches the server refused for good (written by the shipper)
 //   agent-id                   the AgentID when the host has no /etc/machine-id
 //
-// Record frame (big-endian): [magic u32][length u32][crc32 u32 of the body][body]. The body is the
-// gzipped JSON of one batch, exactly the bytes the shipper POSTs.
+// The record frame is segment-format.ts's; the index of settled records is ack-index.ts's. This
+// module is the queue over them: append, pending, read, ack, and the size and age bounds.
 //
 // fsync policy: append() writes the frame and fdatasyncs the segment (and fsyncs the directory
 // when it creates a segment) before it resolves, so every batch the caller has seen spooled
@@ -21,17 +21,14 @@
 //
 // Memory: only an index (segment, offset, length, BatchID, minute, CreatedAt) of the backlog is
 // kept; bodies are read back from disk when they are sent.
-import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from './crc32.js';
-import { syncDir, writeFileDurably } from './durable-file.js';
+import { syncDir } from './durable-file.js';
+import { AckIndex } from './ack-index.js';
+import { HEADER_BYTES, scanSegment, segmentSeq } from './segment-format.js';
+import { appendFrame, closeSegment, createSegment, readFrame, removeSegmentFile, type Segment } from './segment-file.js';
 import { peekMeta, type RecordMeta } from './codec.js';
 import { silentLogger, type ShipLogger } from './log.js';
-
-export const MAGIC = 0x56505331; // "VPS1"
-export const HEADER_BYTES = 12;
-const ACK_FILE = 'ack.json';
-const SEGMENT_RE = /^(\d{20})\.seg$/;
 
 export interface SpoolOptions {
   dir: string;
@@ -69,19 +66,6 @@ export interface SpoolStats {
   corrupt: number;
 }
 
-interface Segment {
-  name: string;
-  seq: number;
-  size: number;
-  /** Frame offsets of the valid records, ascending. */
-  offsets: number[];
-  /** Offsets that need no delivery any more: acknowledged, dropped by age, or unreadable. */
-  settled: Set<number>;
-  /** Offset → in-memory id of the records still pending. */
-  ids: Map<number, number>;
-  active: boolean;
-  handle?: Promise<FileHandle> | undefined;
-}
 
 interface Entry {
   id: number;
@@ -91,64 +75,6 @@ interface Entry {
   meta: RecordMeta;
 }
 
-interface AckFile {
-  version: 1;
-  nextSeq: number;
-  /** Per segment: every record at an offset below `upto` is settled, plus those in `acked`. */
-  segments: Record<string, { upto: number; acked: number[] }>;
-}
-
-function frameHeader(body: Buffer): Buffer {
-  const h = Buffer.allocUnsafe(HEADER_BYTES);
-  h.writeUInt32BE(MAGIC, 0);
-  h.writeUInt32BE(body.length, 4);
-  h.writeUInt32BE(crc32(body), 8);
-  return h;
-}
-
-const MAGIC_BYTES = (() => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(MAGIC, 0);
-  return b;
-})();
-
-/** A frame at `pos` whose header and CRC check out: its body length, else -1. */
-function validFrameAt(buf: Buffer, pos: number): number {
-  if (pos + HEADER_BYTES > buf.length) return -1;
-  if (buf.readUInt32BE(pos) !== MAGIC) return -1;
-  const len = buf.readUInt32BE(pos + 4);
-  if (pos + HEADER_BYTES + len > buf.length) return -1;
-  return crc32(buf.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len)) === buf.readUInt32BE(pos + 8) ? len : -1;
-}
-
-export interface ScannedFrame {
-  offset: number;
-  length: number;
-}
-
-/**
- * Frames of a segment image. A frame that fails magic, length or CRC starts a bad region which
- * ends at the next magic whose frame validates; each bad region is reported once.
- */
-export function scanSegment(buf: Buffer): { frames: ScannedFrame[]; bad: { offset: number; bytes: number }[] } {
-  const frames: ScannedFrame[] = [];
-  const bad: { offset: number; bytes: number }[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    const len = validFrameAt(buf, pos);
-    if (len >= 0) {
-      frames.push({ offset: pos, length: len });
-      pos += HEADER_BYTES + len;
-      continue;
-    }
-    let next = buf.indexOf(MAGIC_BYTES, pos + 1);
-    while (next !== -1 && validFrameAt(buf, next) < 0) next = buf.indexOf(MAGIC_BYTES, next + 1);
-    const end = next === -1 ? buf.length : next;
-    bad.push({ offset: pos, bytes: end - pos });
-    pos = end;
-  }
-  return { frames, bad };
-}
 
 export class Spool {
   readonly dir: string;
@@ -194,16 +120,15 @@ export class Spool {
 
   private async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const ack = await this.readAckFile();
+    const ack = await AckIndex.read(this.dir, this.log);
     this.nextSeq = ack.nextSeq;
-    const names = (await readdir(this.dir)).filter((n) => SEGMENT_RE.test(n)).sort();
+    const names = (await readdir(this.dir)).filter((n) => segmentSeq(n) !== null).sort();
     for (const name of names) {
-      const seq = Number(SEGMENT_RE.exec(name)![1]);
+      const seq = segmentSeq(name)!;
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
       const buf = await readFile(join(this.dir, name));
       const seg: Segment = { name, seq, size: buf.length, offsets: [], settled: new Set(), ids: new Map(), active: false };
-      const persisted = ack.segments[name];
-      const ackedSet = new Set(persisted?.acked ?? []);
+      const wasSettled = ack.settledIn(name);
       const { frames, bad } = scanSegment(buf);
       for (const b of bad) {
         this.counters.corrupt++;
@@ -211,7 +136,7 @@ export class Spool {
       }
       for (const f of frames) {
         seg.offsets.push(f.offset);
-        if ((persisted && f.offset < persisted.upto) || ackedSet.has(f.offset)) {
+        if (wasSettled(f.offset)) {
           seg.settled.add(f.offset);
           continue;
         }
@@ -227,11 +152,6 @@ export class Spool {
       this.segments.push(seg);
       this.diskBytes += seg.size;
     }
-    try {
-      await unlink(join(this.dir, `${ACK_FILE}.tmp`));
-    } catch {
-      /* usually absent */
-    }
     this.ackDirty = true;
     await this.serial(async () => {
       this.expireLocked();
@@ -239,24 +159,6 @@ export class Spool {
     });
     if (this.entries.size > 0) {
       this.log.info({ records: this.entries.size, segments: this.segments.length, bytes: this.diskBytes }, 'spool: backlog to deliver');
-    }
-  }
-
-  private async readAckFile(): Promise<AckFile> {
-    let text: string;
-    try {
-      text = await readFile(join(this.dir, ACK_FILE), 'utf8');
-    } catch {
-      return { version: 1, nextSeq: 1, segments: {} };
-    }
-    try {
-      const a = JSON.parse(text) as AckFile;
-      if (a.version !== 1 || typeof a.nextSeq !== 'number' || typeof a.segments !== 'object') throw new Error('unknown format');
-      return a;
-    } catch (err) {
-      // Resending everything is safe (the server dedups); treating records as acknowledged is not.
-      this.log.warn({ err: String(err) }, 'spool: ack.json unreadable, every spooled record will be resent');
-      return { version: 1, nextSeq: 1, segments: {} };
     }
   }
 
@@ -291,20 +193,10 @@ export class Spool {
         (seg.size > 0 && seg.size + frameBytes > this.opts.segmentMaxBytes)
       ) {
         if (seg?.active) seg.active = false;
-        seg = await this.createSegment();
+        seg = await this.newSegment();
       }
-      const fh = await seg.handle!;
-      try {
-        await fh.writev([frameHeader(gz), gz], seg.size);
-        await fh.datasync();
-      } catch (err) {
-        // The tail may hold part of a frame: stop appending here; the scan on next open skips it.
-        seg.active = false;
-        throw err;
-      }
-      const e = this.addEntry(seg, seg.size, gz.length, meta);
-      seg.offsets.push(seg.size);
-      seg.size += frameBytes;
+      const offset = await appendFrame(seg, gz);
+      const e = this.addEntry(seg, offset, gz.length, meta);
       this.diskBytes += frameBytes;
       this.counters.appended++;
       await this.flushLocked(false);
@@ -312,26 +204,12 @@ export class Spool {
     });
   }
 
-  private async createSegment(): Promise<Segment> {
-    const seq = this.nextSeq++;
-    const name = `${String(seq).padStart(20, '0')}.seg`;
-    // The directory may have been removed under a running agent; recreate it rather than fail
-    // every window from now on.
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const handle = open(join(this.dir, name), 'wx+', 0o600);
-    const seg: Segment = { name, seq, size: 0, offsets: [], settled: new Set(), ids: new Map(), active: true, handle };
-    await handle;
-    await syncDir(this.dir);
+  private async newSegment(): Promise<Segment> {
+    const seg = await createSegment(this.dir, this.nextSeq++);
     this.segments.push(seg);
     // The ack file carries nextSeq, so a name is never reused while a stale entry could name it.
     this.ackDirty = true;
     return seg;
-  }
-
-  private async closeHandle(seg: Segment): Promise<void> {
-    const h = seg.handle;
-    seg.handle = undefined;
-    if (h) await (await h).close().catch(() => undefined);
   }
 
   private async dropSegment(seg: Segment, reason: string): Promise<void> {
@@ -352,10 +230,7 @@ export class Spool {
   }
 
   private async removeSegment(seg: Segment): Promise<void> {
-    await this.closeHandle(seg);
-    await unlink(join(this.dir, seg.name)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    await removeSegmentFile(this.dir, seg);
     this.segments = this.segments.filter((s) => s !== seg);
     this.diskBytes -= seg.size;
     this.ackDirty = true;
@@ -393,17 +268,7 @@ export class Spool {
   private async flushLocked(force: boolean): Promise<void> {
     if (this.ackDirty || force) {
       this.ackDirty = false;
-      const state: AckFile = { version: 1, nextSeq: this.nextSeq, segments: {} };
-      for (const seg of this.segments) {
-        if (seg.settled.size === 0) continue;
-        let i = 0;
-        while (i < seg.offsets.length && seg.settled.has(seg.offsets[i]!)) i++;
-        const upto = i < seg.offsets.length ? seg.offsets[i]! : seg.size;
-        const acked: number[] = [];
-        for (let j = i; j < seg.offsets.length; j++) if (seg.settled.has(seg.offsets[j]!)) acked.push(seg.offsets[j]!);
-        state.segments[seg.name] = { upto, acked };
-      }
-      await writeFileDurably(this.dir, join(this.dir, ACK_FILE), JSON.stringify(state));
+      await AckIndex.write(this.dir, this.nextSeq, this.segments);
     }
     // A segment goes only once every record in it is settled, and only after that state is on
     // disk: deleting first and crashing would be fine too, but this order never needs the argument.
@@ -446,12 +311,9 @@ export class Spool {
   async read(id: number): Promise<Buffer | null> {
     const e = this.entries.get(id);
     if (!e) return null;
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + e.length);
     try {
-      e.seg.handle ??= open(join(this.dir, e.seg.name), 'r');
-      const fh = await e.seg.handle;
-      const { bytesRead } = await fh.read(buf, 0, buf.length, e.offset);
-      if (bytesRead === buf.length && validFrameAt(buf, 0) === e.length) return buf.subarray(HEADER_BYTES);
+      const body = await readFrame(this.dir, e.seg, e.offset, e.length);
+      if (body) return body;
     } catch (err) {
       if (!this.entries.has(id)) return null;
       throw err;
@@ -492,7 +354,7 @@ export class Spool {
       if (this.closed) return;
       await this.flushLocked(true);
       this.closed = true;
-      for (const seg of this.segments) await this.closeHandle(seg);
+      for (const seg of this.segments) await closeSegment(seg);
     });
   }
 }
