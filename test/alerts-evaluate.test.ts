@@ -210,6 +210,7 @@ n('selectors: all, host by agent id or hostname, hypervisor, name glob, combined
   assert.equal(ids({ selector: { hypervisor: 'firecracker' } }), ['b']);
   assert.equal(ids({ selector: { instanceName: 'web-*' } }), ['a', 'b']);
   assert.equal(ids({ selector: { instanceName: 'web-*', host: 'hv1' } }), ['a']);
+  assert.equal(ids({ selector: { instanceName: '??-1' } }), ['c'], '? is exactly one character, as in GET /v1/instances?name=');
   assert.equal(ids({ selector: undefined, monitoredResourceName: 'a' }), ['a']);
   assert.equal(ids({ selector: undefined, monitoredResourceName: 'db-1' }), ['c']);
   assert.ok(globToRegExp('w?b.*').test('web.x'));

@@ -190,6 +190,10 @@ for (const engine of ENGINES) {
       assert.equal(await ids('?name=web-*'), ['abc12345', 'abd99999']);
       assert.equal(await ids('?name=*-1&host=hv1.test'), ['abc12345']);
       assert.equal(await ids('?name=w'), []);
+      // The alarm selector's glob (src/server/glob.ts): `?` is exactly one character.
+      assert.equal(await ids('?name=web-%3F'), ['abc12345', 'abd99999']);
+      assert.equal(await ids('?name=%3F%3F-1'), ['zzz00001']);
+      assert.equal(await ids('?name=web-%3F%3F'), []);
 
       const st = await request(`${s.url}/v1/instances/abc12345/stats`, { secret: s.reader.secret });
       assert.equal(st.body, {

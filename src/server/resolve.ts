@@ -23,12 +23,3 @@ export async function resolveInstance(store: Store, ref: string, allowPrefix: bo
   }
   return { ok: false, kind: 'not_found', message: `no instance with id${allowPrefix ? ', name or id prefix' : ' or name'} ${JSON.stringify(ref)}` };
 }
-
-/** `web-*` → a RegExp matching whole names; `*` is the only wildcard. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .split('*')
-    .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`, 's');
-}

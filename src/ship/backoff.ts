@@ -1,16 +1,22 @@
-// Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff And Jitter"):
-// a uniform draw in [0, min(cap, base * 2^attempt)] spreads the retries of many agents after a
-// server outage instead of having them return in lockstep.
+// The project's one exponential backoff: the agent's shipper (with full jitter) and the server's
+// alarm outbox (alerts/delivery.ts, without: one lease holder retries, nobody to spread out).
+// Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): a uniform draw in
+// [0, min(cap, base * 2^attempt)] spreads the retries of many agents after a server outage
+// instead of having them return in lockstep.
 
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
 }
 
-/** Delay before retry number `attempt` (0 = the first retry). `random` is injectable for tests. */
+/** The backoff ceiling of retry number `attempt` (0 = the first retry): initial × 2^attempt, capped. */
+export function backoffCeiling(attempt: number, opts: BackoffOptions): number {
+  return Math.min(opts.maxMs, opts.initialMs * 2 ** Math.min(Math.max(0, attempt), 52));
+}
+
+/** Delay before retry number `attempt` (0 = the first retry), full jitter. `random` is injectable for tests. */
 export function backoffDelay(attempt: number, opts: BackoffOptions, random: () => number = Math.random): number {
-  const ceiling = Math.min(opts.maxMs, opts.initialMs * 2 ** Math.min(attempt, 52));
-  return Math.floor(random() * ceiling);
+  return Math.floor(random() * backoffCeiling(attempt, opts));
 }
 
 /** Retry-After is capped so a misbehaving server cannot park an agent for hours. */

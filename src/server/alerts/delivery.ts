@@ -8,6 +8,7 @@ import { urlForLog } from '../log-safe.js';
 import { amAlert, sendAlerts } from './notify/alertmanager.js';
 import { sendWebhook } from './notify/webhook.js';
 import type { AlarmDefinition } from './types.js';
+import { backoffCeiling } from '../../ship/backoff.js';
 
 export interface DeliveryOptions {
   db: AlertDb;
@@ -32,8 +33,9 @@ export interface RoundStats {
   resent: number;
 }
 
+/** Delay after the `attempts`-th failed attempt (1 = the first): the ceiling of the one backoff. */
 export function backoffMs(attempts: number, base: number, max: number): number {
-  return Math.min(max, base * 2 ** Math.min(attempts - 1, 30));
+  return backoffCeiling(attempts - 1, { initialMs: base, maxMs: max });
 }
 
 export class Delivery {

@@ -2,24 +2,9 @@
 // same rules in SQL (bulk-source.ts); the tests hold the two to each other. Matching runs on every
 // pass, so a VM that appears later joins at the next evaluation without anyone touching the alarm.
 import type { AlarmDefinition, Selector, TargetInstance } from './types.js';
+import { globToRegExp } from '../glob.js';
 
-const globCache = new Map<string, RegExp>();
-
-/**
- * `*` any run of characters, `?` exactly one character (a Unicode code point, as SQLite GLOB and
- * PostgreSQL LIKE count them: the alarm query applies the same glob in SQL); everything else
- * literal; whole-name match.
- */
-export function globToRegExp(glob: string): RegExp {
-  let re = globCache.get(glob);
-  if (!re) {
-    const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    re = new RegExp(`^${body}$`, 'su');
-    if (globCache.size > 1000) globCache.clear();
-    globCache.set(glob, re);
-  }
-  return re;
-}
+export { globToRegExp };
 
 export function matchesSelector(s: Selector, i: TargetInstance): boolean {
   if (s.host !== undefined && s.host !== i.agentId && s.host !== i.hostname) return false;

@@ -2,7 +2,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../errors.js';
 import { instanceStats } from '../present.js';
-import { globToRegExp, resolveInstance } from '../resolve.js';
+import { resolveInstance } from '../resolve.js';
+import { globToRegExp } from '../glob.js';
 
 interface ListQuery {
   host?: string;
