@@ -9,6 +9,7 @@ import { loadServerConfig } from './server/config.js';
 import { startServer, type RunningServer } from './server/app.js';
 import { readShipConfig } from './ship/config.js';
 import { startAgent, type RunningAgent } from './agent/main.js';
+import { drainOnSignal } from './signals.js';
 
 const HELP = `Usage: vmpulse start
 
@@ -77,27 +78,10 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const running = agent;
-  return new Promise<number>((done) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        // A second Ctrl-C: exit now. Unacknowledged batches stay in the spool for the next start.
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(130);
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping: the agent delivers its open window, then the server stops');
-      (async () => {
-        const { remaining } = await running.stop();
-        await server.close();
-        log.info({ remaining }, 'stopped');
-        return 0;
-      })().then(done, (err: unknown) => {
-        log.error({ err }, 'stop failed');
-        done(1);
-      });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  return drainOnSignal(log, 'stopping: the agent delivers its open window, then the server stops', async () => {
+    const { remaining } = await running.stop();
+    await server.close();
+    log.info({ remaining }, 'stopped');
+    return 0;
   });
 }

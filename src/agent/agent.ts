@@ -57,6 +57,8 @@ export class Agent implements AgentView {
   private discovering: Promise<void> | null = null;
   private rescanSoon: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Boundaries skipped by overrun, not yet counted as Missed (settled by the next tick). */
+  private overrunPending: number[] = [];
 
   readonly clockTicksPerSecond: number;
   readonly windowSeconds: number;
@@ -158,11 +160,24 @@ export class Agent implements AgentView {
     }, 50);
   }
 
-  /** A tick not run because the previous one still ran: every running VM missed it. */
+  /**
+   * A tick not run because the previous one still ran. It counts as Missed for the VMs the next
+   * tick finds still running (one found gone then may have ended before the skipped boundary, and
+   * a gone VM's last window holds only what it lived for).
+   */
   private tickOverrun(nominal: number): void {
     if (this.stopped) return;
-    for (const s of this.registry.all()) if (s.state === 'running') this.windows.vm(s.vm.key, nominal).addMissed();
+    this.overrunPending.push(nominal);
     this.log.warn({ nominal: new Date(nominal).toISOString(), overrunTicks: this.scheduler.overruns }, 'the previous tick was still running: this tick is skipped and counted as Missed');
+  }
+
+  private settleOverruns(): void {
+    if (this.overrunPending.length === 0) return;
+    for (const s of this.registry.all()) {
+      if (s.state !== 'running') continue;
+      for (const n of this.overrunPending) if (s.vm.discoveredAt <= n) this.windows.vm(s.vm.key, n).addMissed();
+    }
+    this.overrunPending = [];
   }
 
   /** One sampling pass, attributed to the nominal (wall-clock aligned) time `nominal`. */
@@ -186,6 +201,7 @@ export class Agent implements AgentView {
     for (const key of result.notSampled) {
       if (this.registry.get(key)?.state === 'running') this.windows.vm(key, nominal).addMissed();
     }
+    this.settleOverruns();
     if (result.failedShards > 0) this.log.warn({ failedShards: result.failedShards, notSampled: result.notSampled.size }, 'sampler worker failed; its VMs are marked not sampled for this tick');
 
     const host = this.hostSampler.sample(this.physical, (kind, detail) => {
@@ -257,6 +273,7 @@ export class Agent implements AgentView {
     if (this.rescanSoon) clearTimeout(this.rescanSoon);
     await this.scheduler.stop();
     await this.discovering;
+    this.settleOverruns();
     const last = this.emitter.report(this.windows.closeAll(), null);
     if (last) await this.queue.push(last);
     await this.queue.idle();

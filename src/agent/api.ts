@@ -11,6 +11,7 @@ import { resolveInstance } from './resolve.js';
 import type { AgentView, InstanceView, ThreadUsage } from './view.js';
 import { loadAgentApiConfig } from './api-config.js';
 import { DebugRequestLog } from '../http-log.js';
+import { REDACT } from '../log.js';
 
 export interface AgentApiOptions {
   /** Defaults to VMPULSE_LISTEN (127.0.0.1:9464). Port 0 picks a free port. */
@@ -259,8 +260,6 @@ export const agentApiPlugin: FastifyPluginAsync<AgentApiPluginOptions> = async (
 };
 // Not encapsulated: the auth hook, error and not-found handlers govern the whole server.
 (agentApiPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-const REDACT = { paths: ['req.headers.authorization', 'headers.authorization', 'authorization'], censor: '[redacted]' };
 
 export async function startAgentApi(view: AgentView, opts: AgentApiOptions = {}): Promise<AgentApi> {
   const needEnv = opts.listen === undefined || opts.token === undefined || opts.labelBudget === undefined;

@@ -2,6 +2,7 @@
 // VMPULSE_ENDPOINT — spool and ship every closed window to the server.
 import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
+import { drainOnSignal } from '../signals.js';
 import { systemConstants } from '../readers/system.js';
 import { filesystems } from '../collect/host.js';
 import { readShipConfig, type ShipConfig } from '../ship/config.js';
@@ -235,28 +236,9 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger('vmpulse-agent');
   if (argv.includes('--check')) return check(log);
   const running = await startAgent({ log });
-  return new Promise<number>((resolve) => {
-    let signalled = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (signalled) {
-        // A second Ctrl-C: the operator will not wait for the flush. Unacknowledged batches stay spooled.
-        log.warn({ signal: sig }, 'second signal: exiting now');
-        process.exit(130);
-      }
-      signalled = true;
-      log.info({ signal: sig }, 'stopping: closing the open window and flushing');
-      running.stop().then(
-        ({ remaining }) => {
-          log.info({ remaining }, 'agent stopped');
-          resolve(0);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'agent stop failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  return drainOnSignal(log, 'stopping: closing the open window and flushing', async () => {
+    const { remaining } = await running.stop();
+    log.info({ remaining }, 'agent stopped');
+    return 0;
   });
 }

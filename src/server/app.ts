@@ -27,21 +27,6 @@ import { openStore, type RetentionDays, type RetentionResult, type Store } from 
 import { TsdbUnavailableError } from './store/victoria-client.js';
 import { payloadValidator } from './validate.js';
 
-/** Never logged, whatever a log level or serializer would otherwise include. */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-amz-security-token"]',
-  // A console session cookie opens the API as its credential does.
-  'req.headers.cookie',
-  'headers.cookie',
-  'request.headers.cookie',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'request.headers.authorization',
-  'secret',
-  '*.secret',
-];
-
 export interface BuildOptions {
   maxBodyBytes: number;
   retentionDays: number;
@@ -85,7 +70,7 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   };
   const app = Fastify({
     // JSON lines (readable on a terminal or with VMPULSE_LOG_FORMAT=pretty), secrets redacted.
-    loggerInstance: createLogger('vmpulse-server', process.env, opts.logLevel).child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } }),
+    loggerInstance: createLogger('vmpulse-server', process.env, opts.logLevel),
     bodyLimit: opts.maxBodyBytes,
     logController: new DebugRequestLog(),
     requestTimeout,

@@ -1,7 +1,9 @@
-// `vmpulse server`: the central server until SIGINT/SIGTERM, then a clean close (exit code 0).
+// `vmpulse server`: the central server until SIGINT/SIGTERM, then a clean close (exit code 0);
+// a second signal during the close exits at once (130).
 import { SERVER_ENV_HELP, loadServerConfig } from './config.js';
 import { startServer } from './app.js';
 import { loadAlertConfig } from './alerts/config.js';
+import { drainOnSignal } from '../signals.js';
 
 export { startServer } from './app.js';
 
@@ -30,16 +32,8 @@ export async function main(argv: string[]): Promise<number> {
   loadAlertConfig();
   const server = await startServer(config);
   server.app.log.info({ url: server.url, engine: server.store.engine }, 'vmpulse server listening');
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      server.app.log.info({ signal }, 'shutting down');
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  return drainOnSignal(server.app.log, 'shutting down: finishing the requests in flight (a second signal exits at once)', async () => {
+    await server.close();
+    return 0;
   });
-  await server.close();
-  return 0;
 }
