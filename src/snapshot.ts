@@ -4,6 +4,7 @@ import { readVmOnce, toInstanceStats, type InstanceStats } from './collect/vm-re
 import { hostFacts } from './collect/host.js';
 import { systemConstants } from './readers/system.js';
 import { agentConfig } from './agent/config.js';
+import { commandOptions } from './cli-options.js';
 
 const HELP = `Usage: vmpulse snapshot [--json]
 
@@ -21,16 +22,9 @@ interface SnapshotInstance extends InstanceStats {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
-  const unknown = argv.filter((a) => a !== '--json');
-  if (unknown.length) {
-    process.stderr.write(`vmpulse snapshot: unknown option ${unknown[0]}\n\n${HELP}\n`);
-    return 2;
-  }
-  const json = argv.includes('--json');
+  const args = commandOptions('snapshot', argv, { json: { type: 'boolean' } }, HELP);
+  if (!args.ok) return args.exitCode;
+  const json = args.values.json === true;
   const cfg = agentConfig();
   const constants = systemConstants();
   const scan = await scanOnce({ procRoot: cfg.procRoot, sysRoot: cfg.sysRoot, apiTimeoutMs: cfg.apiTimeoutMs });

@@ -10,6 +10,7 @@ import { startServer, type RunningServer } from './server/app.js';
 import { readShipConfig } from './ship/config.js';
 import { startAgent, type RunningAgent } from './agent/main.js';
 import { drainOnSignal } from './signals.js';
+import { commandOptions } from './cli-options.js';
 
 const HELP = `Usage: vmpulse start
 
@@ -39,14 +40,8 @@ async function provision(server: RunningServer, file: string, role: 'agent' | 'r
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
-  if (argv.length) {
-    process.stderr.write(`vmpulse start: unknown option ${argv[0]}\n\n${HELP}\n`);
-    return 2;
-  }
+  const args = commandOptions('start', argv, {}, HELP);
+  if (!args.ok) return args.exitCode;
   const log = createLogger('vmpulse');
   const serverConfig = loadServerConfig();
   const sqlite = !isPostgresUrl(serverConfig.db);

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { distRoot } from '../src/paths.js';
@@ -97,6 +97,26 @@ test('token create/list/revoke and vmpulse server on the same database; SIGTERM 
     srv.child.kill('SIGTERM');
     assert.is(await srv.exit, 0);
     const logs = srv.logs();
+
+    // A second signal while the first one drains exits at once (130), as the agent and `start` do:
+    // a request in flight (its body still coming) holds the drain open.
+    const srv2 = await startCliServer(env);
+    child.push(srv2.child);
+    const sock = connect({ host: '127.0.0.1', port: Number(env.VMPULSE_SERVER_LISTEN.split(':')[1]) });
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    sock.on('error', () => undefined);
+    sock.write(`POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${agent.secret}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"AgentID":`);
+    try {
+      await waitFor(() => srv2.logs().includes('/v1/ingest'), 10_000, 'the request to be in flight');
+      srv2.child.kill('SIGTERM');
+      await waitFor(() => srv2.logs().includes('shutting down'), 10_000, 'the drain to begin');
+      assert.is(srv2.child.exitCode, null, 'the drain waits for the request in flight');
+      srv2.child.kill('SIGTERM');
+      assert.is(await srv2.exit, 130, 'a second signal exits at once');
+      assert.ok(srv2.logs().includes('second signal: exiting now'));
+    } finally {
+      sock.destroy();
+    }
     assert.ok(logs.includes('/v1/ingest'), 'requests are logged');
     assert.not.ok(logs.includes(agent.secret), 'no secret in the logs');
     assert.not.ok(logs.includes(reader.secret), 'no secret in the logs');

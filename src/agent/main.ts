@@ -18,6 +18,7 @@ import type { AgentMetrics } from './metrics.js';
 import { encodePayload, peekMeta, type RecordMeta } from '../ship/codec.js';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { ClosedWindow } from './windows.js';
+import { commandOptions } from '../cli-options.js';
 
 /** Windows held in memory while the spool refuses them (an hour of 60 s windows). */
 const MAX_UNSPOOLED = 60;
@@ -224,17 +225,10 @@ async function check(log: Logger): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
-  const unknown = argv.filter((a) => a !== '--check');
-  if (unknown.length) {
-    process.stderr.write(`vmpulse agent: unknown option ${unknown[0]}\n\n${HELP}\n`);
-    return 2;
-  }
+  const args = commandOptions('agent', argv, { check: { type: 'boolean' } }, HELP);
+  if (!args.ok) return args.exitCode;
   const log = createLogger('vmpulse-agent');
-  if (argv.includes('--check')) return check(log);
+  if (args.values.check) return check(log);
   const running = await startAgent({ log });
   return drainOnSignal(log, 'stopping: closing the open window and flushing', async () => {
     const { remaining } = await running.stop();

@@ -4,6 +4,7 @@ import { SERVER_ENV_HELP, loadServerConfig } from './config.js';
 import { startServer } from './app.js';
 import { loadAlertConfig } from './alerts/config.js';
 import { drainOnSignal } from '../signals.js';
+import { commandOptions } from '../cli-options.js';
 
 export { startServer } from './app.js';
 
@@ -19,14 +20,8 @@ ${SERVER_ENV_HELP}
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (argv.length > 0) {
-    process.stderr.write(`vmpulse server: unexpected argument ${JSON.stringify(argv[0])}\n\n${HELP}`);
-    return 2;
-  }
+  const args = commandOptions('server', argv, {}, HELP);
+  if (!args.ok) return args.exitCode;
   const config = loadServerConfig();
   // Read here too so that a refused alerting value stops the start before the store is opened.
   loadAlertConfig();

@@ -1,5 +1,5 @@
 // `vmpulse token create|list|revoke`: credentials in the server's database (VMPULSE_DB).
-import { parseArgs } from 'node:util';
+import { commandOptions } from '../cli-options.js';
 import { SERVER_ENV_HELP, loadServerConfig } from './config.js';
 import { openBackend } from './app.js';
 import { ROLES, type Role } from './store/store.js';
@@ -24,27 +24,17 @@ ${SERVER_ENV_HELP}
 const iso = (s: number | null) => (s === null ? null : new Date(s * 1000).toISOString());
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        role: { type: 'string' },
-        'agent-id': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`vmpulse token: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  const [sub, ...rest] = positionals;
-  if (values.help || !sub) {
+  const parsed = commandOptions('token', argv, { role: { type: 'string' }, 'agent-id': { type: 'string' }, json: { type: 'boolean' } }, HELP, { positionals: true });
+  if (!parsed.ok) return parsed.exitCode;
+  const values = {
+    role: typeof parsed.values.role === 'string' ? parsed.values.role : undefined,
+    'agent-id': typeof parsed.values['agent-id'] === 'string' ? parsed.values['agent-id'] : undefined,
+    json: parsed.values.json === true,
+  };
+  const [sub, ...rest] = parsed.positionals;
+  if (!sub) {
     process.stdout.write(HELP);
-    return values.help ? 0 : 2;
+    return 2;
   }
   const usage = (msg: string) => {
     process.stderr.write(`vmpulse token: ${msg}\n\n${HELP}`);

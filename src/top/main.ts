@@ -1,7 +1,7 @@
 // `vmpulse top`: a live view of this host's VMs, one row per VM, in the spirit of virt-top and
 // htop. Figures come from the local agent's API when one answers at VMPULSE_LISTEN, otherwise
 // from this process's own reads of /proc and /sys.
-import { parseArgs } from 'node:util';
+import { commandOptions } from '../cli-options.js';
 import { loadAgentApiConfig } from '../agent/api-config.js';
 import { rootsFromEnv } from '../readers/roots.js';
 import { AgentSource, agentAnswers, agentUrl } from './agent-source.js';
@@ -46,31 +46,16 @@ interface Options {
   once: boolean;
 }
 
-function options(argv: string[]): Options | { help: true } | { error: string } {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        interval: { type: 'string', short: 'i' },
-        sort: { type: 'string', short: 's' },
-        filter: { type: 'string', short: 'f' },
-        direct: { type: 'boolean' },
-        once: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    return { error: (e as Error).message };
-  }
-  if (v.help) return { help: true };
-  const intervalS = v.interval === undefined ? 2 : Number(v.interval);
-  if (!Number.isFinite(intervalS) || intervalS < 0.2 || intervalS > 3600) return { error: `--interval wants seconds from 0.2 to 3600, got ${JSON.stringify(v.interval)}` };
-  const sort = (v.sort ?? 'cpu') as SortKey;
-  if (!SORT_KEYS.includes(sort)) return { error: `--sort wants one of ${SORT_KEYS.join(', ')}, got ${JSON.stringify(v.sort)}` };
-  return { intervalS, sort, filter: v.filter || null, direct: v.direct === true, once: v.once === true };
+/** The options of `vmpulse top`, checked; a string is the usage error. */
+function options(v: Readonly<Record<string, string | boolean | undefined>>): Options | { error: string } {
+  const str = (x: string | boolean | undefined) => (typeof x === 'string' ? x : undefined);
+  const interval = str(v.interval);
+  const sortArg = str(v.sort);
+  const intervalS = interval === undefined ? 2 : Number(interval);
+  if (!Number.isFinite(intervalS) || intervalS < 0.2 || intervalS > 3600) return { error: `--interval wants seconds from 0.2 to 3600, got ${JSON.stringify(interval)}` };
+  const sort = (sortArg ?? 'cpu') as SortKey;
+  if (!SORT_KEYS.includes(sort)) return { error: `--sort wants one of ${SORT_KEYS.join(', ')}, got ${JSON.stringify(sortArg)}` };
+  return { intervalS, sort, filter: str(v.filter) || null, direct: v.direct === true, once: v.once === true };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -199,11 +184,20 @@ async function live(o: Options, source: TopSource, term: Terminal): Promise<numb
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const o = options(argv);
-  if ('help' in o) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
+  const args = commandOptions(
+    'top',
+    argv,
+    {
+      interval: { type: 'string', short: 'i' },
+      sort: { type: 'string', short: 's' },
+      filter: { type: 'string', short: 'f' },
+      direct: { type: 'boolean' },
+      once: { type: 'boolean' },
+    },
+    HELP,
+  );
+  if (!args.ok) return args.exitCode;
+  const o = options(args.values);
   if ('error' in o) {
     process.stderr.write(`vmpulse top: ${o.error}\n\n${HELP}\n`);
     return 2;
