@@ -183,6 +183,12 @@ for (const engine of ENGINES) {
       const onlyV1 = (await request(`${e.url}/v1/alarms/cpu-high/history?instanceId=v1&limit=1`, { secret: e.admin.secret })).body.history;
       assert.equal(onlyV1.map((x: { newState: string }) => x.newState), ['OK']);
       assert.equal(onlyV1[0].datapoints.map((d: { value: number }) => d.value), [2, 2, 2]);
+      // The route schema's refusal keeps the Lightsail shape and wording.
+      for (const bad of ['0', '10001', '1.5', 'many']) {
+        const r = await request(`${e.url}/v1/alarms/cpu-high/history?limit=${bad}`, { secret: e.admin.secret });
+        assert.is(r.status, 400, `limit=${bad}`);
+        assert.equal(r.body, { __type: 'InvalidInputException', message: 'limit must be an integer from 1 to 10000', code: 'InvalidInputException' });
+      }
 
       // Nothing seen for evaluationPeriods × period + grace (180 + 600 s): both VMs are gone for good.
       pass = await e.server.alerts.evaluator.evaluateOnce((m0 + 360 + 781) * 1000);

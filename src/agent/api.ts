@@ -2,6 +2,7 @@
 // HetrixTools-style history, Prometheus /metrics, health. It reads only the AgentView.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import type { Agg, HostWindow, InstanceWindow } from '../ship/payload.js';
 import { buildDetail, type ThreadReads } from './detail.js';
@@ -109,7 +110,7 @@ const MAX_HISTORY = 60;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export const agentApiPlugin: FastifyPluginAsync<AgentApiPluginOptions> = async (app, { view, metrics, token }) => {
+const agentApiRoutes: FastifyPluginAsync<AgentApiPluginOptions> = async (app, { view, metrics, token }) => {
   if (token) {
     app.addHook('onRequest', async (req, reply) => {
       if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return;
@@ -258,8 +259,8 @@ export const agentApiPlugin: FastifyPluginAsync<AgentApiPluginOptions> = async (
     return { ...view.host().facts, Stats: windows.map(hostStatsRow) };
   });
 };
-// Not encapsulated: the auth hook, error and not-found handlers govern the whole server.
-(agentApiPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+// Not encapsulated (fastify-plugin): the auth hook, error and not-found handlers govern the whole server.
+export const agentApiPlugin = fp(agentApiRoutes, { name: 'vmpulse-agent-api', fastify: '5.x' });
 
 export async function startAgentApi(view: AgentView, opts: AgentApiOptions = {}): Promise<AgentApi> {
   const needEnv = opts.listen === undefined || opts.token === undefined || opts.labelBudget === undefined;

@@ -134,6 +134,7 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   const consoleAlarms: ConsoleAlarms = { service: null };
   app.decorate('consoleAlarms', consoleAlarms);
   await app.register(consoleRoutes, { sessions, secure: Boolean(opts.https), alarms: consoleAlarms });
+  await app.register(alarmRoutes, { alarms: consoleAlarms });
   return app;
 }
 
@@ -192,7 +193,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     const held = (lease = openLease(config.db, { log: app.log }));
     alerts = await startAlerting({ store, overrides: config.alerts, log: app.log, lease: () => held.acquire() });
-    await app.register(alarmRoutes, { service: alerts.service });
     app.metrics.attachAlerting(alerts);
     app.consoleAlarms.service = alerts.service;
     await app.listen({ host: config.host, port: config.port });

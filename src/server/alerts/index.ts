@@ -2,7 +2,7 @@
 // from the built-ins and VMPULSE_ALARMS_FILE, the evaluator and the delivery loop, and the routes.
 //
 //   const alerts = await startAlerting({ store, log: app.log });
-//   await app.register(alarmRoutes, { service: alerts.service });
+//   await app.register(alarmRoutes, { alarms });   // in buildApp; alarms.service = alerts.service once started
 //   ... on close: await alerts.stop();
 import type { Store } from '../store/store.js';
 import type { AlertDb } from './db.js';

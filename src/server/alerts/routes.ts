@@ -13,7 +13,8 @@ import type { AlarmService } from './service.js';
 import { parseAlarm } from './validate.js';
 
 export interface AlarmRoutesOptions {
-  service: AlarmService;
+  /** Filled in once alerting has started (the routes are registered before, in buildApp). */
+  alarms: { readonly service: AlarmService | null };
 }
 
 function sendError(reply: FastifyReply, e: unknown): FastifyReply {
@@ -34,33 +35,39 @@ function sendError(reply: FastifyReply, e: unknown): FastifyReply {
 }
 
 export const alarmRoutes: FastifyPluginAsync<AlarmRoutesOptions> = async (app: FastifyInstance, opts) => {
-  const svc = opts.service;
+  const svc = (): AlarmService => {
+    if (!opts.alarms.service) throw new LightsailError('ServiceException', 'alerting is not running on this server');
+    return opts.alarms.service;
+  };
   app.setErrorHandler((e, _req, reply) => sendError(reply, e));
   const admin = { onRequest: app.requireRole('admin') };
 
   app.put<{ Params: { alarmName: string } }>('/v1/alarms/:alarmName', admin, async (req, reply) => {
     const def = parseAlarm(req.body ?? null, req.params.alarmName);
-    const outcome = await svc.put(def, 'api');
-    return reply.code(outcome === 'created' ? 201 : 200).send({ alarmName: def.alarmName, outcome, alarm: await svc.get(def.alarmName) });
+    const outcome = await svc().put(def, 'api');
+    return reply.code(outcome === 'created' ? 201 : 200).send({ alarmName: def.alarmName, outcome, alarm: await svc().get(def.alarmName) });
   });
 
-  app.get('/v1/alarms', admin, async () => ({ alarms: await svc.list() }));
+  app.get('/v1/alarms', admin, async () => ({ alarms: await svc().list() }));
 
-  app.get<{ Params: { alarmName: string } }>('/v1/alarms/:alarmName', admin, async (req) => svc.get(req.params.alarmName));
+  app.get<{ Params: { alarmName: string } }>('/v1/alarms/:alarmName', admin, async (req) => svc().get(req.params.alarmName));
 
   app.delete<{ Params: { alarmName: string } }>('/v1/alarms/:alarmName', admin, async (req) => {
-    await svc.delete(req.params.alarmName);
+    await svc().delete(req.params.alarmName);
     return { alarmName: req.params.alarmName, deleted: true };
   });
 
-  app.get<{ Params: { alarmName: string }; Querystring: { limit?: string; instanceId?: string } }>('/v1/alarms/:alarmName/history', admin, async (req) => {
+  // The route schema checks the query (Fastify coerces `limit` to an integer); its failure is
+  // worded as before and answered through sendError as an InvalidInputException.
+  const history = {
+    ...admin,
+    schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 10000 }, instanceId: { type: 'string' } } } },
+    schemaErrorFormatter: () => new Error('limit must be an integer from 1 to 10000'),
+  };
+  app.get<{ Params: { alarmName: string }; Querystring: { limit?: number; instanceId?: string } }>('/v1/alarms/:alarmName/history', history, async (req) => {
     const q = req.query;
-    let limit: number | undefined;
-    if (q.limit !== undefined) {
-      limit = Number(q.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw new LightsailError('InvalidInputException', 'limit must be an integer from 1 to 10000');
-    }
-    const entries = await svc.history(req.params.alarmName, { limit, instanceId: q.instanceId });
+    const limit = q.limit;
+    const entries = await svc().history(req.params.alarmName, { limit, instanceId: q.instanceId });
     return {
       alarmName: req.params.alarmName,
       history: entries.map((h) => ({
