@@ -3,46 +3,9 @@
 import { get } from './api.js';
 import { announce, card, el, fmtAgo, fmtBytes, fmtPct, fmtRate, hostHref, vmHref } from './dom.js';
 import type { Page } from './page.js';
+import type { Fleet, FleetVm } from '../fleet-types.js';
 
-interface FleetVm {
-  agent_id: string;
-  host: string;
-  instance_id: string;
-  name: string;
-  hypervisor: string;
-  vcpus: number;
-  memory_bytes: number;
-  state: 'running' | 'stopped' | 'silent';
-  last_seen: number;
-  minute: number | null;
-  cpu: number | null;
-  memory: number | null;
-  steal: number | null;
-  net_in: number | null;
-  net_out: number | null;
-  disk_read: number | null;
-  disk_write: number | null;
-  alarms: number;
-}
-interface FleetHost {
-  agent_id: string;
-  hostname: string;
-  last_seen: number;
-  silent: boolean;
-  vms: number;
-  cpu_cores: number;
-  ram: number;
-  cpu: number | null;
-  ram_used: number | null;
-  net_in: number | null;
-  net_out: number | null;
-}
-export interface Fleet {
-  now: number;
-  hosts: FleetHost[];
-  vms: FleetVm[];
-  totals: { hosts: number; silent_hosts: number; vms: number; running_vms: number; cpu: number | null; net_in: number; net_out: number };
-}
+export type { Fleet };
 
 type Key = keyof FleetVm | 'net' | 'disk';
 interface Column {

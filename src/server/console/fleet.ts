@@ -2,55 +2,12 @@
 // host with its latest minute, and the fleet totals. Rates are per second over the window's seconds.
 import { SILENT_AFTER_S } from '../../console/ranges.js';
 import type { AgentRow, InstanceRow, LatestInstanceWindow, MinuteRow } from '../store/store.js';
+import type { Fleet, FleetHost, FleetVm } from '../../console/fleet-types.js';
+
+export type { Fleet, FleetHost, FleetVm };
 
 /** Columns of an instance's latest window the fleet table shows. */
 export const FLEET_WINDOW_COLUMNS = ['seconds', 'samples', 'cpu_avg', 'memory_utilization_avg', 'steal_avg', 'net_in', 'net_out', 'disk_read', 'disk_write'] as const;
-
-export interface FleetVm {
-  agent_id: string;
-  host: string;
-  instance_id: string;
-  name: string;
-  hypervisor: string;
-  vcpus: number;
-  memory_bytes: number;
-  /** running | stopped (process not running) | silent (nothing for SILENT_AFTER_S) */
-  state: 'running' | 'stopped' | 'silent';
-  last_seen: number;
-  /** Minute of the latest window, null when none is recent. */
-  minute: number | null;
-  cpu: number | null;
-  memory: number | null;
-  steal: number | null;
-  net_in: number | null;
-  net_out: number | null;
-  disk_read: number | null;
-  disk_write: number | null;
-  /** Alarms in ALARM for this VM. */
-  alarms: number;
-}
-
-export interface FleetHost {
-  agent_id: string;
-  hostname: string;
-  last_seen: number;
-  silent: boolean;
-  vms: number;
-  cpu_cores: number;
-  ram: number;
-  minute: number | null;
-  cpu: number | null;
-  ram_used: number | null;
-  net_in: number | null;
-  net_out: number | null;
-}
-
-export interface Fleet {
-  now: number;
-  hosts: FleetHost[];
-  vms: FleetVm[];
-  totals: { hosts: number; silent_hosts: number; vms: number; running_vms: number; cpu: number | null; net_in: number; net_out: number };
-}
 
 const rate = (bytes: number | null | undefined, seconds: number | null | undefined): number | null =>
   bytes === null || bytes === undefined || !seconds ? null : bytes / seconds;
