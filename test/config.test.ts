@@ -2,7 +2,7 @@
 // stops the real command with exit code 2 and a message naming the variable.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,6 +144,25 @@ t('one PostgreSQL URL check: any case of the scheme; `vmpulse start` does not ta
     assert.equal(readdirSync(dir).filter((f) => f.toUpperCase().startsWith('POSTGRES')), [], 'no SQLite file or directory named after the URL');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+t('one redaction list: credentials, cookies and secrets never reach a log line, agent or server', () => {
+  const script = `
+    const { createLogger, REDACT } = await import(${JSON.stringify(join(distRoot, 'src', 'log.js'))});
+    const { pino } = await import('pino');
+    const rec = { req: { headers: { authorization: 'Bearer A1', cookie: 'C1', 'x-amz-security-token': 'X1' } }, res: { headers: { 'set-cookie': 'S1' } }, token: 'T1', cred: { secret: 'Z1', token: 'T2' } };
+    createLogger('t').info(rec, 'made by createLogger');
+    pino({ level: 'info' }).child({}, { redact: REDACT }).info(rec, 'a child given REDACT');
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(distRoot, '..'), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', VMPULSE_LOG_FORMAT: 'json' }, encoding: 'utf8' });
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(lines.length, 2);
+  for (const secret of ['A1', 'C1', 'X1', 'S1', 'T1', 'Z1', 'T2']) assert.not.ok(out.includes(secret), `${secret} is not logged`);
+  for (const l of lines) {
+    assert.is(l.req.headers.authorization, '[redacted]');
+    assert.is(l.req.headers.cookie, '[redacted]');
+    assert.is(l.cred.secret, '[redacted]');
   }
 });
 
