@@ -164,14 +164,19 @@ s('200 stand-ins coming and going while ticks run: no fd leak, vanished VMs clos
       // Each vanished VM: windows with its true sample counts while it lived, and one last window
       // recording its end (Running false), holding only the ticks it was still alive for
       // (a partial window), none counted as missed; nothing after that.
+      const overruns = agent.health().overrunTicks;
       for (const key of goneKeys) {
         const mine = reports.filter((r) => r.window.instances.has(key));
         assert.ok(mine.length >= 1, `${key} had windows`);
         const last = mine[mine.length - 1]!;
         const lived = mine.slice(0, -1);
         assert.is(last.vms.get(key)!.running, false, `${key}: its last window says it ended`);
-        assert.ok(last.window.instances.get(key)!.Samples < 4, 'a partial window at most');
-        assert.is(last.window.instances.get(key)!.Missed, 0);
+        const lw = last.window.instances.get(key)!;
+        assert.ok(lw.Samples + lw.Missed < 4, 'a partial window at most');
+        // No tick after its end counts as missed. A tick the agent could not run at all (its
+        // boundary passed while the previous tick still ran: an overrun, under load) is Missed for
+        // the VMs the next tick still found running, so only overrun ticks can be Missed here.
+        assert.ok(lw.Missed <= overruns, `${key}: Missed ${lw.Missed}, overrun ticks ${overruns}`);
         assert.ok(last.window.startMs <= goneAt + 1000, `${key}: recorded in the window it left in`);
         for (const r of lived) {
           assert.is(r.vms.get(key)!.running, true);
