@@ -14,6 +14,8 @@ import { needs } from './helpers/needs.js';
 import { startStandin, type Standin } from './helpers/standin.js';
 import { waitFor } from './helpers/procs.js';
 import { createDomain, domstats, ensureLibvirtd, type Domain, type LibvirtDaemons } from './helpers/libvirt.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
+import { Receiver, schemaErrors } from './helpers/receiver.js';
 import { parseDomstats } from '../src/collect/disks/parse-domstats.js';
 import { parseChCounters } from '../src/collect/disks/parse-ch-counters.js';
 import { parseFcBalloonStats, parseFcMetricsLine } from '../src/collect/disks/parse-fc.js';
@@ -311,6 +313,78 @@ s('Cloud Hypervisor and Firecracker stand-ins: vm.counters, the metrics file and
     assert.throws(() => closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)), /ENXIO/);
   } finally {
     for (const st of standins) await st.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s('the agent: device rounds into /instances, /metrics, and per-disk window deltas and the balloon in the payload, exactly', async () => {
+  if (!(await needs('agent device rounds', 'cc'))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'vpt-devagent-'));
+  const standins: Standin[] = [];
+  const receiver = await Receiver.start({ token: 'disk-token' });
+  let agent: AgentProcess | undefined;
+  try {
+    mkdirSync(join(dir, 'ch-agt-1'));
+    mkdirSync(join(dir, 'fc-agt-1'));
+    const chSock = join(dir, 'ch-agt-1', 'api.sock');
+    const c0 = { _disk0: { read_bytes: 1000, write_bytes: 2000, read_ops: 3, write_ops: 4 } };
+    const ch = await startStandin({ kind: 'cloud-hypervisor', argv: ['--api-socket', `path=${chSock}`, '--cpus', 'boot=1', '--memory', 'size=128M', '--kernel', '/k'], threads: 1, apiSocket: chSock, apiBodies: { '/api/v1/vm.counters': c0 } });
+    standins.push(ch);
+    const fcSock = join(dir, 'fc-agt-1', 'firecracker.socket');
+    const metrics = join(dir, 'fc-agt-1', 'metrics.json');
+    const fcLine = (rb: number, wb: number) => JSON.stringify({ block_rootfs: { read_bytes: rb, write_bytes: wb, read_count: 1, write_count: 1, flush_count: 0 } }) + '\n';
+    writeFileSync(metrics, fcLine(4096, 0));
+    writeFileSync(join(dir, 'vm.json'), JSON.stringify({ 'machine-config': { vcpu_count: 1, mem_size_mib: 128 } }));
+    const balloon = { actual_mib: 0, swap_in: 0, swap_out: 0, major_faults: 1, minor_faults: 2, free_memory: 40 * MiB, total_memory: 120 * MiB, available_memory: 90 * MiB, disk_caches: 10 * MiB };
+    const fc = await startStandin({ kind: 'firecracker', argv: ['--id', 'fc-agt-1', '--api-sock', fcSock, '--config-file', join(dir, 'vm.json'), '--metrics-path', metrics], threads: 1, apiSocket: fcSock, apiBodies: { '/balloon/statistics': balloon } });
+    standins.push(fc);
+
+    agent = await startAgentProcess({
+      VMPULSE_SAMPLE_INTERVAL_MS: '500',
+      VMPULSE_WINDOW_SECONDS: '1',
+      VMPULSE_DISCOVERY_INTERVAL_MS: '1000',
+      VMPULSE_DEVICE_INTERVAL_MS: '1000',
+      VMPULSE_ENDPOINT: receiver.url,
+      VMPULSE_TOKEN: 'disk-token',
+      VMPULSE_SPOOL_DIR: join(dir, 'spool'),
+      VMPULSE_AGENT_ID: `disks-${process.pid}`,
+    });
+    type Inst = SnapVm & { disk_rates: unknown[] };
+    const instances = async (): Promise<Inst[]> => (await (await fetch(`${agent!.url}/instances`)).json()) as Inst[];
+    const diskOf = async (id: string) => (await instances()).find((i) => i.instance_id === id)?.disks?.[0];
+    // The first reading is the baseline; what changes after it must reach the windows exactly.
+    await waitFor(async () => (await diskOf('ch-agt-1'))?.read_bytes === 1000 && (await diskOf('fc-agt-1'))?.read_bytes === 4096, 20_000, 'first device round', 100);
+    ch.setApiBody({ _disk0: { read_bytes: 1000 + 65536, write_bytes: 2000 + 512, read_ops: 3 + 16, write_ops: 4 + 1 } }, '/api/v1/vm.counters');
+    appendFileSync(metrics, fcLine(8192, 1024) + fcLine(512, 0));
+    await waitFor(async () => (await diskOf('ch-agt-1'))?.read_bytes === 66536 && (await diskOf('fc-agt-1'))?.read_bytes === 12800, 20_000, 'second device round', 100);
+
+    const sums = (id: string) => {
+      const t = { ReadBytes: 0, WriteBytes: 0, ReadOps: 0, WriteOps: 0 };
+      for (const p of receiver.unique.values())
+        for (const r of p.Instances.filter((x) => x.InstanceID === id))
+          for (const w of r.Stats) for (const d of w.Disks ?? []) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += d[k];
+      return t;
+    };
+    await waitFor(() => sums('ch-agt-1').ReadBytes === 65536 && sums('fc-agt-1').ReadBytes === 8704, 20_000, 'the deltas in shipped windows', 100);
+    assert.equal(sums('ch-agt-1'), { ReadBytes: 65536, WriteBytes: 512, ReadOps: 16, WriteOps: 1 });
+    assert.equal(sums('fc-agt-1'), { ReadBytes: 8704, WriteBytes: 1024, ReadOps: 2, WriteOps: 2 });
+    assert.equal(receiver.problems, []);
+    for (const p of receiver.unique.values()) assert.is(schemaErrors(p), '');
+    const fcRecord = [...receiver.unique.values()].flatMap((p) => p.Instances).filter((r) => r.InstanceID === 'fc-agt-1').at(-1);
+    assert.equal(fcRecord?.Balloon, { ActualBytes: 128 * MiB, AvailableBytes: 120 * MiB, UsableBytes: 90 * MiB, UnusedBytes: 40 * MiB, DiskCachesBytes: 10 * MiB, SwapInBytes: 0, SwapOutBytes: 0, MajorFaults: 1, MinorFaults: 2 });
+
+    const text = await (await fetch(`${agent.url}/metrics`)).text();
+    assert.match(text, /vmpulse_vm_block_read_bytes_total\{instance_id="ch-agt-1",instance_name="ch-agt-1",device="_disk0",source="cloud-hypervisor"\} 66536\n/);
+    assert.match(text, /vmpulse_vm_block_write_ops_total\{instance_id="fc-agt-1",instance_name="fc-agt-1",device="rootfs",source="firecracker"\} 3\n/);
+    assert.match(text, new RegExp(`vmpulse_vm_balloon_usable_bytes\\{instance_id="fc-agt-1",instance_name="fc-agt-1"\\} ${90 * MiB}\\n`));
+
+    const dev = (await (await fetch(`${agent.url}/instances/fc-agt-1/devices`)).json()) as Inst;
+    assert.is(dev.balloon?.usable_bytes, 90 * MiB);
+    assert.ok(typeof dev.memory_rss_bytes === 'number' && dev.memory_rss_bytes > 0);
+  } finally {
+    await agent?.stop('SIGTERM');
+    for (const st of standins) await st.stop();
+    await receiver.down();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -23,6 +23,7 @@ import { gapGoesWhole, spreadGap } from './carry.js';
 import { diskUsedPercent, hostTick } from './host-rates.js';
 import { Windows, type ClosedWindow, type HostTick } from './windows.js';
 import type { AgentHealth, AgentView, HostView, InstanceView, TapRate, ThreadUsage } from './view.js';
+import { DevicePoller, type DeviceView } from '../collect/disks/device-poller.js';
 
 /** What the agent reports about itself; the metrics module implements it. */
 export interface AgentObserver {
@@ -42,7 +43,7 @@ export interface WindowReport {
   readonly windows: readonly ClosedWindow[];
   /** The newest of `windows`. */
   readonly window: ClosedWindow;
-  readonly vms: ReadonlyMap<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>;
+  readonly vms: ReadonlyMap<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean; devices?: DeviceView | null }>;
   /** Bytes in/out of each physical interface since the previous window was handed on. */
   readonly interfaces: readonly NetworkInterfaceInfo[];
 }
@@ -72,6 +73,8 @@ export class Agent implements AgentView {
   private readonly pool: SamplerPool;
   private readonly windows: Windows;
   private readonly hostReader: HostReader;
+  /** Per-disk I/O and balloon readings on their own cadence (collect/disks/device-poller.ts). */
+  readonly devices: DevicePoller;
   private readonly instancesByKey = new Map<string, InstanceState>();
   private physical = new Set<string>();
   private hostPrev: HostCounters | null = null;
@@ -103,6 +106,19 @@ export class Agent implements AgentView {
     this.windows = new Windows(config.windowSeconds, config.intervalMs);
     this.hostReader = new HostReader({ procRoot: config.procRoot });
     this.facts = this.readFacts();
+    const dc = config.devices;
+    this.devices = new DevicePoller({
+      procRoot: config.procRoot,
+      intervalMs: dc?.intervalMs ?? 0,
+      libvirt: dc?.libvirt ?? { uri: 'qemu:///system', virsh: 'virsh', timeoutMs: 5000 },
+      apiTimeoutMs: dc?.apiTimeoutMs ?? config.apiTimeoutMs,
+      vms: () => [...this.instancesByKey.values()].filter((s) => s.state === 'running').map((s) => s.vm),
+      // Into the window open now: the deltas happened up to this reading.
+      onDeltas: (key, deltas, tMs) => {
+        if (!this.stopped && this.instancesByKey.get(key)?.state === 'running') this.windows.vm(key, tMs + this.config.intervalMs / 2).addDisks(deltas);
+      },
+      onError: (err) => this.log.warn({ err }, 'device round failed'),
+    });
   }
 
   /**
@@ -130,6 +146,7 @@ export class Agent implements AgentView {
   async start(): Promise<void> {
     await this.discover();
     this.discoveryTimer = setInterval(() => void this.discover(), this.config.discoveryIntervalMs);
+    this.devices.start();
     this.scheduleTick();
   }
 
@@ -343,10 +360,10 @@ export class Agent implements AgentView {
     this.held = [];
     const keys = new Set<string>();
     for (const w of windows) for (const k of w.instances.keys()) keys.add(k);
-    const vms = new Map<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>();
+    const vms = new Map<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean; devices: DeviceView | null }>();
     for (const key of keys) {
       const s = this.instancesByKey.get(key);
-      if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running' });
+      if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running', devices: this.devices.get(key) });
     }
     // Gone VMs stay visible until the window that records their end has been handed on.
     for (const key of keys) {
@@ -382,6 +399,7 @@ export class Agent implements AgentView {
     if (this.rescanSoon) clearTimeout(this.rescanSoon);
     while (this.ticking) await new Promise((r) => setTimeout(r, 10));
     await this.discovering;
+    await this.devices.stop();
     await this.emit(this.windows.closeAll(), null);
     await this.pool.close();
     this.hostReader.close();
@@ -397,6 +415,7 @@ export class Agent implements AgentView {
       rates: s.rates,
       tapRates: s.tapRates,
       lastSampledMs: s.lastSampledMs,
+      devices: this.devices.get(s.vm.key),
     }));
   }
 
@@ -462,6 +481,10 @@ export class Agent implements AgentView {
   health(): AgentHealth {
     const h = this.healthState;
     return { ready: h.ready, startedAtMs: h.startedAtMs, ticks: h.ticks, discoveries: h.discoveries, lastTickMs: h.lastTickMs, lastDiscoveryMs: h.lastDiscoveryMs };
+  }
+
+  get deviceRoundsEnabled(): boolean {
+    return this.devices.enabled;
   }
 
   /** For tests: the worker threads of a shard, and the shard sizes. */

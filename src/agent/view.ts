@@ -6,6 +6,7 @@ import type { Outcome } from '../readers/outcome.js';
 import type { HostWindow, InstanceWindow } from '../ship/payload.js';
 import type { VmRates } from './rates.js';
 import type { HostTick } from './windows.js';
+import type { DeviceView } from '../collect/disks/device-poller.js';
 
 export interface TapRate {
   readonly name: string;
@@ -38,6 +39,8 @@ export interface InstanceView {
   readonly rates: VmRates | null;
   readonly tapRates: readonly TapRate[];
   readonly lastSampledMs: number | null;
+  /** The latest per-disk and balloon reading (VMPULSE_DEVICE_INTERVAL_MS); null before the first or when off. */
+  readonly devices?: DeviceView | null;
 }
 
 export interface HostView {
@@ -78,4 +81,6 @@ export interface AgentView {
   health(): AgentHealth;
   readonly clockTicksPerSecond: number;
   readonly windowSeconds: number;
+  /** Whether device rounds run (VMPULSE_DEVICE_INTERVAL_MS > 0); absent: they do not. */
+  readonly deviceRoundsEnabled?: boolean;
 }

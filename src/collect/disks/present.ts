@@ -1,5 +1,6 @@
 // Device readings in the snake_case of the snapshot JSON and the agent's instance API.
 import type { BalloonStats, DeviceReading, DiskCounters } from './device-stats.js';
+import type { DeviceView } from './device-poller.js';
 
 export interface DiskJson {
   device: string;
@@ -71,5 +72,24 @@ export function devicesJson(r: DeviceReading | null | undefined, notReadWhy = 'd
     device_sources: [...r.sources],
     device_measured: [...r.measured],
     devices_read_at_ms: r.tMs,
+  };
+}
+
+/** The agent API's view: the latest reading plus per-disk rates over the last two rounds. */
+export interface DeviceViewJson extends DevicesJson {
+  disk_rates: { device: string; read_bytes_per_sec: number; write_bytes_per_sec: number; read_ops_per_sec: number; write_ops_per_sec: number }[];
+}
+
+export function deviceViewJson(v: DeviceView | null | undefined, enabled: boolean): DeviceViewJson {
+  const why = enabled ? 'no device round has read this VM yet' : 'device rounds are off (VMPULSE_DEVICE_INTERVAL_MS=0)';
+  return {
+    ...devicesJson(v?.reading, why),
+    disk_rates: (v?.rates ?? []).map((r) => ({
+      device: r.device,
+      read_bytes_per_sec: r.readBytesPerSec,
+      write_bytes_per_sec: r.writeBytesPerSec,
+      read_ops_per_sec: r.readOpsPerSec,
+      write_ops_per_sec: r.writeOpsPerSec,
+    })),
   };
 }
