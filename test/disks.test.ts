@@ -21,6 +21,7 @@ import { parseChCounters } from '../src/collect/disks/parse-ch-counters.js';
 import { parseFcBalloonStats, parseFcMetricsLine } from '../src/collect/disks/parse-fc.js';
 import { FcMetricsFile } from '../src/collect/disks/fc-metrics-file.js';
 import type { DevicesJson } from '../src/collect/disks/present.js';
+import { ENGINES, engineReady, ingest, instanceRecord, instanceWindow, nowMinute, payload, request, startTestServer } from './helpers/server.js';
 
 const cli = join(distRoot, 'src', 'cli.js');
 const MiB = 1024 * 1024;
@@ -388,5 +389,42 @@ s('the agent: device rounds into /instances, /metrics, and per-disk window delta
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+for (const engine of ENGINES) {
+  s(`server [${engine}]: per-disk minutes merge like every counter, a replayed batch adds nothing, old payloads stay valid`, async () => {
+    if (!(await engineReady(engine, `disk minutes on ${engine}`))) return;
+    const srv = await startTestServer(engine);
+    try {
+      const m = nowMinute(-5);
+      const disk = (Device: string, n: number) => ({ Device, ReadBytes: 1000 * n, WriteBytes: 10 * n, ReadOps: n, WriteOps: 2 * n });
+      const p1 = payload({ Instances: [instanceRecord('dddd0001', { Stats: [instanceWindow(m, { Disks: [disk('vda', 1), disk('vdb', 5)] }), instanceWindow(m + 60, { Disks: [disk('vda', 2)] })] })] });
+      const r1 = await ingest(srv.url, srv.agent.secret, p1);
+      assert.is(r1.status, 200, r1.text);
+      assert.is((await ingest(srv.url, srv.agent.secret, p1)).body.status, 'duplicate');
+      // The same minute again in another batch (a window shorter than a minute): counters add.
+      const p2 = payload({ Instances: [instanceRecord('dddd0001', { Stats: [instanceWindow(m, { Disks: [disk('vda', 3)] })] })] });
+      assert.is((await ingest(srv.url, srv.agent.secret, p2)).status, 200);
+      // An agent without device rounds: no Disks at all, still valid, nothing stored for disks.
+      const p3 = payload({ Instances: [instanceRecord('dddd0002', { Stats: [instanceWindow(m)] })] });
+      assert.is((await ingest(srv.url, srv.agent.secret, p3)).status, 200);
+      const r = await request(`${srv.url}/v1/instances/dddd0001/disks?start=${m}&end=${m + 120}`, { secret: srv.reader.secret });
+      assert.is(r.status, 200, r.text);
+      assert.equal(r.body.minutes, [
+        { minute: m, device: 'vda', read_bytes: 4000, write_bytes: 40, read_ops: 4, write_ops: 8 },
+        { minute: m, device: 'vdb', read_bytes: 5000, write_bytes: 50, read_ops: 5, write_ops: 10 },
+        { minute: m + 60, device: 'vda', read_bytes: 2000, write_bytes: 20, read_ops: 2, write_ops: 4 },
+      ]);
+      const none = await request(`${srv.url}/v1/instances/dddd0002/disks?start=${m}&end=${m + 120}`, { secret: srv.reader.secret });
+      assert.equal(none.body.minutes, []);
+      assert.is((await request(`${srv.url}/v1/instances/dddd0001/disks?start=x`, { secret: srv.reader.secret })).status, 400);
+      assert.is(await srv.db.count('instance_disk_minutes'), 3);
+      // Retention drops disk minutes with the other minutes.
+      await srv.server.store.retain(m + 3600 * 2);
+      assert.is(await srv.db.count('instance_disk_minutes'), 0);
+    } finally {
+      await srv.close();
+    }
+  });
+}
 
 s.run();

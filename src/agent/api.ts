@@ -100,6 +100,7 @@ const ROUTES: { path: string; re: RegExp }[] = [
   '/instances/:id/stats',
   '/instances/:id/stats/detail',
   '/instances/:id/history',
+  '/instances/:id/devices',
   '/host/history',
 ].map((path) => ({ path, re: new RegExp(`^${path.replace(/:id/g, '[^/]+')}$`) }));
 
