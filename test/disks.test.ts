@@ -21,6 +21,8 @@ import { parseChCounters } from '../src/collect/disks/parse-ch-counters.js';
 import { parseFcBalloonStats, parseFcMetricsLine } from '../src/collect/disks/parse-fc.js';
 import { FcMetricsFile } from '../src/collect/disks/fc-metrics-file.js';
 import type { DevicesJson } from '../src/collect/disks/present.js';
+import { diskDeltas } from '../src/collect/disks/device-poller.js';
+import { mergeInstanceWindows } from '../src/ship/window-merge.js';
 import { ENGINES, engineReady, ingest, instanceRecord, instanceWindow, nowMinute, payload, request, startTestServer } from './helpers/server.js';
 
 const cli = join(distRoot, 'src', 'cli.js');
@@ -172,6 +174,21 @@ s('Firecracker metrics file: sums every line once across rounds, waits for a par
   }
 });
 
+s('deltas between readings: new disks set a baseline, a counter that went down restarts; windows merge per device', () => {
+  const d = (device: string, rb: number, wb = 0) => ({ device, readBytes: rb, writeBytes: wb, readOps: 1, writeOps: 0, flushOps: null, readTimeNs: null, writeTimeNs: null, flushTimeNs: null });
+  assert.equal(diskDeltas(null, [d('vda', 5)]), []);
+  assert.equal(diskDeltas([d('vda', 100, 10)], [d('vda', 150, 10), d('vdb', 7)]), [{ device: 'vda', readBytes: 50, writeBytes: 0, readOps: 0, writeOps: 0 }]);
+  assert.equal(diskDeltas([d('vda', 100)], [d('vda', 30)]), [{ device: 'vda', readBytes: 30, writeBytes: 0, readOps: 0, writeOps: 0 }]);
+  const base = { Minute: 60, Seconds: 30, Samples: 1, Missed: 0, CPU: null, CPUCore: null, CPUUser: null, CPUSystem: null, VcpuBusy: null, Steal: null, MemoryRSS: null, MemorySwap: null, MemoryUtilization: null, NetIn: 0, NetOut: 0, NetInPackets: 0, NetOutPackets: 0, DiskRead: 0, DiskWrite: 0, ThrottledPeriods: 0, ThrottledTimeNs: 0 };
+  const w = (disks?: { Device: string; ReadBytes: number }[]) => ({ ...base, ...(disks ? { Disks: disks.map((x) => ({ ...x, WriteBytes: 1, ReadOps: 2, WriteOps: 3 })) } : {}) });
+  assert.equal(mergeInstanceWindows(w([{ Device: 'vda', ReadBytes: 10 }]), w([{ Device: 'vda', ReadBytes: 5 }, { Device: 'sdb', ReadBytes: 1 }])).Disks, [
+    { Device: 'sdb', ReadBytes: 1, WriteBytes: 1, ReadOps: 2, WriteOps: 3 },
+    { Device: 'vda', ReadBytes: 15, WriteBytes: 2, ReadOps: 4, WriteOps: 6 },
+  ]);
+  assert.equal(mergeInstanceWindows(w(), w()).Disks, undefined);
+  assert.equal(mergeInstanceWindows(w(), w([{ Device: 'vda', ReadBytes: 4 }])).Disks, [{ Device: 'vda', ReadBytes: 4, WriteBytes: 1, ReadOps: 2, WriteOps: 3 }]);
+});
+
 const DISK_KEYS = ['rd.bytes', 'wr.bytes', 'rd.reqs', 'wr.reqs', 'fl.reqs', 'rd.times', 'wr.times', 'fl.times'] as const;
 
 s('a real libvirt domain: per-disk bytes and ops equal virsh domstats --block read around the snapshot', async () => {
@@ -223,6 +240,10 @@ s('a real libvirt domain: per-disk bytes and ops equal virsh domstats --block re
     assert.ok(vm);
     assert.is(vm.disks, null);
     assert.ok(vm.device_measured.some((m) => m.startsWith('libvirt: ')), vm.device_measured.join('; '));
+    // No virsh at all: said as much.
+    const noVirsh = (await snapshot({ VMPULSE_VIRSH: '/nonexistent/virsh' })).instances.find((i) => i.pid === dom!.pid);
+    assert.is(noVirsh?.disks, null);
+    assert.equal(noVirsh?.device_measured, ['libvirt: /nonexistent/virsh is not installed (apt-get install libvirt-clients)']);
   } finally {
     await dom?.destroy();
     await daemons?.stop();
