@@ -5,17 +5,24 @@ import { hostFacts } from './collect/host.js';
 import { systemConstants } from './readers/system.js';
 import { agentConfig } from './agent/config.js';
 import { commandOptions } from './cli-options.js';
+import { DeviceCollector } from './collect/disks/device-collector.js';
+import { deviceConfig } from './collect/disks/config.js';
+import { devicesJson, type DevicesJson } from './collect/disks/present.js';
 
 const HELP = `Usage: vmpulse snapshot [--json]
 
 Discover every running hypervisor process (QEMU, Cloud Hypervisor, Firecracker, crosvm), read each
 VM's counters once and print a table, or with --json one object:
-  {"host": {...}, "instances": [InstanceStats + hypervisor, pid, tap_devices, ...], "errors": [...]}
+  {"host": {...}, "instances": [InstanceStats + hypervisor, pid, tap_devices, disks, balloon, ...], "errors": [...]}
+
+Per-disk I/O and the guest's balloon figures come from the hypervisor: libvirt (one
+\`virsh -r domstats\` for every domain; VMPULSE_LIBVIRT_URI), Cloud Hypervisor's vm.counters,
+Firecracker's metrics file (a regular file only) and /balloon/statistics.
 
 Reads VMPULSE_PROC_ROOT (default /proc) and VMPULSE_SYS_ROOT (default /sys).
 Exit code 0 also when no VM runs (an empty list).`;
 
-interface SnapshotInstance extends InstanceStats {
+interface SnapshotInstance extends InstanceStats, DevicesJson {
   id_source: string;
   starttime: number;
   read_errors: { field: string; kind: string; detail: string }[];
@@ -28,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
   const cfg = agentConfig();
   const constants = systemConstants();
   const scan = await scanOnce({ procRoot: cfg.procRoot, sysRoot: cfg.sysRoot, apiTimeoutMs: cfg.apiTimeoutMs });
+  const dcfg = deviceConfig();
+  const devices = await new DeviceCollector({ procRoot: cfg.procRoot, libvirt: dcfg.libvirt, apiTimeoutMs: dcfg.apiTimeoutMs }).collect(scan.all);
   const instances: SnapshotInstance[] = [];
   const errors: { pid: number; instance_id: string; kind: string; detail: string }[] = [];
   for (const vm of scan.all) {
@@ -42,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       id_source: vm.idSource,
       starttime: vm.starttime,
       read_errors: r.value.errors.filter((e) => e.kind !== 'missing').map((e) => ({ ...e })),
+      ...devicesJson(devices.get(vm.key)),
     });
   }
   instances.sort((a, b) => a.instance_name.localeCompare(b.instance_name) || a.pid - b.pid);
@@ -50,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ host: { ...facts, clock_ticks_per_second: constants.clockTicksPerSecond, page_size: constants.pageSize }, instances, errors }, null, 2) + '\n');
     return 0;
   }
-  const rows = [['INSTANCE', 'NAME', 'HYPERVISOR', 'PID', 'VCPUS', 'MEMORY', 'CPU_S', 'RSS', 'NET_RX', 'NET_TX', 'TAPS']];
+  const rows = [['INSTANCE', 'NAME', 'HYPERVISOR', 'PID', 'VCPUS', 'MEMORY', 'CPU_S', 'RSS', 'GUEST_AVAIL', 'NET_RX', 'NET_TX', 'DISK_RD', 'DISK_WR', 'TAPS']];
   const mib = (b: number) => `${(b / 1048576).toFixed(0)}Mi`;
   for (const i of instances) {
     rows.push([
@@ -62,8 +72,11 @@ export async function main(argv: string[]): Promise<number> {
       i.allocated_memory_bytes ? mib(i.allocated_memory_bytes) : '-',
       i.cpu_seconds.toFixed(2),
       mib(i.memory_rss_bytes),
+      i.balloon?.usable_bytes != null ? mib(i.balloon.usable_bytes) : '-',
       i.network_rx_bytes === null ? '-' : String(i.network_rx_bytes),
       i.network_tx_bytes === null ? '-' : String(i.network_tx_bytes),
+      i.disks ? String(i.disks.reduce((a, d) => a + d.read_bytes, 0)) : '-',
+      i.disks ? String(i.disks.reduce((a, d) => a + d.write_bytes, 0)) : '-',
       i.tap_devices.join(',') || '-',
     ]);
   }

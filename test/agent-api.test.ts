@@ -96,6 +96,13 @@ api('GET /instances lists every VM with identity, allocation, TAPs and state', a
       state: 'running',
       id_source: 'qemu-uuid',
       discovered_at: new Date(T0).toISOString(),
+      // This view runs no device rounds: no disks or balloon, and Measured says why.
+      disks: null,
+      balloon: null,
+      device_sources: [],
+      device_measured: ['device rounds are off (VMPULSE_DEVICE_INTERVAL_MS=0)'],
+      devices_read_at_ms: null,
+      disk_rates: [],
     });
     assert.is(r.body[1].allocated_memory_bytes, 0);
     assert.is(r.body[2].state, 'gone');

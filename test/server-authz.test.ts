@@ -75,6 +75,7 @@ test('every route × every role × no credential answers as the table says; no s
       'GET /v1/servers/:agentId/stats': { path: '/v1/servers/authz-host/stats' },
       'GET /v1/instances': { path: '/v1/instances' },
       'GET /v1/instances/:id/stats': { path: '/v1/instances/authz-vm-id/stats' },
+      'GET /v1/instances/:id/disks': { path: '/v1/instances/authz-vm-id/disks' },
       'GET /v1/instances/:id/metric-data': {
         path: `/v1/instances/authz-vm-id/metric-data?metricName=CPUUtilization&period=60&startTime=${minute}&endTime=${minute + 60}&unit=Percent&statistics=Average`,
       },

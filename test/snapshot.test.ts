@@ -68,7 +68,13 @@ s('the seed InstanceStats fields and ours, each equal to the kernel\'s value for
     const vm = byPid(snap, pid);
     assert.ok(vm, `stand-in pid ${pid} not in snapshot`);
     const ours = ['hypervisor', 'pid', 'tap_devices', 'vcpu_threads', 'memory_swap_bytes', 'memory_peak_rss_bytes', 'disk_read_bytes', 'disk_write_bytes', 'id_source', 'starttime', 'read_errors'];
+    // The hypervisor's device view (README "Per-disk I/O and guest memory"): crosvm has none, and says so.
+    ours.push('disks', 'balloon', 'device_sources', 'device_measured', 'devices_read_at_ms');
     assert.equal(Object.keys(vm).sort(), [...INSTANCE_STATS_KEYS, ...ours].sort());
+    const dv = vm as unknown as { disks: unknown; balloon: unknown; device_measured: string[] };
+    assert.is(dv.disks, null);
+    assert.is(dv.balloon, null);
+    assert.equal(dv.device_measured, ['crosvm: no per-disk or balloon source is read for this hypervisor']);
     assert.is(vm.instance_id, id);
     assert.is(vm.instance_name, id);
     assert.is(vm.hypervisor, 'crosvm');

@@ -25,6 +25,7 @@ import { ReportQueue } from './report-queue.js';
 import { HealthState } from './health.js';
 import type { CarriedReading, WindowListener } from './report.js';
 import type { AgentHealth, AgentView, HostView, InstanceView, TapRate, ThreadUsage } from './view.js';
+import { DevicePoller } from '../collect/disks/device-poller.js';
 
 export type { CarriedReading, WindowReport } from './report.js';
 
@@ -52,6 +53,8 @@ export class Agent implements AgentView {
   private readonly queue: ReportQueue;
   private readonly scheduler: TickScheduler;
   private readonly healthState = new HealthState();
+  /** Per-disk I/O and balloon readings on their own cadence (collect/disks/device-poller.ts). */
+  readonly devices: DevicePoller;
   private physical = new Set<string>();
   private discoveryTimer: NodeJS.Timeout | null = null;
   private discovering: Promise<void> | null = null;
@@ -77,6 +80,20 @@ export class Agent implements AgentView {
     this.windows = new Windows(config.windowSeconds, config.intervalMs);
     this.hostSampler = new HostSampler(config.procRoot);
     this.emitter = new WindowEmitter(config.windowSeconds, this.registry, this.hostSampler, new NicDeltas(), () => this.physical);
+    const dc = config.devices;
+    this.devices = new DevicePoller({
+      procRoot: config.procRoot,
+      intervalMs: dc?.intervalMs ?? 0,
+      libvirt: dc?.libvirt ?? { uri: 'qemu:///system', virsh: 'virsh', timeoutMs: 5000 },
+      apiTimeoutMs: dc?.apiTimeoutMs ?? config.apiTimeoutMs,
+      vms: () => [...this.registry.all()].filter((s) => s.state === 'running').map((s) => s.vm),
+      // Into the window open now: the deltas happened up to this reading.
+      onDeltas: (key, deltas, tMs) => {
+        if (!this.stopped && this.registry.get(key)?.state === 'running') this.windows.vm(key, tMs + this.config.intervalMs / 2).addDisks(deltas);
+      },
+      onError: (err) => this.log.warn({ err }, 'device round failed'),
+    });
+    this.registry.devicesOf = (key) => this.devices.get(key);
     this.queue = new ReportQueue(opts.reportQueueCapacity ?? REPORT_QUEUE_CAPACITY, (err, r) => this.log.error({ err, minute: r.window.host.Minute }, 'window listener failed'));
     this.scheduler = new TickScheduler({
       intervalMs: config.intervalMs,
@@ -111,6 +128,7 @@ export class Agent implements AgentView {
   async start(): Promise<void> {
     await this.discover();
     this.discoveryTimer = setInterval(() => void this.discover(), this.config.discoveryIntervalMs);
+    this.devices.start();
     this.scheduler.start();
   }
 
@@ -273,6 +291,7 @@ export class Agent implements AgentView {
     if (this.rescanSoon) clearTimeout(this.rescanSoon);
     await this.scheduler.stop();
     await this.discovering;
+    await this.devices.stop();
     this.settleOverruns();
     const last = this.emitter.report(this.windows.closeAll(), null);
     if (last) await this.queue.push(last);
@@ -319,6 +338,10 @@ export class Agent implements AgentView {
   health(): AgentHealth {
     const q = this.queue.stats();
     return this.healthState.snapshot(this.scheduler.overruns, { queued: q.queued, capacity: q.capacity, fullWaits: q.fullWaits });
+  }
+
+  get deviceRoundsEnabled(): boolean {
+    return this.devices.enabled;
   }
 
   /** For tests: the worker threads of a shard, and the shard sizes. */

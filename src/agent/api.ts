@@ -10,6 +10,7 @@ import { hypemanInstanceStats } from './instance-stats.js';
 import { type AgentMetrics, createAgentMetrics } from './metrics.js';
 import { resolveInstance } from './resolve.js';
 import type { AgentView, InstanceView, ThreadUsage } from './view.js';
+import { deviceViewJson } from '../collect/disks/present.js';
 import { loadAgentApiConfig } from './api-config.js';
 import { DebugRequestLog } from '../http-log.js';
 import { REDACT } from '../log.js';
@@ -101,6 +102,7 @@ const ROUTES: { path: string; re: RegExp }[] = [
   '/instances/:id/stats',
   '/instances/:id/stats/detail',
   '/instances/:id/history',
+  '/instances/:id/devices',
   '/host/history',
 ].map((path) => ({ path, re: new RegExp(`^${path.replace(/:id/g, '[^/]+')}$`) }));
 
@@ -177,8 +179,16 @@ const agentApiRoutes: FastifyPluginAsync<AgentApiPluginOptions> = async (app, { 
       state: iv.state,
       id_source: iv.vm.idSource,
       discovered_at: new Date(iv.vm.discoveredAt).toISOString(),
+      ...deviceViewJson(iv.devices, view.deviceRoundsEnabled === true),
     })),
   );
+
+  // Per-disk counters, rates and the balloon of one VM, from the latest device round.
+  app.get<{ Params: { id: string } }>('/instances/:id/devices', async (req, reply) => {
+    const iv = resolve(req.params.id, reply);
+    if (!iv) return reply;
+    return { instance_id: iv.vm.instanceId, instance_name: iv.vm.instanceName, memory_rss_bytes: iv.latest?.rssBytes ?? null, ...deviceViewJson(iv.devices, view.deviceRoundsEnabled === true) };
+  });
 
   /** Resolve `{id}`, or answer the error and return null. */
   function resolve(id: string, reply: FastifyReply): InstanceView | null {

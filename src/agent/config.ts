@@ -1,6 +1,7 @@
 // The agent's sampling configuration (the API, shipper and logging read their own variables).
 import { availableParallelism } from 'node:os';
 import { ConfigError, intVar, loadEnv } from '../config/env.js';
+import { deviceConfig, type DeviceConfig } from '../collect/disks/config.js';
 
 export interface AgentConfig {
   readonly procRoot: string;
@@ -10,6 +11,8 @@ export interface AgentConfig {
   readonly discoveryIntervalMs: number;
   readonly workers: number;
   readonly apiTimeoutMs: number;
+  /** Per-disk I/O and balloon rounds (collect/disks/config.ts); absent: no device rounds. */
+  readonly devices?: DeviceConfig;
 }
 
 /**
@@ -50,5 +53,6 @@ export function agentConfig(source: NodeJS.ProcessEnv = process.env): AgentConfi
     discoveryIntervalMs: intVar(env, 'VMPULSE_DISCOVERY_INTERVAL_MS', 30_000, { min: 100, max: 86_400_000 }),
     workers: intVar(env, 'VMPULSE_WORKERS', Math.min(4, availableParallelism()), { min: 1, max: 256 }),
     apiTimeoutMs: intVar(env, 'VMPULSE_HYPERVISOR_API_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
+    devices: deviceConfig(source),
   };
 }

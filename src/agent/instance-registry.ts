@@ -6,6 +6,7 @@ import type { VmSample } from '../collect/vm-sample.js';
 import type { VmRates } from './rates.js';
 import type { CarriedReading, WindowReport } from './report.js';
 import type { InstanceView, TapRate } from './view.js';
+import type { DeviceView } from '../collect/disks/device-poller.js';
 
 export interface InstanceState {
   vm: DiscoveredVm;
@@ -20,6 +21,8 @@ export interface InstanceState {
 export class InstanceRegistry {
   private readonly byKey = new Map<string, InstanceState>();
   private readonly carried = new Map<string, CarriedReading>();
+  /** The latest device round's readings of a VM (per-disk I/O, balloon), when device rounds run. */
+  devicesOf: (key: string) => DeviceView | null = () => null;
 
   get(key: string): InstanceState | undefined {
     return this.byKey.get(key);
@@ -85,10 +88,10 @@ export class InstanceRegistry {
 
   /** Identity and latest read of each of `keys` known here, for a report. */
   vmsOf(keys: Iterable<string>): WindowReport['vms'] {
-    const vms = new Map<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>();
+    const vms = new Map<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean; devices: DeviceView | null }>();
     for (const key of keys) {
       const s = this.byKey.get(key);
-      if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running' });
+      if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running', devices: this.devicesOf(key) });
     }
     return vms;
   }
@@ -101,6 +104,7 @@ export class InstanceRegistry {
       rates: s.rates,
       tapRates: s.tapRates,
       lastSampledMs: s.lastSampledMs,
+      devices: this.devicesOf(s.vm.key),
     }));
   }
 }

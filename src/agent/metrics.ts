@@ -8,6 +8,7 @@ import { Counter, Histogram, type Metric, Registry } from 'prom-client';
 import { hypemanInstanceStats } from './instance-stats.js';
 import type { AgentView, InstanceView } from './view.js';
 import type { VmSample } from '../collect/vm-sample.js';
+import { registerDeviceMetrics } from './device-metrics.js';
 
 export interface ShipperStats {
   spoolRecords: number;
@@ -42,12 +43,12 @@ export interface AgentMetricsOptions {
 }
 
 type Labels = Record<string, string | number>;
-interface Point {
+export interface Point {
   labels: Labels;
   value: number;
 }
 
-interface ScrapedVm {
+export interface ScrapedVm {
   iv: InstanceView;
   sample: VmSample;
   base: { instance_id: string; instance_name: string };
@@ -59,7 +60,7 @@ interface Snapshot {
 }
 
 /** A metric whose series are computed when scraped. */
-function collector(
+export function collector(
   registry: Registry,
   name: string,
   help: string,
@@ -159,6 +160,7 @@ export function createAgentMetrics(view: AgentView, opts: AgentMetricsOptions): 
   tapMetric('vmpulse_vm_tap_tx_bytes_total', 'Bytes the VM sent on this TAP (host rx_bytes).', (t) => t.rxBytes);
   tapMetric('vmpulse_vm_tap_rx_packets_total', 'Packets the VM received on this TAP (host tx_packets).', (t) => t.txPackets);
   tapMetric('vmpulse_vm_tap_tx_packets_total', 'Packets the VM sent on this TAP (host rx_packets).', (t) => t.rxPackets);
+  registerDeviceMetrics(registry, () => snap().vms);
 
   // --- host ---
   const hostGauge = (name: string, help: string, value: () => number | null | undefined) =>

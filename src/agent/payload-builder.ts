@@ -3,7 +3,8 @@
 // are merged here (statistics combine exactly: sums and counts add, min of mins, max of maxes).
 import type { DiscoveredVm } from '../discover/vm.js';
 import type { VmSample } from '../collect/vm-sample.js';
-import type { DiskInfo, InstanceCounters, InstanceRecord, InstanceWindow, NetworkInterfaceInfo, Payload } from '../ship/payload.js';
+import type { BalloonInfo, DiskInfo, InstanceCounters, InstanceRecord, InstanceWindow, NetworkInterfaceInfo, Payload } from '../ship/payload.js';
+import type { BalloonStats } from '../collect/disks/device-stats.js';
 import { PAYLOAD_VERSION } from '../ship/payload.js';
 import { mergeInstanceWindows } from '../ship/window-merge.js';
 
@@ -48,7 +49,21 @@ export function countersOf(sample: VmSample, clockTicksPerSecond: number): Insta
   };
 }
 
-function record(vm: DiscoveredVm, latest: VmSample | null, running: boolean, stats: InstanceWindow[], clk: number): InstanceRecord {
+export function balloonInfo(b: BalloonStats): BalloonInfo {
+  return {
+    ActualBytes: b.actualBytes,
+    AvailableBytes: b.availableBytes,
+    UsableBytes: b.usableBytes,
+    UnusedBytes: b.unusedBytes,
+    DiskCachesBytes: b.diskCachesBytes,
+    SwapInBytes: b.swapInBytes,
+    SwapOutBytes: b.swapOutBytes,
+    MajorFaults: b.majorFaults,
+    MinorFaults: b.minorFaults,
+  };
+}
+
+function record(vm: DiscoveredVm, latest: VmSample | null, running: boolean, stats: InstanceWindow[], clk: number, balloon: BalloonStats | null): InstanceRecord {
   return {
     InstanceID: vm.instanceId,
     InstanceName: vm.instanceName,
@@ -60,6 +75,7 @@ function record(vm: DiscoveredVm, latest: VmSample | null, running: boolean, sta
     TapDevices: [...vm.taps],
     Running: running,
     Counters: latest ? countersOf(latest, clk) : null,
+    ...(balloon ? { Balloon: balloonInfo(balloon) } : {}),
     Stats: stats,
   };
 }
@@ -92,7 +108,7 @@ export function buildPayload(report: Pick<WindowReport, 'windows' | 'vms'>, ctx:
   for (const [key, stats] of perKey) {
     const meta = report.vms.get(key);
     if (!meta) continue;
-    const r = record(meta.vm, meta.latest, meta.running, stats, ctx.clockTicksPerSecond);
+    const r = record(meta.vm, meta.latest, meta.running, stats, ctx.clockTicksPerSecond, meta.devices?.reading.balloon ?? null);
     const seen = byId.get(r.InstanceID);
     if (!seen) {
       byId.set(r.InstanceID, r);

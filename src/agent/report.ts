@@ -5,6 +5,7 @@ import type { VmSample } from '../collect/vm-sample.js';
 import type { NetworkInterfaceInfo } from '../ship/payload.js';
 import type { HostView } from './view.js';
 import type { ClosedWindow } from './windows.js';
+import type { DeviceView } from '../collect/disks/device-poller.js';
 
 /** The raw readings of one VM process at a window close, kept so that a restart continues from them. */
 export interface CarriedReading {
@@ -24,7 +25,7 @@ export interface WindowReport {
   readonly windows: readonly ClosedWindow[];
   /** The newest of `windows`. */
   readonly window: ClosedWindow;
-  readonly vms: ReadonlyMap<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean }>;
+  readonly vms: ReadonlyMap<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean; devices?: DeviceView | null }>;
   /** Bytes in/out of each physical interface since the previous window was handed on. */
   readonly interfaces: readonly NetworkInterfaceInfo[];
   /** The latest reading of every running VM when the report was made (what a checkpoint keeps). */

@@ -7,6 +7,7 @@ import type { ThreadUsage } from '../collect/thread-usage.js';
 import type { HostWindow, InstanceWindow } from '../ship/payload.js';
 import type { VmRates } from './rates.js';
 import type { HostTick } from './windows.js';
+import type { DeviceView } from '../collect/disks/device-poller.js';
 
 export interface TapRate {
   readonly name: string;
@@ -29,6 +30,8 @@ export interface InstanceView {
   readonly rates: VmRates | null;
   readonly tapRates: readonly TapRate[];
   readonly lastSampledMs: number | null;
+  /** The latest per-disk and balloon reading (VMPULSE_DEVICE_INTERVAL_MS); null before the first or when off. */
+  readonly devices?: DeviceView | null;
 }
 
 export interface HostView {
@@ -73,4 +76,6 @@ export interface AgentView {
   health(): AgentHealth;
   readonly clockTicksPerSecond: number;
   readonly windowSeconds: number;
+  /** Whether device rounds run (VMPULSE_DEVICE_INTERVAL_MS > 0); absent: they do not. */
+  readonly deviceRoundsEnabled?: boolean;
 }

@@ -2,7 +2,8 @@
 // interval (T - interval, T]; the interval and the gauges read at T belong to the window that
 // holds the interval's midpoint, so an interval never straddles two windows when the sampling
 // interval divides the window. A window [S, S+W) is complete once a tick at S+W has been folded in.
-import type { Agg, HostWindow, InstanceWindow } from '../ship/payload.js';
+import type { Agg, DiskWindow, HostWindow, InstanceWindow } from '../ship/payload.js';
+import type { DiskDelta } from '../collect/disks/device-poller.js';
 import type { VmRates } from './rates.js';
 
 export class GaugeAgg {
@@ -56,6 +57,8 @@ export class InstanceAccumulator {
   netKnown = true;
   /** Seconds no reading covered whose counter deltas this window carries (see CarriedDeltas). */
   unsampled = 0;
+  /** Per-disk deltas from the device rounds (collect/disks); null: none in this window. */
+  disks: Map<string, DiskWindow> | null = null;
 
   constructor(startMs: number) {
     this.startMs = startMs;
@@ -104,6 +107,19 @@ export class InstanceAccumulator {
     if (!rates.netKnown) this.netKnown = false;
   }
 
+  /** Per-disk counter deltas of one device round (the hypervisor's counters, not /proc). */
+  addDisks(deltas: readonly DiskDelta[]): void {
+    this.disks ??= new Map();
+    for (const d of deltas) {
+      const w = this.disks.get(d.device) ?? { Device: d.device, ReadBytes: 0, WriteBytes: 0, ReadOps: 0, WriteOps: 0 };
+      w.ReadBytes += d.readBytes;
+      w.WriteBytes += d.writeBytes;
+      w.ReadOps += d.readOps;
+      w.WriteOps += d.writeOps;
+      this.disks.set(d.device, w);
+    }
+  }
+
   /** A tick in which the VM was expected but not read (worker lost, read failed): not a zero. */
   addMissed(): void {
     this.missed++;
@@ -138,6 +154,7 @@ export class InstanceAccumulator {
     };
     const unsampled = Math.min(Math.round(this.unsampled), windowSeconds);
     if (unsampled > 0) w.Unsampled = unsampled;
+    if (this.disks) w.Disks = [...this.disks.values()].sort((a, b) => a.Device.localeCompare(b.Device)).map((d) => ({ ...d }));
     return w;
   }
 }

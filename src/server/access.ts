@@ -29,6 +29,7 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   { method: 'GET', url: '/v1/servers/:agentId/stats', allowed: READ, auth: 'bearer', what: 'one host’s latest minutes' },
   { method: 'GET', url: '/v1/instances', allowed: READ, auth: 'bearer', what: 'VMs' },
   { method: 'GET', url: '/v1/instances/:id/stats', allowed: READ, auth: 'bearer', what: 'one VM' },
+  { method: 'GET', url: '/v1/instances/:id/disks', allowed: READ, auth: 'bearer', what: 'one VM’s per-disk counters per minute' },
   { method: 'GET', url: '/v1/instances/:id/metric-data', allowed: READ, auth: 'bearer', what: 'GetInstanceMetricData over REST' },
   { method: 'POST', url: '/', allowed: READ, auth: 'sigv4', what: 'Lightsail GetInstanceMetricData (AWS JSON 1.1)' },
   { method: 'PUT', url: '/v1/alarms/:alarmName', allowed: ['admin'], auth: 'bearer', what: 'create or replace an alarm' },

@@ -82,6 +82,39 @@ export interface InstanceWindow {
    * Absent means 0. Gauges are not invented for those seconds: their Count says what was sampled.
    */
   Unsampled?: number;
+  /**
+   * Per virtual disk, the counter deltas of this window as the hypervisor counts them (libvirt,
+   * Cloud Hypervisor vm.counters, Firecracker's metrics file). Absent: no such source for this VM
+   * (or an older agent). A disk's bytes land in the window in which the agent read them.
+   */
+  Disks?: DiskWindow[];
+}
+
+/** One virtual disk's I/O over one window. */
+export interface DiskWindow {
+  /** libvirt target dev (vda), Cloud Hypervisor device id, Firecracker drive id. */
+  Device: string;
+  ReadBytes: number;
+  WriteBytes: number;
+  ReadOps: number;
+  WriteOps: number;
+}
+
+/** The guest's memory as its balloon driver last reported it, bytes (null: not reported). */
+export interface BalloonInfo {
+  /** Memory the balloon leaves to the guest. */
+  ActualBytes: number | null;
+  /** The guest's total memory (libvirt "available", virtio MEMTOT). */
+  AvailableBytes: number | null;
+  /** What the guest could use without swapping (libvirt "usable", the guest's MemAvailable). */
+  UsableBytes: number | null;
+  /** Free memory in the guest (libvirt "unused", MEMFREE). */
+  UnusedBytes: number | null;
+  DiskCachesBytes: number | null;
+  SwapInBytes: number | null;
+  SwapOutBytes: number | null;
+  MajorFaults: number | null;
+  MinorFaults: number | null;
 }
 
 /** The latest counters of a VM: the Hypeman InstanceStats values, PascalCase. */
@@ -111,6 +144,8 @@ export interface InstanceRecord {
   /** Whether the VM's process was still running when the window closed. */
   Running: boolean;
   Counters: InstanceCounters | null;
+  /** The latest balloon reading; absent when no source gave one (or an older agent). */
+  Balloon?: BalloonInfo;
   Stats: InstanceWindow[];
 }
 

@@ -2,7 +2,7 @@
 // Sum / Count; a null network total (a TAP could not be read) stays null. Used by the agent (two
 // processes of one VM in one window) and by the server (windows shorter than a minute merged into
 // their minute before they are stored).
-import type { Agg, HostWindow, InstanceWindow } from './payload.js';
+import type { Agg, DiskWindow, HostWindow, InstanceWindow } from './payload.js';
 
 export function mergeAgg(a: Agg | null, b: Agg | null): Agg | null {
   if (!a) return b;
@@ -30,7 +30,20 @@ export function mergeInstanceWindows(a: InstanceWindow, b: InstanceWindow): Inst
   // Two processes of one VM in one window may each carry unsampled time; the window has no more.
   const unsampled = Math.min((a.Unsampled ?? 0) + (b.Unsampled ?? 0), a.Seconds);
   if (unsampled > 0) out.Unsampled = unsampled;
+  const disks = mergeDiskWindows(a.Disks, b.Disks);
+  if (disks) out.Disks = disks;
   return out;
+}
+
+/** Per-disk deltas of one window: a device's counters add; absent on both sides stays absent. */
+export function mergeDiskWindows(a: readonly DiskWindow[] | undefined, b: readonly DiskWindow[] | undefined): DiskWindow[] | undefined {
+  if (!a && !b) return undefined;
+  const by = new Map<string, DiskWindow>();
+  for (const d of [...(a ?? []), ...(b ?? [])]) {
+    const w = by.get(d.Device);
+    by.set(d.Device, w ? { Device: d.Device, ReadBytes: w.ReadBytes + d.ReadBytes, WriteBytes: w.WriteBytes + d.WriteBytes, ReadOps: w.ReadOps + d.ReadOps, WriteOps: w.WriteOps + d.WriteOps } : { ...d });
+  }
+  return [...by.values()].sort((x, y) => x.Device.localeCompare(y.Device));
 }
 
 const HOST_AGG_FIELDS = ['CPU', 'IOWait', 'Steal', 'RAM', 'Swap', 'Load1', 'Load5', 'Load15', 'Disk'] as const;

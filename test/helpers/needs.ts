@@ -9,7 +9,7 @@ import { accelUnavailable } from './accel.js';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium' | 'victoria-metrics' | 'postgres-server' | 'haproxy';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium' | 'victoria-metrics' | 'postgres-server' | 'haproxy' | 'libvirt';
 
 function which(cmd: string): string | null {
   try {
@@ -74,6 +74,11 @@ async function check(need: Need): Promise<string | null> {
       return existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)) && which('runuser')
         ? null
         : 'the PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)';
+    case 'libvirt':
+      // The daemon is started by the test (test/helpers/libvirt.ts) when none runs.
+      return which('virsh') && existsSync('/usr/sbin/libvirtd') && existsSync('/usr/sbin/virtlogd')
+        ? null
+        : 'libvirt is not installed (apt-get install libvirt-daemon-system)';
     case 'haproxy':
       return which('haproxy') || existsSync('/usr/sbin/haproxy') ? null : 'haproxy is not installed (apt-get install haproxy)';
     case 'alertmanager':

@@ -341,10 +341,21 @@ static void *tap_writer(void *arg) {
 static int api_hang;
 static const char *api_body_file;
 
-static char *read_body(size_t *len) {
+// The body of `GET <path>`: <VPT_API_BODY_FILE>.<path, '/' → '_'> when that file exists (so one
+// stand-in can answer vm.info and vm.counters differently), else VPT_API_BODY_FILE itself.
+static char *read_body(const char *req, size_t reqlen, size_t *len) {
   *len = 0;
   if (!api_body_file) return strdup("{}");
-  FILE *f = fopen(api_body_file, "rb");
+  FILE *f = NULL;
+  const char *p = req + 4, *end = memchr(p, ' ', reqlen > 4 ? reqlen - 4 : 0);
+  if (end && end > p && (size_t)(end - p) < 200) {
+    char alt[4096];
+    int n = snprintf(alt, sizeof alt, "%s.", api_body_file);
+    for (const char *q = p; q < end && n < (int)sizeof alt - 1; q++) alt[n++] = *q == '/' || *q == '?' ? '_' : *q;
+    alt[n] = 0;
+    f = fopen(alt, "rb");
+  }
+  if (!f) f = fopen(api_body_file, "rb");
   if (!f) return strdup("{}");
   size_t cap = 4096, n = 0;
   char *b = malloc(cap);
@@ -408,7 +419,7 @@ static void *api_conn(void *arg) {
     char head[256];
     if (is_get) {
       size_t blen;
-      char *body = read_body(&blen);
+      char *body = read_body(buf, hlen, &blen);
       int hl = snprintf(head, sizeof head,
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n", blen,
                         close_after ? "Connection: close\r\n" : "");

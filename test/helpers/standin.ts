@@ -21,6 +21,7 @@
 //   VPT_TOUCH_MB=M              allocate and touch M MiB before READY
 //   VPT_API_SOCKET=path         serve HTTP/1.1 there: every GET → 200 + VPT_API_BODY_FILE's
 //                               content (re-read per request), other methods → 204
+//                               (or VPT_API_BODY_FILE.<path, '/' → '_'> when that file exists)
 //   VPT_API_HANG=1              accept connections on the API socket and never answer
 //   VPT_PDEATHSIG=0             do not die with the parent (default: SIGTERM when it dies)
 //   VPT_STATUS_FILE=path        JSON counters, rewritten (atomically) on SIGUSR1, SIGUSR2,
@@ -67,6 +68,8 @@ export interface StandinOptions {
   apiSocket?: string;
   /** Body of every GET on the API socket (an object is JSON-encoded). */
   apiBody?: string | object;
+  /** Bodies of particular GET paths (e.g. `/api/v1/vm.counters`); other paths get apiBody. */
+  apiBodies?: Record<string, string | object>;
   apiHang?: boolean;
   /** Extra raw environment (merged last). */
   env?: Record<string, string>;
@@ -114,10 +117,15 @@ export interface Standin {
   setReading(on: boolean): Promise<StandinStatus>;
   /** SIGTERM by PID (SIGKILL after a grace period), wait, remove the temp dir. Idempotent. */
   stop(): Promise<void>;
-  /** Replace the body the API socket serves from the next request on. */
-  setApiBody(body: string | object): void;
+  /** Replace the body the API socket serves from the next request on (of `path` when given). */
+  setApiBody(body: string | object, path?: string): void;
   /** Output on stderr so far (for failure messages). */
   stderr(): string;
+}
+
+/** The stand-in's body file for one GET path (see VPT_API_BODY_FILE above). */
+function apiPathFile(bodyFile: string, path: string): string {
+  return `${bodyFile}.${path.replace(/[/?]/g, '_')}`;
 }
 
 export async function startStandin(opts: StandinOptions): Promise<Standin> {
@@ -150,6 +158,7 @@ export async function startStandin(opts: StandinOptions): Promise<Standin> {
     const bodyFile = join(dir, 'api-body.json');
     const body = opts.apiBody ?? {};
     writeFileSync(bodyFile, typeof body === 'string' ? body : JSON.stringify(body));
+    for (const [path, b] of Object.entries(opts.apiBodies ?? {})) writeFileSync(apiPathFile(bodyFile, path), typeof b === 'string' ? b : JSON.stringify(b));
     env.VPT_API_BODY_FILE = bodyFile;
     if (opts.apiHang) env.VPT_API_HANG = '1';
   }
@@ -228,11 +237,12 @@ export async function startStandin(opts: StandinOptions): Promise<Standin> {
     status: () => signalled('SIGUSR1'),
     setReading: (on) => signalled(on ? 'SIGUSR2' : 'SIGWINCH'),
     stop,
-    setApiBody(body) {
+    setApiBody(body, path) {
       if (!opts.apiSocket) throw new Error('this stand-in has no API socket');
       const tmp = join(dir, 'api-body.json.tmp');
       writeFileSync(tmp, typeof body === 'string' ? body : JSON.stringify(body));
-      renameSync(tmp, join(dir, 'api-body.json'));
+      const bodyFile = join(dir, 'api-body.json');
+      renameSync(tmp, path === undefined ? bodyFile : apiPathFile(bodyFile, path));
     },
     stderr: () => stderr,
   };

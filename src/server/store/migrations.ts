@@ -7,6 +7,7 @@ import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
 import { CONSOLE_MIGRATIONS } from '../console/migrations.js';
 import { AGENT_COLS, HOST_MINUTE_COLS_V1, HOST_TIER_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS_V1, INSTANCE_TIER_COLS, TIER_SECONDS, tierTable } from './schema.js';
 import { colDefs, type Dialect, type SqlDb } from './sql.js';
+import { diskMinutesDdl } from './disk-minutes.js';
 
 export interface Migration {
   version: number;
@@ -119,6 +120,11 @@ ALTER TABLE tokens_new RENAME TO tokens;
       }
       return out.join('\n');
     },
+  },
+  {
+    version: 5,
+    name: 'instance_disk_minutes: per virtual disk counters per minute (issue 19)',
+    sql: (d) => diskMinutesDdl(d),
   },
 ];
 

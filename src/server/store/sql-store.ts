@@ -50,6 +50,7 @@ import {
   DEFAULT_RETENTION_DAYS,
 } from './store.js';
 
+import { insertDiskMinutes, readDiskMinutes, retainDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
 /**
  * Tables partitioned on PostgreSQL, one partition per table and period (epoch-aligned spans);
  * partition names are `<table>_pYYYYMMDD` of the span's first day, made from integers only.
@@ -199,6 +200,7 @@ export class SqlStore implements Store {
       }
       await this.db.insertRows(e, 'instances', INSTANCE_COLS, instanceRows, this.tails.instance);
       const back = await this.db.mergeRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute, 'instance_id, minute, parts');
+      await insertDiskMinutes(this.db, e, p.AgentID, insts);
       const merged = new Set<string>();
       for (const r of back) if (Number(r.parts) > 1) merged.add(`${String(r.instance_id)}\u0000${Number(r.minute)}`);
       const instTiers = new TierBatch('instance');
@@ -447,8 +449,13 @@ export class SqlStore implements Store {
         }
       }
     }
+    deletedRows += await retainDiskMinutes(this.db, floorTo(cutoff, HOUR), DELETE_CHUNK);
     const deletedBatches = await this.db.run('DELETE FROM batches WHERE received_at < ?', [cutoff]);
     return { deletedRows, droppedPartitions: dropped, deletedBatches };
+  }
+
+  instanceDiskMinutes(agentId: string, instanceId: string, from: number, to: number): Promise<DiskMinuteRow[]> {
+    return readDiskMinutes(this.db, agentId, instanceId, from, to);
   }
 
   async close(): Promise<void> {

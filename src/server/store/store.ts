@@ -4,6 +4,7 @@
 // read), which is what a metrics engine must answer. sql-store.ts implements both on SQLite (the
 // default) and PostgreSQL; an engine for the time series alone (VictoriaMetrics, say) would
 // implement TimeSeriesStore beside an SQL MetadataStore, without touching the routes: victoria.ts.
+import type { DiskMinuteRow } from './disk-minutes.js';
 import { isPostgresUrl } from '../../config/db-url.js';
 import type { AlertDb } from '../alerts/db.js';
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
@@ -193,6 +194,8 @@ export interface TimeSeriesStore {
   instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]>;
   /** For every instance with a record at or after `since`, its newest record: one query for the whole fleet (the console's table). */
   latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]>;
+  /** Per-disk counters of one instance in [from, to), by minute then device (disk-minutes.ts). */
+  instanceDiskMinutes(agentId: string, instanceId: string, from: number, to: number): Promise<DiskMinuteRow[]>;
   /** Drops minutes older than cutoff (unix seconds), tier rows older than their cutoffs, and batch ids received before cutoff. */
   retain(cutoff: number, tiers?: RetentionCutoffs): Promise<RetentionResult>;
 }

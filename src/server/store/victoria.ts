@@ -16,6 +16,7 @@ import { mergeHostWindows, mergeInstanceWindows } from './merge.js';
 import { keptWindows } from './rows.js';
 import { AGENT_COLS, INSTANCE_COLS, agentUpsertTail, agentValues, instanceUpsertTail, instanceValues } from './schema.js';
 import type { SqlStore } from './sql-store.js';
+import { insertDiskMinutes, readDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
 import type { Exec, Value } from './sql.js';
 import { tierSpec } from './tiers.js';
 import type {
@@ -117,6 +118,8 @@ export class VictoriaStore implements Store {
       await db.insertRows(e, 'agents', AGENT_COLS, [agentValues(p, opts.receivedAt)], this.tails.agent);
       const rows: Value[][] = insts.map((x) => instanceValues(p.AgentID, { ...x.rec, Stats: x.w.kept }, p.CreatedAt));
       await db.insertRows(e, 'instances', INSTANCE_COLS, rows, this.tails.instance);
+      // Per-disk minutes stay in SQL (disk-minutes.ts), committed with the batch id.
+      await insertDiskMinutes(db, e, p.AgentID, insts);
       let skippedMinutes = host.skipped;
       let instanceMinutes = 0;
       for (const x of insts) {
@@ -232,6 +235,10 @@ export class VictoriaStore implements Store {
 
   async hostMinuteSet(agentId: string, from: number, to: number): Promise<number[]> {
     return [...(await this.readMinutes({ agentId }, from, to, ['samples'])).keys()];
+  }
+
+  instanceDiskMinutes(agentId: string, instanceId: string, from: number, to: number): Promise<DiskMinuteRow[]> {
+    return readDiskMinutes(this.sql.db, agentId, instanceId, from, to);
   }
 
   async instanceMinutes(agentId: string, instanceId: string, from: number, to: number, columns: readonly string[]): Promise<MinuteRow[]> {
