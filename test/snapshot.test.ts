@@ -16,7 +16,8 @@ import { startQemu, type Qemu } from './helpers/qemu.js';
 import { clockTicks, cpuTicks, pageSize, startOddComm, waitFor } from './helpers/procs.js';
 import { INSTANCE_STATS_KEYS } from '../src/agent/instance-stats.js';
 import { Discovery } from '../src/discover/scan.js';
-import { VmReader, type InstanceStats } from '../src/collect/vm-reader.js';
+import { VmReader } from '../src/collect/vm-reader.js';
+import type { InstanceStats } from '../src/agent/instance-stats.js';
 import { systemConstants } from '../src/readers/system.js';
 
 const cli = join(distRoot, 'src', 'cli.js');

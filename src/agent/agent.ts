@@ -18,10 +18,11 @@ import type { SystemConstants } from '../readers/system.js';
 import type { HostWindow, InstanceWindow, NetworkInterfaceInfo } from '../ship/payload.js';
 import type { AgentConfig } from './config.js';
 import { SamplerPool } from './pool.js';
-import { counterDelta, counterDeltas, deriveRates, tapDeltas, type VmRates } from './rates.js';
+import { counterDelta, counterDeltas, deriveRates, tapRates, type VmRates } from './rates.js';
 import { gapGoesWhole, spreadGap } from './carry.js';
 import { diskUsedPercent, hostTick } from './host-rates.js';
 import { Windows, type ClosedWindow, type HostTick } from './windows.js';
+import { hostWindow, instanceWindow } from './wire-window.js';
 import type { AgentHealth, AgentView, HostView, InstanceView, TapRate, ThreadUsage } from './view.js';
 
 /** What the agent reports about itself; the metrics module implements it. */
@@ -266,13 +267,7 @@ export class Agent implements AgentView {
           })
         : null;
       s.rates = rates;
-      s.tapRates = prev && rates ? tapDeltas(prev, cur).perTap.map((t) => ({
-        name: t.name,
-        inBytesPerSec: t.inBytes / rates.seconds,
-        outBytesPerSec: t.outBytes / rates.seconds,
-        inPacketsPerSec: t.inPackets / rates.seconds,
-        outPacketsPerSec: t.outPackets / rates.seconds,
-      })) : [];
+      s.tapRates = prev && rates ? tapRates(prev, cur, rates.seconds) : [];
       s.latest = cur;
       s.lastSampledMs = cur.tMs;
       this.windows.vm(key, nominal).addSample(rates, {
@@ -368,7 +363,7 @@ export class Agent implements AgentView {
       try {
         await l({ windows, window, vms, interfaces });
       } catch (err) {
-        this.log.error({ err, minute: window.host.Minute }, 'window listener failed');
+        this.log.error({ err, minute: window.startMs / 1000 }, 'window listener failed');
       }
     }
   }
@@ -446,13 +441,13 @@ export class Agent implements AgentView {
     const out: InstanceWindow[] = [];
     for (const w of this.windows.history()) {
       const r = w.instances.get(key);
-      if (r) out.push(r);
+      if (r) out.push(instanceWindow(r));
     }
     return out;
   }
 
   hostHistory(): readonly HostWindow[] {
-    return this.windows.history().map((w) => w.host);
+    return this.windows.history().map((w) => hostWindow(w.host));
   }
 
   host(): HostView {

@@ -54,7 +54,14 @@ export interface TapDetail {
   TxBytesPerSec: number;
   RxPacketsPerSec: number;
   TxPacketsPerSec: number;
+  /** The kernel's error and drop counters of the TAP, VM view, per second. */
+  RxErrorsPerSec: number;
+  TxErrorsPerSec: number;
+  RxDroppedPerSec: number;
+  TxDroppedPerSec: number;
 }
+
+const TAP_DETAIL_KEYS = ['RxBytesPerSec', 'TxBytesPerSec', 'RxPacketsPerSec', 'TxPacketsPerSec', 'RxErrorsPerSec', 'TxErrorsPerSec', 'RxDroppedPerSec', 'TxDroppedPerSec'] as const;
 
 export interface InstanceDetail {
   InstanceID: string;
@@ -153,19 +160,20 @@ export function buildDetail(
 ): InstanceDetail {
   const r = iv.rates;
   const interfaces: Record<string, TapDetail> = {};
-  const total: TapDetail = { RxBytesPerSec: 0, TxBytesPerSec: 0, RxPacketsPerSec: 0, TxPacketsPerSec: 0 };
+  const total = Object.fromEntries(TAP_DETAIL_KEYS.map((k) => [k, 0])) as unknown as TapDetail;
   for (const t of iv.tapRates) {
     const d: TapDetail = {
       RxBytesPerSec: t.inBytesPerSec,
       TxBytesPerSec: t.outBytesPerSec,
       RxPacketsPerSec: t.inPacketsPerSec,
       TxPacketsPerSec: t.outPacketsPerSec,
+      RxErrorsPerSec: t.inErrorsPerSec,
+      TxErrorsPerSec: t.outErrorsPerSec,
+      RxDroppedPerSec: t.inDroppedPerSec,
+      TxDroppedPerSec: t.outDroppedPerSec,
     };
     interfaces[t.name] = d;
-    total.RxBytesPerSec += d.RxBytesPerSec;
-    total.TxBytesPerSec += d.TxBytesPerSec;
-    total.RxPacketsPerSec += d.RxPacketsPerSec;
-    total.TxPacketsPerSec += d.TxPacketsPerSec;
+    for (const k of TAP_DETAIL_KEYS) total[k] += d[k];
   }
   const perSec = (v: number) => (r && r.seconds > 0 ? v / r.seconds : 0);
   return {

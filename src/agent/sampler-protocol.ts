@@ -38,8 +38,9 @@ export function statusKind(code: number): FailureKind {
   return STATUS_KINDS[code - 1] ?? 'io';
 }
 
-/** Fixed fields per VM, then 4 per TAP: rxBytes, txBytes, rxPackets, txPackets. */
+/** Fixed fields per VM, then TAP_FIELDS per TAP in TapCounters order. */
 export const FIXED = 16;
+export const TAP_FIELDS = 8;
 
 /** Write one sample at `at`; returns the next offset. Nulls are NaN. */
 export function packSample(out: Float64Array, at: number, s: VmSample): number {
@@ -66,13 +67,17 @@ export function packSample(out: Float64Array, at: number, s: VmSample): number {
     out[o + 1] = t ? t.txBytes : NaN;
     out[o + 2] = t ? t.rxPackets : NaN;
     out[o + 3] = t ? t.txPackets : NaN;
-    o += 4;
+    out[o + 4] = t ? t.rxErrors : NaN;
+    out[o + 5] = t ? t.txErrors : NaN;
+    out[o + 6] = t ? t.rxDropped : NaN;
+    out[o + 7] = t ? t.txDropped : NaN;
+    o += TAP_FIELDS;
   }
   return o;
 }
 
 export function packedLength(s: VmSample): number {
-  return FIXED + 4 * s.taps.length;
+  return FIXED + TAP_FIELDS * s.taps.length;
 }
 
 /** Read one sample back; TAP names come from the VM, in the order the reader used. */
@@ -89,9 +94,19 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     taps.push(
       Number.isNaN(rx)
         ? null
-        : { name: vm.taps[i] ?? `tap${i}`, rxBytes: rx, txBytes: data[o + 1]!, rxPackets: data[o + 2]!, txPackets: data[o + 3]! },
+        : {
+            name: vm.taps[i] ?? `tap${i}`,
+            rxBytes: rx,
+            txBytes: data[o + 1]!,
+            rxPackets: data[o + 2]!,
+            txPackets: data[o + 3]!,
+            rxErrors: data[o + 4]!,
+            txErrors: data[o + 5]!,
+            rxDropped: data[o + 6]!,
+            txDropped: data[o + 7]!,
+          },
     );
-    o += 4;
+    o += TAP_FIELDS;
   }
   const periods = v(12);
   const sample: VmSample = {

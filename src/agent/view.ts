@@ -14,6 +14,10 @@ export interface TapRate {
   readonly outBytesPerSec: number;
   readonly inPacketsPerSec: number;
   readonly outPacketsPerSec: number;
+  readonly inErrorsPerSec: number;
+  readonly outErrorsPerSec: number;
+  readonly inDroppedPerSec: number;
+  readonly outDroppedPerSec: number;
 }
 
 export interface ThreadUsage {

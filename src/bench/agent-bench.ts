@@ -182,9 +182,11 @@ async function runPerTask(vms: DiscoveredVm[], threads: number): Promise<PathRes
   const piscina = new Piscina({ filename: perVmWorkerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1 });
   const light = vms.map(forWorker);
   let firstFailure = '';
+  let tick = 0;
   try {
     return await measure(async () => {
-      const out = await Promise.all(light.map((vm) => piscina.run({ vm, roots, constants })));
+      tick++;
+      const out = await Promise.all(light.map((vm) => piscina.run({ vm, roots, constants, tick })));
       let n = 0;
       for (const o of out) {
         if (o instanceof Float64Array) n++;

@@ -15,7 +15,10 @@ import { netStatPath, procPidPath, type Roots } from '../readers/roots.js';
 import type { SystemConstants } from '../readers/system.js';
 import type { FieldError, TapCounters, ThrottleCounters, VmSample } from '../collect/vm-sample.js';
 
-export const TAP_COUNTERS = ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets'] as const;
+import { TAP_SYSFS_COUNTERS } from '../collect/vm-reader.js';
+
+/** The old strategy's files: every counter of every TAP from sysfs (the C floor's 11 files had 4). */
+export const TAP_COUNTERS = TAP_SYSFS_COUNTERS;
 
 export interface VmFileSet {
   readonly stat: string;
@@ -94,7 +97,7 @@ export function readNaive(vm: DiscoveredVm, f: VmFileSet, constants: SystemConst
       }
       v.push(c.value);
     }
-    return { name: vm.taps[i]!, rxBytes: v[0]!, txBytes: v[1]!, rxPackets: v[2]!, txPackets: v[3]! };
+    return { name: vm.taps[i]!, rxBytes: v[0]!, txBytes: v[1]!, rxPackets: v[2]!, txPackets: v[3]!, rxErrors: v[4]!, txErrors: v[5]!, rxDropped: v[6]!, txDropped: v[7]! };
   });
   let throttle: ThrottleCounters | null = null;
   if (f.cpuStat && vm.cgroupVersion) {

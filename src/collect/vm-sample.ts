@@ -1,12 +1,22 @@
 import type { FailureKind } from '../readers/outcome.js';
 
-/** One TAP's counters as the host's sysfs shows them (host view: rx = what the VM sent). */
+/**
+ * One TAP's counters as the host's kernel counts them (host view: rx = what the VM sent), from the
+ * namespace's /proc/<pid>/net/dev (or the TAP's sysfs statistics when it is not listed there).
+ * Errors and drops are the kernel's: `rxDropped` is /proc/net/dev's `drop` (rx_dropped plus
+ * rx_missed_errors, which a TAP never counts); `txDropped` is tx_dropped, frames the host could not
+ * hand to the VM (TAP down, the VM's queue full).
+ */
 export interface TapCounters {
   readonly name: string;
   readonly rxBytes: number;
   readonly txBytes: number;
   readonly rxPackets: number;
   readonly txPackets: number;
+  readonly rxErrors: number;
+  readonly txErrors: number;
+  readonly rxDropped: number;
+  readonly txDropped: number;
 }
 
 export interface ThrottleCounters {
