@@ -103,7 +103,7 @@ c('backfill opens only windows before the run\'s first; a window longer than a m
 const sample = (o: Partial<VmSample> = {}): VmSample => ({
   key: '4242:99', tMs: Date.now(), utimeTicks: 1000, stimeTicks: 200, numThreads: 3, rssBytes: 4096, vmsBytes: 8192, swapBytes: 0, peakRssBytes: 4096,
   diskReadBytes: 10, diskWriteBytes: 20, vcpuRunNs: 5, vcpuWaitNs: 1,
-  taps: [{ name: 'vpt0', rxBytes: 100, txBytes: 200, rxPackets: 1, txPackets: 2, rxErrors: 0, txErrors: 4, rxDropped: 5, txDropped: 6 }, null], throttle: null, errors: [], ...o,
+  taps: [{ name: 'vpt0', rxBytes: 100, txBytes: 200, rxPackets: 1, txPackets: 2, rxErrors: 0, txErrors: 4, rxDropped: 5, txDropped: 6 }, null], throttle: null, pressure: null, errors: [], ...o,
 });
 
 c('the latest counters of a VM with an unreadable TAP are null, never a partial sum', () => {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,9 @@ import { systemConstants } from '../src/readers/system.js';
 import { readVmOnce, VmReader } from '../src/collect/vm-reader.js';
 import { toInstanceStats } from '../src/agent/instance-stats.js';
 import { NetnsTaps } from '../src/collect/netns-taps.js';
+import { cgroup2Mount, ownCgroupPath } from '../src/collect/pressure.js';
+import { parsePressure } from '../src/readers/parse-pressure.js';
+import { parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 import { filesystems, hostFacts, HostReader, physicalInterfaces } from '../src/collect/host.js';
 
@@ -109,9 +112,11 @@ test('cpu_seconds equals the kernel utime+stime; statm RSS equals status VmRSS; 
     assert.is(sample.vcpuRunNs, sched.runNs);
     assert.is(sample.vcpuWaitNs, sched.waitNs);
     assert.ok(sample.vcpuRunNs! >= 0.3e9);
-    // No cgroup, no TAPs were given: throttle is null with a reason, never 0.
+    // No cgroup, no TAPs were given: throttle is null with a reason, never 0; the child shares
+    // the test's cgroup, so it has no pressure of its own either.
     assert.is(sample.throttle, null);
-    assert.equal(sample.errors.map((e) => [e.field, e.kind]), [['throttle', 'missing']]);
+    assert.is(sample.pressure, null);
+    assert.equal(sample.errors.map((e) => [e.field, e.kind]), [['throttle', 'missing'], ['pressure', 'missing']]);
   } finally {
     reader.close();
     kill(child);
@@ -190,7 +195,7 @@ test('toInstanceStats: VM view of TAP counters, ratio only with allocation', () 
       { name: 'vpta', rxBytes: 10, txBytes: 100, rxPackets: 1, txPackets: 2, rxErrors: 3, txErrors: 0, rxDropped: 5, txDropped: 7 },
       { name: 'vptb', rxBytes: 20, txBytes: 200, rxPackets: 1, txPackets: 2, rxErrors: 0, txErrors: 1, rxDropped: 0, txDropped: 2 },
     ],
-    throttle: null, errors: [],
+    throttle: null, pressure: null, errors: [],
   };
   const s = toInstanceStats(sample, vm, constants.clockTicksPerSecond);
   assert.equal(s, {
@@ -203,6 +208,7 @@ test('toInstanceStats: VM view of TAP counters, ratio only with allocation', () 
       { name: 'vpta', rx_bytes: 100, tx_bytes: 10, rx_packets: 2, tx_packets: 1, rx_errors: 0, tx_errors: 3, rx_dropped: 7, tx_dropped: 5 },
       { name: 'vptb', rx_bytes: 200, tx_bytes: 20, rx_packets: 2, tx_packets: 1, rx_errors: 1, tx_errors: 0, rx_dropped: 2, tx_dropped: 0 },
     ],
+    pressure: null, pressure_unavailable: 'not measured',
   });
   const noAlloc = toInstanceStats(sample, { ...vm, allocatedMemoryBytes: 0 }, constants.clockTicksPerSecond);
   assert.not.ok('memory_utilization_ratio' in noAlloc);
@@ -271,6 +277,56 @@ function delTap(name: string): void {
   }
 }
 const sysCounter = (tap: string, c: string): number => Number(readFileSync(`/sys/class/net/${tap}/statistics/${c}`, 'utf8'));
+
+test('pressure: the PSI totals of the VM\'s own cgroup v2, equal to its files; v1-only, root and shared cgroups say why not', async () => {
+  // The rule for "the VM's own cgroup", pure.
+  const lines = (v2: string) => value(parseCgroupLines(`4:memory:/x\n0::${v2}\n`));
+  const never = () => false;
+  assert.equal(ownCgroupPath(lines('/machine.slice/machine-qemu\\x2d1\\x2dweb.scope/libvirt/emulator'), 7, never), { ok: true, value: '/machine.slice/machine-qemu\\x2d1\\x2dweb.scope' });
+  assert.equal(ownCgroupPath(lines('/vms/web'), 7, (p) => p === '/vms/web'), { ok: true, value: '/vms/web' });
+  assert.match((ownCgroupPath(lines('/user.slice/session-1.scope'), 7, never) as { detail: string }).detail, /holds other processes/);
+  assert.match((ownCgroupPath(lines('/'), 7, never) as { detail: string }).detail, /root cgroup/);
+  assert.match((ownCgroupPath(value(parseCgroupLines('4:memory:/x\n')), 7, never) as { detail: string }).detail, /cgroup v1 only/);
+  // A host with cgroup v1 alone (a /sys without a v2 mount): not available, and said so.
+  const v1sys = mkdtempSync(join(tmpdir(), 'vpt-v1sys-'));
+  try {
+    const r = value(readVmOnce(vmFor(process.pid), { constants, sysRoot: v1sys }));
+    assert.is(r.pressure, null);
+    assert.match(r.errors.find((e) => e.field === 'pressure')!.detail, /cgroup v2 is not mounted/);
+    assert.match(toInstanceStats(r, vmFor(process.pid), constants.clockTicksPerSecond).pressure_unavailable!, /cgroup v1 host/);
+  } finally {
+    rmSync(v1sys, { recursive: true, force: true });
+  }
+  if (!(await needs('pressure of a real cgroup v2', 'root'))) return;
+  const mount = cgroup2Mount('/sys');
+  if (mount === null) {
+    skipped.push('pressure of a real cgroup v2: no cgroup2 hierarchy is mounted on this host');
+    return;
+  }
+  const dir = join(mount, `vpt-psi-${process.pid}`);
+  mkdirSync(dir);
+  const child = spawn('sh', ['-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 600'], { stdio: 'ignore' });
+  let reader: VmReader | undefined;
+  try {
+    writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
+    const st = kernelStat(child.pid!);
+    reader = new VmReader(vmFor(child.pid!, { starttime: st.starttime }), { constants });
+    const file = (r: string) => value(parsePressure(readFileSync(join(dir, `${r}.pressure`))));
+    const before = { cpu: file('cpu'), memory: file('memory'), io: file('io') };
+    const p = value(reader.read()).pressure!;
+    const after = { cpu: file('cpu'), memory: file('memory'), io: file('io') };
+    assert.ok(p, 'the cgroup holds only this process: its pressure is the VM\'s');
+    for (const r of ['cpu', 'memory', 'io'] as const) {
+      assert.ok(p[r].someUs >= before[r].someUs && p[r].someUs <= after[r].someUs, `${r} some ${p[r].someUs} in [${before[r].someUs}, ${after[r].someUs}]`);
+      assert.ok(after[r].fullUs === null || (p[r].fullUs! >= before[r].fullUs! && p[r].fullUs! <= after[r].fullUs!), `${r} full`);
+    }
+  } finally {
+    reader?.close();
+    kill(child);
+    await waitFor(() => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '', 5000, 'the cgroup to empty');
+    rmdirSync(dir);
+  }
+});
 
 test('TAP: counters read, a deleted TAP is missing (not 0), a recreated or late TAP is picked up', async () => {
   if (!(await needs('TAP counters', 'root', 'tun'))) return;

@@ -16,6 +16,7 @@ import { parseSchedstat } from '../src/readers/parse-schedstat.js';
 import { parseFdinfo } from '../src/readers/parse-fdinfo.js';
 import { parseNetDev } from '../src/readers/parse-net-dev.js';
 import { parseNetDevSelected } from '../src/readers/parse-net-dev-selected.js';
+import { parsePressure } from '../src/readers/parse-pressure.js';
 import { parseCounter } from '../src/readers/parse-counter.js';
 import { cpuCgroupLines, parseCgroup, parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import { parseCgroupCpuStat, parseCpuStatV1, parseCpuStatV2 } from '../src/readers/parse-cpu-stat.js';
@@ -338,6 +339,16 @@ test('parseNetDevSelected: only the wanted interfaces, odd names (UTF-8, long, p
   isMalformed(parseNetDevSelected(bad, new Set(['vpt9'])), 'short wanted line');
   isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace(' 5 ', ` ${TOO_BIG} `).replace('      5 ', ` ${TOO_BIG} `), new Set(['vpt9'])), 'huge');
   isMalformed(parseNetDevSelected('vpt9: 1 2\n', null), 'no header');
+});
+
+test('parsePressure: some and full totals in µs; a cpu.pressure without full (before 5.13) is null, never 0', () => {
+  const text = 'some avg10=1.50 avg60=0.20 avg300=0.00 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=789\n';
+  assert.equal(value(parsePressure(text)), { someUs: 123456, fullUs: 789 });
+  assert.equal(value(parsePressure('some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n')), { someUs: 5, fullUs: null });
+  assert.is(value(parsePressure(`some avg10=0.00 avg60=0.00 avg300=0.00 total=9007199254740991\n`)).someUs, 9007199254740991);
+  isMalformed(parsePressure(`some avg10=0.00 avg60=0.00 avg300=0.00 total=${TOO_BIG}\n`), 'huge');
+  isMalformed(parsePressure('full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n'), 'no some');
+  isMalformed(parsePressure('some total=1\n'), 'no averages');
 });
 
 test.run();

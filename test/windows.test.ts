@@ -89,7 +89,7 @@ const r = suite('rates');
 function sample(over: Partial<VmSample>): VmSample {
   return {
     key: '1:1', tMs: 0, utimeTicks: 0, stimeTicks: 0, numThreads: 1, rssBytes: 0, vmsBytes: 0, swapBytes: 0,
-    peakRssBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, vcpuRunNs: 0, vcpuWaitNs: 0, taps: [], throttle: null, errors: [],
+    peakRssBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, vcpuRunNs: 0, vcpuWaitNs: 0, taps: [], throttle: null, pressure: null, errors: [],
     ...over,
   };
 }

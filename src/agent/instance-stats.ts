@@ -52,6 +52,9 @@ export interface InstanceStats {
   network_tx_dropped: number | null;
   /** Each TAP that could be read, VM view. */
   taps: TapStats[];
+  /** PSI totals (µs) of the VM's own cgroup v2; null with the reason beside it when not measured. */
+  pressure: Record<'cpu' | 'memory' | 'io', { some_total_us: number; full_total_us: number | null }> | null;
+  pressure_unavailable: string | null;
 }
 
 export function toInstanceStats(sample: VmSample, vm: DiscoveredVm, clockTicksPerSecond: number): InstanceStats {
@@ -99,6 +102,14 @@ export function toInstanceStats(sample: VmSample, vm: DiscoveredVm, clockTicksPe
     network_rx_dropped: n ? n.rxDropped : null,
     network_tx_dropped: n ? n.txDropped : null,
     taps,
+    pressure: sample.pressure
+      ? {
+          cpu: { some_total_us: sample.pressure.cpu.someUs, full_total_us: sample.pressure.cpu.fullUs },
+          memory: { some_total_us: sample.pressure.memory.someUs, full_total_us: sample.pressure.memory.fullUs },
+          io: { some_total_us: sample.pressure.io.someUs, full_total_us: sample.pressure.io.fullUs },
+        }
+      : null,
+    pressure_unavailable: sample.pressure ? null : (sample.errors.find((e) => e.field === 'pressure')?.detail ?? 'not measured'),
   };
 }
 

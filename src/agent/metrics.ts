@@ -159,6 +159,24 @@ export function createAgentMetrics(view: AgentView, opts: AgentMetricsOptions): 
   tapMetric('vmpulse_vm_tap_tx_bytes_total', 'Bytes the VM sent on this TAP (host rx_bytes).', (t) => t.rxBytes);
   tapMetric('vmpulse_vm_tap_rx_packets_total', 'Packets the VM received on this TAP (host tx_packets).', (t) => t.txPackets);
   tapMetric('vmpulse_vm_tap_tx_packets_total', 'Packets the VM sent on this TAP (host rx_packets).', (t) => t.rxPackets);
+  tapMetric('vmpulse_vm_tap_rx_errors_total', 'Receive errors of the VM on this TAP (host tx_errors).', (t) => t.txErrors);
+  tapMetric('vmpulse_vm_tap_tx_errors_total', 'Transmit errors of the VM on this TAP (host rx_errors).', (t) => t.rxErrors);
+  tapMetric('vmpulse_vm_tap_rx_dropped_total', 'Frames for the VM the host dropped on this TAP: TAP down, the VM not reading its queue (host tx_dropped).', (t) => t.txDropped);
+  tapMetric('vmpulse_vm_tap_tx_dropped_total', 'Frames from the VM the host dropped on this TAP (host rx_dropped, /proc/net/dev drop).', (t) => t.rxDropped);
+
+  collector(registry, 'vmpulse_vm_pressure_stalled_seconds_total', "Pressure stall time (PSI total) of the VM's own cgroup v2 by resource (cpu, memory, io) and kind (some, full); no series where the VM has no cgroup v2 of its own.", 'counter', () => {
+    const out: Point[] = [];
+    for (const v of snap().vms) {
+      const p = v.sample.pressure;
+      if (!p) continue;
+      for (const resource of ['cpu', 'memory', 'io'] as const) {
+        out.push({ labels: { ...v.base, resource, kind: 'some' }, value: p[resource].someUs / 1e6 });
+        const full = p[resource].fullUs;
+        if (full !== null) out.push({ labels: { ...v.base, resource, kind: 'full' }, value: full / 1e6 });
+      }
+    }
+    return out;
+  });
 
   // --- host ---
   const hostGauge = (name: string, help: string, value: () => number | null | undefined) =>

@@ -39,7 +39,9 @@ export function statusKind(code: number): FailureKind {
 }
 
 /** Fixed fields per VM, then TAP_FIELDS per TAP in TapCounters order. */
-export const FIXED = 16;
+export const FIXED = 22;
+/** Where the TAP count sits in a packed sample. */
+export const TAP_COUNT_AT = 15;
 export const TAP_FIELDS = 8;
 
 /** Write one sample at `at`; returns the next offset. Nulls are NaN. */
@@ -60,7 +62,15 @@ export function packSample(out: Float64Array, at: number, s: VmSample): number {
   out[at + 12] = s.throttle ? s.throttle.periods : NaN;
   out[at + 13] = s.throttle ? s.throttle.throttledPeriods : NaN;
   out[at + 14] = s.throttle ? s.throttle.throttledNs : NaN;
-  out[at + 15] = s.taps.length;
+  out[at + TAP_COUNT_AT] = s.taps.length;
+  // PSI totals (µs) of cpu, memory, io: some and full each; all NaN when not measured.
+  const p = s.pressure;
+  out[at + 16] = p ? p.cpu.someUs : NaN;
+  out[at + 17] = p ? n(p.cpu.fullUs) : NaN;
+  out[at + 18] = p ? p.memory.someUs : NaN;
+  out[at + 19] = p ? n(p.memory.fullUs) : NaN;
+  out[at + 20] = p ? p.io.someUs : NaN;
+  out[at + 21] = p ? n(p.io.fullUs) : NaN;
   let o = at + FIXED;
   for (const t of s.taps) {
     out[o] = t ? t.rxBytes : NaN;
@@ -86,7 +96,7 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     const x = data[at + i]!;
     return Number.isNaN(x) ? null : x;
   };
-  const nTaps = data[at + 15]!;
+  const nTaps = data[at + TAP_COUNT_AT]!;
   const taps: (TapCounters | null)[] = [];
   let o = at + FIXED;
   for (let i = 0; i < nTaps; i++) {
@@ -109,6 +119,12 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     o += TAP_FIELDS;
   }
   const periods = v(12);
+  const cpuSome = v(16);
+  const pressure = cpuSome === null ? null : {
+    cpu: { someUs: cpuSome, fullUs: v(17) },
+    memory: { someUs: data[at + 18]!, fullUs: v(19) },
+    io: { someUs: data[at + 20]!, fullUs: v(21) },
+  };
   const sample: VmSample = {
     key: vm.key,
     tMs: data[at]!,
@@ -124,6 +140,7 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     vcpuRunNs: v(10),
     vcpuWaitNs: v(11),
     throttle: periods === null ? null : { periods, throttledPeriods: data[at + 13]!, throttledNs: data[at + 14]! },
+    pressure,
     taps,
     errors,
   };

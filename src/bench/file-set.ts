@@ -122,6 +122,7 @@ export function readNaive(vm: DiscoveredVm, f: VmFileSet, constants: SystemConst
     vcpuWaitNs: schedFailed ? null : wait,
     taps,
     throttle,
+    pressure: null,
     errors,
   });
 }

@@ -18,7 +18,9 @@ import { DEFAULT_ROOTS, netStatPath, procPidPath } from '../readers/roots.js';
 import type { SystemConstants } from '../readers/system.js';
 import { KeptSlot } from './kept-slot.js';
 import { NetnsTaps, type NetnsMember } from './netns-taps.js';
-import type { FieldError, TapCounters, ThrottleCounters, VmSample } from './vm-sample.js';
+import { findPressureDir, PRESSURE_RESOURCES } from './pressure.js';
+import { parsePressure, type PressureTotals } from '../readers/parse-pressure.js';
+import type { FieldError, TapCounters, ThrottleCounters, VmPressure, VmSample } from './vm-sample.js';
 
 export interface VmReaderOptions {
   readonly procRoot?: string;
@@ -54,6 +56,8 @@ export class VmReader {
   private readonly member: NetnsMember | null;
   private readonly sysRoot: string;
   private readonly cpuStat: KeptSlot | null;
+  /** cpu/memory/io.pressure of the VM's own cgroup v2, or why it has none (found once). */
+  private readonly pressure: readonly KeptSlot[] | Failure;
   /** Set once for good: the process is gone, was never this VM's, or the reader was closed. */
   private dead: Failure | null = null;
 
@@ -83,6 +87,8 @@ export class VmReader {
     } else if (!first.ok && first.kind === 'gone') {
       this.dead = first;
     }
+    const psi = this.dead === null ? findPressureDir(procRoot, sysRoot, vm.pid) : fail('missing', 'not read');
+    this.pressure = psi.ok ? PRESSURE_RESOURCES.map((r) => new KeptSlot(join(psi.value, `${r}.pressure`), false, 256)) : psi;
     // Joined only once the pid is known to be this VM's: the namespace is read through it.
     this.member = this.dead === null && vm.taps.length > 0 ? this.netns.join(vm.pid, vm.taps) : null;
   }
@@ -194,6 +200,22 @@ export class VmReader {
       else miss('throttle', c);
     }
 
+    let pressure: VmPressure | null = null;
+    if (!Array.isArray(this.pressure)) miss('pressure', this.pressure as Failure);
+    else {
+      const got: PressureTotals[] = [];
+      for (const slot of this.pressure as readonly KeptSlot[]) {
+        const r = slot.read();
+        const p = r.ok ? parsePressure(r.value) : r;
+        if (!p.ok) {
+          miss('pressure', p);
+          break;
+        }
+        got.push(p.value);
+      }
+      if (got.length === 3) pressure = { cpu: got[0]!, memory: got[1]!, io: got[2]! };
+    }
+
     return ok({
       key: this.vm.key,
       tMs: Date.now(),
@@ -210,6 +232,7 @@ export class VmReader {
       vcpuWaitNs,
       taps,
       throttle,
+      pressure,
       errors,
     });
   }
@@ -288,6 +311,7 @@ export class VmReader {
     if (this.member) this.netns.leave(this.member);
     if (this.ownsNetns) this.netns.close();
     this.cpuStat?.close();
+    if (Array.isArray(this.pressure)) for (const s of this.pressure as readonly KeptSlot[]) s.close();
   }
 }
 

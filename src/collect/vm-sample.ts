@@ -1,4 +1,12 @@
 import type { FailureKind } from '../readers/outcome.js';
+import type { PressureTotals } from '../readers/parse-pressure.js';
+
+/** PSI totals of the VM's own cgroup v2, per resource (see collect/pressure.ts). */
+export interface VmPressure {
+  readonly cpu: PressureTotals;
+  readonly memory: PressureTotals;
+  readonly io: PressureTotals;
+}
 
 /**
  * One TAP's counters as the host's kernel counts them (host view: rx = what the VM sent), from the
@@ -58,5 +66,7 @@ export interface VmSample {
   /** Same order as DiscoveredVm.taps; null where that TAP could not be read. */
   readonly taps: readonly (TapCounters | null)[];
   readonly throttle: ThrottleCounters | null;
+  /** Null where the VM has no cgroup v2 of its own; the `pressure` error says why. */
+  readonly pressure: VmPressure | null;
   readonly errors: readonly FieldError[];
 }

@@ -23,3 +23,4 @@ export * from './parse-cpuinfo.js';
 export * from './parse-mounts.js';
 export * from './parse-os-release.js';
 export * from './parse-net-dev-selected.js';
+export * from './parse-pressure.js';

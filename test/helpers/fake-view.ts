@@ -85,6 +85,7 @@ function webSample(tMs: number, bump: number): VmSample {
       { name: 'vpt-web1', rxBytes: 654321, txBytes: 345678, rxPackets: 700, txPackets: 400, rxErrors: 0, txErrors: 1, rxDropped: 0, txDropped: 3 },
     ],
     throttle: { periods: 1000 + bump, throttledPeriods: 12, throttledNs: 345_000_000 },
+    pressure: { cpu: { someUs: 1_500_000, fullUs: 250_000 }, memory: { someUs: 40, fullUs: 10 }, io: { someUs: 3_000_000, fullUs: 2_000_000 } },
     errors: [],
   };
 }
@@ -106,6 +107,7 @@ function batchSample(tMs: number, bump: number): VmSample {
     vcpuWaitNs: null,
     taps: [{ name: 'vpt-bat0', rxBytes: 5000, txBytes: 9000 + bump, rxPackets: 50, txPackets: 90 + bump, rxErrors: 0, txErrors: 0, rxDropped: 0, txDropped: 0 }],
     throttle: null,
+    pressure: null,
     errors: [
       { field: 'swapBytes', kind: 'denied', detail: 'status: EACCES' },
       { field: 'throttle', kind: 'missing', detail: 'no cgroup' },
