@@ -21,8 +21,8 @@
 //   node dist/src/bench/agent-bench.js [--vms 1000] [--ticks 20] [--warmup 10] [--workers N]
 //                                      [--rounds 1] [--interval-ms 1000] [--json]
 //                                      [--paths pool,inline,naive,per-task,c,c-sysfs,raw,process-exporter,agent]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,17 +32,17 @@ import { VmReader } from '../collect/vm-reader.js';
 import { Discovery } from '../discover/scan.js';
 import type { DiscoveredVm } from '../discover/vm.js';
 import { forWorker } from '../agent/sampler-protocol.js';
-import { repoRoot } from '../paths.js';
 import { rootsFromEnv } from '../readers/roots.js';
 import { systemConstants } from '../readers/system.js';
 import { KeptFile, readOnce } from '../readers/kept-file.js';
+import { raiseNofile, runC } from './c-reference.js';
+import { textReport } from './agent-bench-report.js';
 import { fileList, netDevFiles, oldFileList, readNaive, vmFileSet, type VmFileSet } from './file-set.js';
 import { runAgentProcess, type AgentProcessRun } from './agent-process.js';
 import { NetnsTaps } from '../collect/netns-taps.js';
 import { parseNetDevSelected } from '../readers/parse-net-dev-selected.js';
 import type { NetDevCounters } from '../readers/parse-net-dev.js';
-import type { ChildProcess } from 'node:child_process';
-import { StandinFleet, compileC } from './standins.js';
+import { StandinFleet } from './standins.js';
 import { killPeers, PROCESS_EXPORTER_PACKAGE, processExporterBinary, runProcessExporter, type PeerRun } from './process-exporter.js';
 
 const args = process.argv.slice(2);
@@ -70,30 +70,6 @@ const SKIPPED: PathResult = { cpuUs: NaN, tickMs: [NaN], okSamples: NaN };
 const roots = rootsFromEnv();
 const constants = systemConstants();
 const say = (s: string) => process.stderr.write(`${s}\n`);
-
-/** RLIMIT_NOFILE (soft) after trying to raise it to `need`: the agent keeps ~11 fds per VM. */
-function raiseNofile(need: number): number {
-  const read = () => {
-    const line = readFileSync('/proc/self/limits', 'latin1').split('\n').find((l) => l.startsWith('Max open files'));
-    const [soft, hard] = (line ?? '').split(/\s+/).slice(3, 5).map((x) => (x === 'unlimited' ? Infinity : Number(x)));
-    return { soft: soft ?? 1024, hard: hard ?? 1024 };
-  };
-  const { soft, hard } = read();
-  if (soft >= need) return soft;
-  // The soft limit may go up to the hard one; above it needs CAP_SYS_RESOURCE (root in a
-  // container often lacks it), so try the full need first, then the hard limit.
-  for (const target of [Math.max(need, hard), hard]) {
-    try {
-      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${target}:${Math.max(target, hard)}`], { stdio: 'ignore' });
-      break;
-    } catch {
-      // not permitted: next
-    }
-  }
-  const now = read().soft;
-  if (now < need) say(`note: RLIMIT_NOFILE is ${now} (hard ${hard}); all paths at once would want about ${need}`);
-  return now;
-}
 
 interface PathResult {
   cpuUs: number;
@@ -235,29 +211,6 @@ async function runPerTask(vms: DiscoveredVm[], threads: number): Promise<PathRes
   }
 }
 
-/** `netdev`: the agent's strategy (TAPs from one net/dev read per namespace); `sysfs`: the old 11 files. */
-function runC(sets: VmFileSet[], dir: string, mode: 'netdev' | 'sysfs'): PathResult {
-  const bin = compileC(join(repoRoot, 'src', 'bench', 'reference.c'));
-  const lines: string[] = [];
-  if (mode === 'netdev') for (const path of netDevFiles(sets).values()) lines.push(`netdev ${path}`);
-  for (const f of sets) {
-    lines.push('vm');
-    lines.push(`stat ${f.stat}`, `statm ${f.statm}`, `status ${f.status}`, `io ${f.io}`);
-    for (const s of f.schedstats) lines.push(`sched ${s}`);
-    if (mode === 'netdev') for (const t of f.tapNames) lines.push(`tap ${t}`);
-    else for (const t of f.taps) for (const c of t) lines.push(`ctr ${c}`);
-    if (f.cpuStat) lines.push(`cpustat${f.cgroupVersion} ${f.cpuStat}`);
-  }
-  const list = join(dir, 'files.txt');
-  writeFileSync(list, lines.join('\n') + '\n');
-  const out = JSON.parse(execFileSync(bin, [list, String(warmup), String(ticks)], { encoding: 'utf8', maxBuffer: 1 << 24 })) as {
-    cpu_us: number;
-    tick_wall_us: number[];
-    errors: number;
-  };
-  return { cpuUs: out.cpu_us, tickMs: out.tick_wall_us.map((u) => u / 1000), okSamples: out.errors === 0 ? ticks * sets.length : 0 };
-}
-
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p + 0.5))]!;
@@ -286,7 +239,7 @@ process.on('SIGTERM', () => {
 const tmp = mkdtempSync(join(tmpdir(), 'vmpulse-bench-'));
 
 try {
-  const nofile = raiseNofile(vmCount * 11 * (workers + 1) + 1000);
+  const nofile = raiseNofile(vmCount * 11 * (workers + 1) + 1000, say);
   const t0 = Date.now();
   await fleet.start(vmCount);
   say(`started ${vmCount} stand-ins (2 vCPU threads, 1 TAP each) in ${Date.now() - t0} ms`);
@@ -330,10 +283,10 @@ try {
     const load = loadavg().map(r2);
     // The machine's load moves within seconds: the C reference runs right before and right
     // after the pool, and the pool is compared with the mean of the two.
-    const cBefore = want('c') ? runC(sets, tmp, 'netdev') : SKIPPED;
+    const cBefore = want('c') ? runC(sets, tmp, 'netdev', warmup, ticks) : SKIPPED;
     const pool = want('pool') ? await runPool(vms) : { ...SKIPPED, rssBytes: NaN };
-    const cAfter = want('c') ? runC(sets, tmp, 'netdev') : SKIPPED;
-    const cSysfs = want('c-sysfs') ? runC(sets, tmp, 'sysfs') : SKIPPED;
+    const cAfter = want('c') ? runC(sets, tmp, 'netdev', warmup, ticks) : SKIPPED;
+    const cSysfs = want('c-sysfs') ? runC(sets, tmp, 'sysfs', warmup, ticks) : SKIPPED;
     const cc: PathResult = { cpuUs: (cBefore.cpuUs + cAfter.cpuUs) / 2, tickMs: [...cBefore.tickMs, ...cAfter.tickMs], okSamples: Math.min(cBefore.okSamples, cAfter.okSamples) };
     const inline = want('inline') ? await runInline(vms) : SKIPPED;
     const naive = want('naive') ? await runNaive(vms, sets) : SKIPPED;
@@ -433,32 +386,7 @@ try {
     netns: spaces.size,
   };
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
-  else {
-    const row = (name: string, us: number, tickMs: number) =>
-      `${name.padEnd(10)} ${us.toFixed(2).padStart(9)} ${(us / result.c_us_per_vm).toFixed(2).padStart(8)}x ${tickMs.toFixed(2).padStart(10)}`;
-    process.stdout.write(
-      [
-        `${vmCount} VMs, ${ticks} ticks (+${warmup} warm-up), ${workers} workers (per-task: ${perTaskWorkers}), ${rounds} round(s); ${perVmFiles} files per VM: ${result.file_set.join(', ')}`,
-        `path       µs/VM/tick     vs C   tick ms p50`,
-        row('pool', result.pool_us_per_vm, result.tick_ms_p50),
-        row('inline', result.inline_us_per_vm, result.inline_tick_ms_p50),
-        row('naive', result.naive_us_per_vm, result.naive_tick_ms_p50),
-        row('per-task', result.per_task_us_per_vm, result.per_task_tick_ms_p50),
-        row('c', result.c_us_per_vm, result.c_tick_ms_p50),
-        `(C on the old 11 files, 4 sysfs counters per TAP: ${result.c_sysfs_us_per_vm} µs/VM/tick; the pool is ${result.pool_vs_c_sysfs_ratio}x that old floor)`,
-        result.agent_us_per_vm === null
-          ? 'agent process: not run (--paths)'
-          : `agent process ${result.agent_us_per_vm.toFixed(2)} µs/VM/tick (${result.agent_ticks} ticks every ${peerIntervalMs} ms, ${result.agent_vms_observed} VMs), ${result.agent_vs_c_ratio}x C; RSS ${((result.agent_rss_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB`,
-        `(node preads alone, nothing parsed: ${result.raw_node_pread_us_per_vm} µs/VM/tick)`,
-        result.process_exporter_us_per_vm === null
-          ? `process-exporter: ${peerAbsent}`
-          : `process-exporter ${result.process_exporter_us_per_vm.toFixed(2)} µs/VM/scrape (${ticks} scrapes every ${peerIntervalMs} ms, ${result.process_exporter_groups_seen} of ${vmCount} VMs followed), ${result.process_exporter_vs_pool_ratio}x the pool; RSS ${((result.process_exporter_rss_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB`,
-        `pool tick max ${result.tick_ms_max} ms; bench process RSS with the pool holding ${vmCount} VMs: ${(result.bench_process_rss_bytes / 2 ** 20).toFixed(1)} MiB`,
-        `pool vs C: ${result.pool_vs_c_ratio}x (per round: ${all.map((r) => r2(usPerVm(r.pool) / usPerVm(r.c))).join(', ')}); load at rounds: ${result.loadavg_at_rounds.map((l) => l.join('/')).join(', ')}`,
-        '',
-      ].join('\n'),
-    );
-  }
+  else process.stdout.write(textReport(result, { perTaskWorkers, peerAbsent, poolVsCPerRound: all.map((r) => r2(usPerVm(r.pool) / usPerVm(r.c))) }));
 } finally {
   cleanup();
   rmSync(tmp, { recursive: true, force: true });
