@@ -337,7 +337,8 @@ test('parseNetDevSelected: only the wanted interfaces, odd names (UTF-8, long, p
   const bad = head + line('lo', 0) + 'vpt9: 1 2 3\n';
   assert.equal([...value(parseNetDevSelected(bad, new Set(['lo']))).keys()], ['lo']);
   isMalformed(parseNetDevSelected(bad, new Set(['vpt9'])), 'short wanted line');
-  isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace(' 5 ', ` ${TOO_BIG} `).replace('      5 ', ` ${TOO_BIG} `), new Set(['vpt9'])), 'huge');
+  isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace('      3 ', ` ${TOO_BIG} `), new Set(['vpt9'])), 'huge drop counter');
+  isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace('      9 ', ' -9 '), new Set(['vpt9'])), 'negative tx packets');
   isMalformed(parseNetDevSelected('vpt9: 1 2\n', null), 'no header');
 });
 

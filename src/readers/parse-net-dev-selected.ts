@@ -53,11 +53,12 @@ export function parseNetDevSelected(input: Buffer | string, wanted: ReadonlySet<
         if (p >= lineEnd) break;
         const fs = p;
         while (p < lineEnd && !isSpace(buf[p]!)) p++;
-        if (count < FIELDS) scratch[count] = uintAt(buf, fs, p);
+        // Only the 8 counters kept (bytes, packets, errs, drop each way) are converted.
+        if (count < FIELDS && (count & 4) === 0) scratch[count] = uintAt(buf, fs, p);
         count++;
       }
       if (count !== FIELDS) return malformed('net/dev', `${JSON.stringify(name)}: expected ${FIELDS} counters, got ${count}`);
-      for (let f = 0; f < FIELDS; f++) if (scratch[f]! < 0) return malformed('net/dev', `${JSON.stringify(name)}: a field is not a counter`);
+      for (let f = 0; f < FIELDS; f++) if ((f & 4) === 0 && scratch[f]! < 0) return malformed('net/dev', `${JSON.stringify(name)}: a field is not a counter`);
       out.set(name, {
         name,
         rxBytes: scratch[0]!,
