@@ -1,6 +1,6 @@
 // `vmpulse snapshot [--json]`: discover every VM once, read each once, print and exit.
 import { scanOnce } from './discover/scan.js';
-import { readVmOnce } from './collect/vm-reader.js';
+import { VmReader } from './collect/vm-reader.js';
 import { NetnsTaps } from './collect/netns-taps.js';
 import { toInstanceStats, type InstanceStats } from './agent/instance-stats.js';
 import { hostFacts } from './collect/host.js';
@@ -38,11 +38,14 @@ export async function main(argv: string[]): Promise<number> {
   const scan = await scanOnce({ procRoot: cfg.procRoot, sysRoot: cfg.sysRoot, apiTimeoutMs: cfg.apiTimeoutMs });
   const instances: SnapshotInstance[] = [];
   const errors: { pid: number; instance_id: string; kind: string; detail: string }[] = [];
-  // One /proc/<pid>/net/dev read per network namespace for every VM's TAPs.
+  // Every reader joins its namespace first, so that one /proc/<pid>/net/dev read per namespace
+  // serves every VM's TAPs.
   const netns = new NetnsTaps(cfg.procRoot);
+  const readers = scan.all.map((vm) => new VmReader(vm, { procRoot: cfg.procRoot, sysRoot: cfg.sysRoot, constants, netns }));
   netns.beginTick();
-  for (const vm of scan.all) {
-    const r = readVmOnce(vm, { procRoot: cfg.procRoot, sysRoot: cfg.sysRoot, constants, netns });
+  for (const reader of readers) {
+    const vm = reader.vm;
+    const r = reader.read();
     if (!r.ok) {
       // Exited between discovery and the read, or unreadable: reported, never shown as zeros.
       errors.push({ pid: vm.pid, instance_id: vm.instanceId, kind: r.kind, detail: r.detail });
@@ -55,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
       read_errors: r.value.errors.filter((e) => e.kind !== 'missing').map((e) => ({ ...e })),
     });
   }
+  for (const reader of readers) reader.close();
   netns.close();
   instances.sort((a, b) => a.instance_name.localeCompare(b.instance_name) || a.pid - b.pid);
   const facts = hostFacts({ procRoot: cfg.procRoot });

@@ -72,10 +72,13 @@ export class DirectSource implements TopSource {
     const cur = new Map<string, TopVm>();
     const failed = new Map<string, number>();
     const wanted = scan.all.filter((vm) => matchesFilter(vm.instanceName, vm.instanceId, this.filter));
+    // Readers join their namespace before the pass: one net/dev read per namespace serves them all.
+    for (const vm of wanted) {
+      if (!this.readers.has(vm.key)) this.readers.set(vm.key, new VmReader(vm, { ...this.roots, constants: this.constants, netns: this.netns }));
+    }
     this.netns.beginTick();
     for (const vm of wanted) {
-      let reader = this.readers.get(vm.key);
-      if (!reader) this.readers.set(vm.key, (reader = new VmReader(vm, { ...this.roots, constants: this.constants, netns: this.netns })));
+      const reader = this.readers.get(vm.key)!;
       const r = reader.read();
       if (r.ok) cur.set(vm.key, topVmFromSample(vm, r.value, this.constants));
       else {
