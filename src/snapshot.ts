@@ -1,6 +1,8 @@
 // `vmpulse snapshot [--json]`: discover every VM once, read each once, print and exit.
 import { scanOnce } from './discover/scan.js';
-import { readVmOnce, toInstanceStats, type InstanceStats } from './collect/vm-reader.js';
+import { VmReader } from './collect/vm-reader.js';
+import { NetnsTaps } from './collect/netns-taps.js';
+import { toInstanceStats, type InstanceStats } from './agent/instance-stats.js';
 import { hostFacts } from './collect/host.js';
 import { systemConstants } from './readers/system.js';
 import { agentConfig } from './agent/config.js';
@@ -39,21 +41,29 @@ export async function main(argv: string[]): Promise<number> {
   const devices = await new DeviceCollector({ procRoot: cfg.procRoot, libvirt: dcfg.libvirt, apiTimeoutMs: dcfg.apiTimeoutMs }).collect(scan.all);
   const instances: SnapshotInstance[] = [];
   const errors: { pid: number; instance_id: string; kind: string; detail: string }[] = [];
-  for (const vm of scan.all) {
-    const r = readVmOnce(vm, { procRoot: cfg.procRoot, sysRoot: cfg.sysRoot, constants });
+  // Every reader joins its namespace first, so that one /proc/<pid>/net/dev read per namespace
+  // serves every VM's TAPs.
+  const netns = new NetnsTaps(cfg.procRoot);
+  const readers = scan.all.map((vm) => new VmReader(vm, { procRoot: cfg.procRoot, sysRoot: cfg.sysRoot, constants, netns }));
+  netns.beginTick();
+  for (const reader of readers) {
+    const vm = reader.vm;
+    const r = reader.read();
     if (!r.ok) {
       // Exited between discovery and the read, or unreadable: reported, never shown as zeros.
       errors.push({ pid: vm.pid, instance_id: vm.instanceId, kind: r.kind, detail: r.detail });
       continue;
     }
     instances.push({
-      ...toInstanceStats(r.value, vm, constants),
+      ...toInstanceStats(r.value, vm, constants.clockTicksPerSecond),
       id_source: vm.idSource,
       starttime: vm.starttime,
       read_errors: r.value.errors.filter((e) => e.kind !== 'missing').map((e) => ({ ...e })),
       ...devicesJson(devices.get(vm.key)),
     });
   }
+  for (const reader of readers) reader.close();
+  netns.close();
   instances.sort((a, b) => a.instance_name.localeCompare(b.instance_name) || a.pid - b.pid);
   const facts = hostFacts({ procRoot: cfg.procRoot });
   if (json) {

@@ -271,7 +271,11 @@ api('GET /instances/{id}/stats/detail: Nomad ResourceUsage, Measured follows wha
     assert.ok(Math.abs(v0.CpuStats.UserMode - 40) < 4);
     assert.equal(v0.CpuStats.Measured, ['System Mode', 'User Mode', 'Percent']);
     assert.is(r.body.Threads['4242'].Vcpu, false);
-    assert.equal(r.body.Network.Interfaces['vpt-web0'], { RxBytesPerSec: 9000, TxBytesPerSec: 48000, RxPacketsPerSec: 9, TxPacketsPerSec: 48 });
+    assert.equal(r.body.Network.Interfaces['vpt-web0'], {
+      RxBytesPerSec: 9000, TxBytesPerSec: 48000, RxPacketsPerSec: 9, TxPacketsPerSec: 48,
+      RxErrorsPerSec: 0.2, TxErrorsPerSec: 0, RxDroppedPerSec: 0.8, TxDroppedPerSec: 0.4,
+    });
+    assert.is(r.body.Network.RxDroppedPerSec, 0.8);
     assert.is(r.body.Network.RxBytesPerSec, 10000);
     assert.is(r.body.Network.TxBytesPerSec, 50000);
     assert.equal(r.body.Disk, { ReadBytesPerSec: 2048, WriteBytesPerSec: 8192, ReadBytes: 1048576 + 7 * 512, WriteBytes: 2097152 + 7 * 1024 });
@@ -385,6 +389,12 @@ api('GET /metrics: the seed eight with their TYPE and labels, values from the vi
     assert.is(val('vmpulse_vm_tap_tx_bytes_total', { ...web, tap: 'vpt-web0' }), 87000000);
     assert.is(val('vmpulse_vm_tap_rx_packets_total', { ...web, tap: 'vpt-web1' }), 400);
     assert.is(val('vmpulse_vm_tap_tx_packets_total', { ...bat, tap: 'vpt-bat0' }), 50);
+    // Errors and drops in the VM's view: the VM's rx is the TAP's tx.
+    assert.is(val('vmpulse_vm_tap_rx_errors_total', { ...web, tap: 'vpt-web1' }), 1);
+    assert.is(val('vmpulse_vm_tap_tx_errors_total', { ...web, tap: 'vpt-web0' }), 2);
+    assert.is(val('vmpulse_vm_tap_rx_dropped_total', { ...web, tap: 'vpt-web0' }), 31);
+    assert.is(val('vmpulse_vm_tap_tx_dropped_total', { ...web, tap: 'vpt-web1' }), 0);
+    assert.is(types.get('vmpulse_vm_tap_rx_dropped_total'), 'counter');
 
     assert.is(val('vmpulse_host_cpu_percent'), 12.5);
     assert.is(val('vmpulse_host_iowait_percent'), 0.25);

@@ -124,7 +124,7 @@ s('an outbox that falls behind holds sampling back: overrun ticks are counted as
     for (let i = 1; i < starts.length; i++) assert.is(starts[i]! - starts[i - 1]!, 1000, `window after ${starts[i - 1]}`);
     // Each boundary not ticked is a Missed tick of the running VM, in the windows handed on.
     let missed = 0;
-    for (const r of reports) for (const w of r.windows) missed += w.instances.get(key!)?.Missed ?? 0;
+    for (const r of reports) for (const w of r.windows) missed += w.instances.get(key!)?.missed ?? 0;
     assert.is(missed, overrunAtStop, 'Missed counts every overrun tick');
     // The checkpoint of a report holds the readings as they were at its close, not the agent's
     // current ones: the stuck report's readings precede everything read after it.

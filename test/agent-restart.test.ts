@@ -246,7 +246,7 @@ t('a VM that vanishes just after a window boundary adds no second record to the 
     await agent.tickAt(B + 2000);
     const mine = reports.flatMap((r) => r.windows).filter((w) => w.instances.has(key!));
     assert.equal(
-      mine.map((w) => [w.startMs - B, w.instances.get(key!)!.Samples]),
+      mine.map((w) => [w.startMs - B, w.instances.get(key!)!.samples]),
       [[-4000, 1], [-2000, 1], [0, 0]],
       'one record per closed window (each with its sample), then the record that says the VM is gone',
     );

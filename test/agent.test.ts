@@ -7,6 +7,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, type WindowReport } from '../src/agent/agent.js';
+import { hostWindow, instanceWindow } from '../src/agent/wire-window.js';
+import type { InstanceWindow } from '../src/ship/payload.js';
 import type { AgentConfig } from '../src/agent/config.js';
 import { systemConstants } from '../src/readers/system.js';
 import { needs } from './helpers/needs.js';
@@ -16,7 +18,7 @@ import { fdCount, sleep, waitFor } from './helpers/procs.js';
 
 const log = pino({ level: 'silent' });
 
-type InstanceWin = WindowReport['window']['instances'] extends Map<string, infer W> ? W : never;
+type InstanceWin = InstanceWindow;
 
 function config(over: Partial<AgentConfig> = {}): AgentConfig {
   return { procRoot: '/proc', sysRoot: '/sys', intervalMs: 500, windowSeconds: 3, discoveryIntervalMs: 1000, workers: 2, apiTimeoutMs: 300, ...over };
@@ -44,7 +46,7 @@ async function fullWindowOf(reports: WindowReport[], key: string, afterMs: numbe
   const ticks = (cfg.windowSeconds * 1000) / cfg.intervalMs;
   const i = await waitFor(
     () => {
-      const j = reports.findIndex((r, n) => n > 0 && r.window.startMs >= afterMs && (r.window.instances.get(key)?.Samples ?? 0) >= ticks);
+      const j = reports.findIndex((r, n) => n > 0 && r.window.startMs >= afterMs && (r.window.instances.get(key)?.samples ?? 0) >= ticks);
       return j > 0 ? j : null;
     },
     timeoutMs,
@@ -54,7 +56,7 @@ async function fullWindowOf(reports: WindowReport[], key: string, afterMs: numbe
   const before = reports[i - 1]!.vms.get(key)?.latest;
   const end = reports[i]!.vms.get(key)?.latest;
   assert.ok(before && end, 'bounding reads');
-  return { w: reports[i]!.window.instances.get(key)!, host: reports[i]!.window.host, before: before!, end: end!, seconds: (end!.tMs - before!.tMs) / 1000 };
+  return { w: instanceWindow(reports[i]!.window.instances.get(key)!), host: hostWindow(reports[i]!.window.host), before: before!, end: end!, seconds: (end!.tMs - before!.tMs) / 1000 };
 }
 
 const s = suite('agent sampling');
@@ -172,19 +174,19 @@ s('200 stand-ins coming and going while ticks run: no fd leak, vanished VMs clos
         const lived = mine.slice(0, -1);
         assert.is(last.vms.get(key)!.running, false, `${key}: its last window says it ended`);
         const lw = last.window.instances.get(key)!;
-        assert.ok(lw.Samples + lw.Missed < 4, 'a partial window at most');
+        assert.ok(lw.samples + lw.missed < 4, 'a partial window at most');
         // No tick after its end counts as missed. A tick the agent could not run at all (its
         // boundary passed while the previous tick still ran: an overrun, under load) is Missed for
         // the VMs the next tick still found running, so only overrun ticks can be Missed here.
-        assert.ok(lw.Missed <= overruns, `${key}: Missed ${lw.Missed}, overrun ticks ${overruns}`);
+        assert.ok(lw.missed <= overruns, `${key}: Missed ${lw.missed}, overrun ticks ${overruns}`);
         assert.ok(last.window.startMs <= goneAt + 1000, `${key}: recorded in the window it left in`);
         for (const r of lived) {
           assert.is(r.vms.get(key)!.running, true);
           // Every tick of a window it lived through was run (a sample) or overrun (Missed).
           const w = r.window.instances.get(key)!;
-          assert.ok(w.Samples + w.Missed >= 1);
-          assert.ok(w.Samples + w.Missed <= 4);
-          assert.ok(w.Missed <= overruns, `${key}: Missed ${w.Missed}, overrun ticks ${overruns}`);
+          assert.ok(w.samples + w.missed >= 1);
+          assert.ok(w.samples + w.missed <= 4);
+          assert.ok(w.missed <= overruns, `${key}: Missed ${w.missed}, overrun ticks ${overruns}`);
         }
         assert.ok(reports.at(-1)!.window.startMs >= last.window.startMs);
       }
@@ -291,7 +293,7 @@ s('a sampler worker killed mid-tick: the VMs of that tick are not sampled (not z
       // report may hand on several windows).
       const inT = reports.flatMap((r) => r.windows).filter((w) => w.startMs === T || w.startMs === T + 60_000);
       assert.ok(inT.some((w) => w.startMs === T), 'window T was handed on');
-      const sum = (key: string, pick: (w: InstanceWin) => number) => inT.reduce((a, w) => a + (w.instances.has(key) ? pick(w.instances.get(key)!) : 0), 0);
+      const sum = (key: string, pick: (w: InstanceWin) => number) => inT.reduce((a, w) => a + (w.instances.has(key) ? pick(instanceWindow(w.instances.get(key)!)) : 0), 0);
       // The agent sees every VM on this host (other test runs' too), spread over both shards:
       // what the killed worker lost is any key with a Missed tick; ours are checked exactly.
       const keys = new Set(inT.flatMap((w) => [...w.instances.keys()]));

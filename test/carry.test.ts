@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { Agent, type WindowReport } from '../src/agent/agent.js';
 import { systemConstants } from '../src/readers/system.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
+import { instanceWindow as wireWindow } from '../src/agent/wire-window.js';
 import { toMinuteRecords } from '../src/server/minutes.js';
 import { getMetricData } from '../src/server/metric-data.js';
 import { engineReady, ENGINES, hostWindow, ingest, instanceRecord, instanceWindow, nowMinute, payload, startTestServer, agg } from './helpers/server.js';
@@ -25,6 +26,10 @@ const deltas = (o: Partial<CarriedDeltas> = {}): CarriedDeltas => ({
   netOutBytes: 9_007_199_254_740, // large: the split must stay exact beyond 2^53 products
   netInPackets: 1001,
   netOutPackets: 7,
+  netInErrors: 3,
+  netOutErrors: 0,
+  netInDropped: 5,
+  netOutDropped: 1,
   netKnown: true,
   diskReadBytes: 0,
   diskWriteBytes: 4096,
@@ -40,7 +45,7 @@ c('a long gap is spread over the records it covers; every counter adds up exactl
   const to = from + 185_000; // three minutes and 5 s later
   const shares = spreadGap(d, from, to, 60_000, 1000, 100);
   assert.equal(shares.map((s) => s.startMs), [m0, m0 + 60_000, m0 + 120_000, m0 + 180_000]);
-  for (const f of ['netInBytes', 'netOutBytes', 'netInPackets', 'netOutPackets', 'diskReadBytes', 'diskWriteBytes', 'throttledPeriods', 'throttledNs'] as const) {
+  for (const f of ['netInBytes', 'netOutBytes', 'netInPackets', 'netOutPackets', 'netInErrors', 'netInDropped', 'netOutDropped', 'diskReadBytes', 'diskWriteBytes', 'throttledPeriods', 'throttledNs'] as const) {
     assert.is(shares.reduce((a, s) => a + s.deltas[f], 0), d[f], f);
     for (const s of shares) assert.ok(Number.isInteger(s.deltas[f]) && s.deltas[f] >= 0, `${f} share ${s.deltas[f]}`);
   }
@@ -86,28 +91,31 @@ c('backfill opens only windows before the run\'s first; a window longer than a m
   b.addCarried(deltas(), 60);
   const closed = ws.closeThrough(t0 + 60_000);
   assert.equal(closed.map((w) => [w.startMs, w.backfill]), [[t0 - 60_000, true], [t0, false]]);
-  const r = closed[0]!.instances.get('a')!;
+  const r = wireWindow(closed[0]!.instances.get('a')!);
   assert.is(r.Samples, 0);
   assert.is(r.Unsampled, 60);
   assert.is(r.NetOut, deltas().netOutBytes);
   assert.is(r.CPUTime, 12.34);
   assert.is(r.CPU, null, 'no gauge is invented for unsampled time');
-  assert.is(closed[1]!.instances.get('a')!.Seconds, 60);
+  assert.is(closed[1]!.instances.get('a')!.seconds, 60);
 });
 
 const sample = (o: Partial<VmSample> = {}): VmSample => ({
   key: '4242:99', tMs: Date.now(), utimeTicks: 1000, stimeTicks: 200, numThreads: 3, rssBytes: 4096, vmsBytes: 8192, swapBytes: 0, peakRssBytes: 4096,
   diskReadBytes: 10, diskWriteBytes: 20, vcpuRunNs: 5, vcpuWaitNs: 1,
-  taps: [{ name: 'vpt0', rxBytes: 100, txBytes: 200, rxPackets: 1, txPackets: 2 }, null], throttle: null, errors: [], ...o,
+  taps: [{ name: 'vpt0', rxBytes: 100, txBytes: 200, rxPackets: 1, txPackets: 2, rxErrors: 0, txErrors: 4, rxDropped: 5, txDropped: 6 }, null], throttle: null, pressure: null, errors: [], ...o,
 });
 
 c('the latest counters of a VM with an unreadable TAP are null, never a partial sum', () => {
   const k = countersOf(sample(), 100);
   assert.is(k.NetworkRxBytes, null);
   assert.is(k.NetworkTxBytes, null);
-  const ok = countersOf(sample({ taps: [{ name: 'vpt0', rxBytes: 100, txBytes: 200, rxPackets: 1, txPackets: 2 }] }), 100);
+  const ok = countersOf(sample({ taps: [{ name: 'vpt0', rxBytes: 100, txBytes: 200, rxPackets: 1, txPackets: 2, rxErrors: 0, txErrors: 4, rxDropped: 5, txDropped: 6 }] }), 100);
   assert.is(ok.NetworkRxBytes, 200);
   assert.is(ok.NetworkTxBytes, 100);
+  // Packets, errors and drops in the VM's view too: the VM received what the TAP transmitted.
+  assert.equal([ok.NetworkRxPackets, ok.NetworkTxPackets, ok.NetworkRxErrors, ok.NetworkTxErrors, ok.NetworkRxDropped, ok.NetworkTxDropped], [2, 1, 4, 0, 6, 5]);
+  assert.equal([k.NetworkRxPackets, k.NetworkRxErrors, k.NetworkTxDropped], [null, null, null]);
 });
 
 c('the readings checkpoint round-trips; a malformed one is refused (counters start fresh)', async () => {
@@ -209,7 +217,7 @@ c('a 120 s window is handed on once, as its two minute records, when it ends', a
     assert.is(reports.length, 0, 'the first minute is held until its window ends');
     await agent.tickAt(T0 + 120_000);
     assert.is(reports.length, 1);
-    assert.equal(reports[0]!.windows.map((w) => [w.startMs - T0, w.host.Seconds, w.host.Samples]), [[0, 60, 1], [60_000, 60, 1]]);
+    assert.equal(reports[0]!.windows.map((w) => [w.startMs - T0, w.host.seconds, w.host.samples]), [[0, 60, 1], [60_000, 60, 1]]);
     const p = buildPayload(reports[0]!, { batchId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', agentId: 'a', agentVersion: '0', facts: agent.host().facts, disks: [], interfaces: [], clockTicksPerSecond: 100 });
     assert.equal(p.Stats.map((h) => h.Minute * 1000 - T0), [0, 60_000]);
   } finally {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +15,12 @@ import { parseStatus } from '../src/readers/parse-status.js';
 import { parseSchedstat } from '../src/readers/parse-schedstat.js';
 import { parseMeminfo } from '../src/readers/parse-meminfo.js';
 import { systemConstants } from '../src/readers/system.js';
-import { readVmOnce, toInstanceStats, VmReader } from '../src/collect/vm-reader.js';
+import { readVmOnce, VmReader } from '../src/collect/vm-reader.js';
+import { toInstanceStats } from '../src/agent/instance-stats.js';
+import { NetnsTaps } from '../src/collect/netns-taps.js';
+import { cgroup2Mount, ownCgroupPath } from '../src/collect/pressure.js';
+import { parsePressure } from '../src/readers/parse-pressure.js';
+import { parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 import { filesystems, hostFacts, HostReader, physicalInterfaces } from '../src/collect/host.js';
 
@@ -91,7 +96,7 @@ test('cpu_seconds equals the kernel utime+stime; statm RSS equals status VmRSS; 
     await waitFor(() => kernelStat(pid).state === 'T', 5000, 'the child to stop');
     const sample = value(reader.read());
     const k = kernelStat(pid);
-    const stats = toInstanceStats(sample, reader.vm, constants);
+    const stats = toInstanceStats(sample, reader.vm, constants.clockTicksPerSecond);
     assert.ok(stats.cpu_seconds >= 0.3, `cpu_seconds ${stats.cpu_seconds}`);
     assert.ok(Math.abs(stats.cpu_seconds - (k.utime + k.stime) * tick) <= tick, `${stats.cpu_seconds} vs ${(k.utime + k.stime) * tick}`);
 
@@ -107,9 +112,11 @@ test('cpu_seconds equals the kernel utime+stime; statm RSS equals status VmRSS; 
     assert.is(sample.vcpuRunNs, sched.runNs);
     assert.is(sample.vcpuWaitNs, sched.waitNs);
     assert.ok(sample.vcpuRunNs! >= 0.3e9);
-    // No cgroup, no TAPs were given: throttle is null with a reason, never 0.
+    // No cgroup, no TAPs were given: throttle is null with a reason, never 0; the child shares
+    // the test's cgroup, so it has no pressure of its own either.
     assert.is(sample.throttle, null);
-    assert.equal(sample.errors.map((e) => [e.field, e.kind]), [['throttle', 'missing']]);
+    assert.is(sample.pressure, null);
+    assert.equal(sample.errors.map((e) => [e.field, e.kind]), [['throttle', 'missing'], ['pressure', 'missing']]);
   } finally {
     reader.close();
     kill(child);
@@ -141,7 +148,7 @@ test('io write_bytes moves by at least what the child wrote and fsynced', async 
     await done;
     const s1 = value(reader.read());
     assert.ok(s1.diskWriteBytes! - w0! >= n, `write_bytes moved by ${s1.diskWriteBytes! - w0!}, wrote ${n}`);
-    assert.is(toInstanceStats(s1, reader.vm, constants).disk_write_bytes, s1.diskWriteBytes);
+    assert.is(toInstanceStats(s1, reader.vm, constants.clockTicksPerSecond).disk_write_bytes, s1.diskWriteBytes);
   } finally {
     reader?.close();
     kill(child);
@@ -185,21 +192,27 @@ test('toInstanceStats: VM view of TAP counters, ratio only with allocation', () 
     numThreads: 9, rssBytes: 250, vmsBytes: 4000, swapBytes: 8, peakRssBytes: 300, diskReadBytes: 11, diskWriteBytes: 22,
     vcpuRunNs: 5, vcpuWaitNs: 6,
     taps: [
-      { name: 'vpta', rxBytes: 10, txBytes: 100, rxPackets: 1, txPackets: 2 },
-      { name: 'vptb', rxBytes: 20, txBytes: 200, rxPackets: 1, txPackets: 2 },
+      { name: 'vpta', rxBytes: 10, txBytes: 100, rxPackets: 1, txPackets: 2, rxErrors: 3, txErrors: 0, rxDropped: 5, txDropped: 7 },
+      { name: 'vptb', rxBytes: 20, txBytes: 200, rxPackets: 1, txPackets: 2, rxErrors: 0, txErrors: 1, rxDropped: 0, txDropped: 2 },
     ],
-    throttle: null, errors: [],
+    throttle: null, pressure: null, errors: [],
   };
-  const s = toInstanceStats(sample, vm, constants);
+  const s = toInstanceStats(sample, vm, constants.clockTicksPerSecond);
   assert.equal(s, {
     instance_id: vm.instanceId, instance_name: vm.instanceName, cpu_seconds: 4, memory_rss_bytes: 250, memory_vms_bytes: 4000,
     network_rx_bytes: 300, network_tx_bytes: 30, allocated_vcpus: 3, allocated_memory_bytes: 1000, memory_utilization_ratio: 0.25,
     hypervisor: 'qemu', pid: process.pid, tap_devices: ['vpta', 'vptb'], vcpu_threads: 3, memory_swap_bytes: 8,
     memory_peak_rss_bytes: 300, disk_read_bytes: 11, disk_write_bytes: 22,
+    network_rx_packets: 4, network_tx_packets: 2, network_rx_errors: 1, network_tx_errors: 3, network_rx_dropped: 9, network_tx_dropped: 5,
+    taps: [
+      { name: 'vpta', rx_bytes: 100, tx_bytes: 10, rx_packets: 2, tx_packets: 1, rx_errors: 0, tx_errors: 3, rx_dropped: 7, tx_dropped: 5 },
+      { name: 'vptb', rx_bytes: 200, tx_bytes: 20, rx_packets: 2, tx_packets: 1, rx_errors: 1, tx_errors: 0, rx_dropped: 2, tx_dropped: 0 },
+    ],
+    pressure: null, pressure_unavailable: 'not measured',
   });
-  const noAlloc = toInstanceStats(sample, { ...vm, allocatedMemoryBytes: 0 }, constants);
+  const noAlloc = toInstanceStats(sample, { ...vm, allocatedMemoryBytes: 0 }, constants.clockTicksPerSecond);
   assert.not.ok('memory_utilization_ratio' in noAlloc);
-  const oneMissing = toInstanceStats({ ...sample, taps: [sample.taps[0]!, null] }, vm, constants);
+  const oneMissing = toInstanceStats({ ...sample, taps: [sample.taps[0]!, null] }, vm, constants.clockTicksPerSecond);
   assert.is(oneMissing.network_rx_bytes, null);
   assert.is(oneMissing.network_tx_bytes, null);
 });
@@ -265,6 +278,56 @@ function delTap(name: string): void {
 }
 const sysCounter = (tap: string, c: string): number => Number(readFileSync(`/sys/class/net/${tap}/statistics/${c}`, 'utf8'));
 
+test('pressure: the PSI totals of the VM\'s own cgroup v2, equal to its files; v1-only, root and shared cgroups say why not', async () => {
+  // The rule for "the VM's own cgroup", pure.
+  const lines = (v2: string) => value(parseCgroupLines(`4:memory:/x\n0::${v2}\n`));
+  const never = () => false;
+  assert.equal(ownCgroupPath(lines('/machine.slice/machine-qemu\\x2d1\\x2dweb.scope/libvirt/emulator'), 7, never), { ok: true, value: '/machine.slice/machine-qemu\\x2d1\\x2dweb.scope' });
+  assert.equal(ownCgroupPath(lines('/vms/web'), 7, (p) => p === '/vms/web'), { ok: true, value: '/vms/web' });
+  assert.match((ownCgroupPath(lines('/user.slice/session-1.scope'), 7, never) as { detail: string }).detail, /holds other processes/);
+  assert.match((ownCgroupPath(lines('/'), 7, never) as { detail: string }).detail, /root cgroup/);
+  assert.match((ownCgroupPath(value(parseCgroupLines('4:memory:/x\n')), 7, never) as { detail: string }).detail, /cgroup v1 only/);
+  // A host with cgroup v1 alone (a /sys without a v2 mount): not available, and said so.
+  const v1sys = mkdtempSync(join(tmpdir(), 'vpt-v1sys-'));
+  try {
+    const r = value(readVmOnce(vmFor(process.pid), { constants, sysRoot: v1sys }));
+    assert.is(r.pressure, null);
+    assert.match(r.errors.find((e) => e.field === 'pressure')!.detail, /cgroup v2 is not mounted/);
+    assert.match(toInstanceStats(r, vmFor(process.pid), constants.clockTicksPerSecond).pressure_unavailable!, /cgroup v1 host/);
+  } finally {
+    rmSync(v1sys, { recursive: true, force: true });
+  }
+  if (!(await needs('pressure of a real cgroup v2', 'root'))) return;
+  const mount = cgroup2Mount('/sys');
+  if (mount === null) {
+    skipped.push('pressure of a real cgroup v2: no cgroup2 hierarchy is mounted on this host');
+    return;
+  }
+  const dir = join(mount, `vpt-psi-${process.pid}`);
+  mkdirSync(dir);
+  const child = spawn('sh', ['-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 600'], { stdio: 'ignore' });
+  let reader: VmReader | undefined;
+  try {
+    writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
+    const st = kernelStat(child.pid!);
+    reader = new VmReader(vmFor(child.pid!, { starttime: st.starttime }), { constants });
+    const file = (r: string) => value(parsePressure(readFileSync(join(dir, `${r}.pressure`))));
+    const before = { cpu: file('cpu'), memory: file('memory'), io: file('io') };
+    const p = value(reader.read()).pressure!;
+    const after = { cpu: file('cpu'), memory: file('memory'), io: file('io') };
+    assert.ok(p, 'the cgroup holds only this process: its pressure is the VM\'s');
+    for (const r of ['cpu', 'memory', 'io'] as const) {
+      assert.ok(p[r].someUs >= before[r].someUs && p[r].someUs <= after[r].someUs, `${r} some ${p[r].someUs} in [${before[r].someUs}, ${after[r].someUs}]`);
+      assert.ok(after[r].fullUs === null || (p[r].fullUs! >= before[r].fullUs! && p[r].fullUs! <= after[r].fullUs!), `${r} full`);
+    }
+  } finally {
+    reader?.close();
+    kill(child);
+    await waitFor(() => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '', 5000, 'the cgroup to empty');
+    rmdirSync(dir);
+  }
+});
+
 test('TAP: counters read, a deleted TAP is missing (not 0), a recreated or late TAP is picked up', async () => {
   if (!(await needs('TAP counters', 'root', 'tun'))) return;
   const tap = `vpt${randomBytes(4).toString('hex')}`; // 11 chars
@@ -274,16 +337,18 @@ test('TAP: counters read, a deleted TAP is missing (not 0), a recreated or late 
     const early = value(reader.read());
     assert.equal(early.taps, [null]);
     assert.equal(early.errors.filter((e) => e.field === `taps:${tap}`).map((e) => e.kind), ['missing']);
-    assert.is(toInstanceStats(early, reader.vm, constants).network_rx_bytes, null);
+    assert.is(toInstanceStats(early, reader.vm, constants.clockTicksPerSecond).network_rx_bytes, null);
 
     makeTap(tap);
     const s1 = value(reader.read());
     const t = s1.taps[0]!;
     assert.ok(t !== null, 'TAP read once it exists');
     assert.equal(t, { name: tap, rxBytes: sysCounter(tap, 'rx_bytes'), txBytes: sysCounter(tap, 'tx_bytes'),
-      rxPackets: sysCounter(tap, 'rx_packets'), txPackets: sysCounter(tap, 'tx_packets') });
+      rxPackets: sysCounter(tap, 'rx_packets'), txPackets: sysCounter(tap, 'tx_packets'),
+      rxErrors: sysCounter(tap, 'rx_errors'), txErrors: sysCounter(tap, 'tx_errors'),
+      rxDropped: sysCounter(tap, 'rx_dropped'), txDropped: sysCounter(tap, 'tx_dropped') });
     assert.not.ok(s1.errors.some((e) => e.field.startsWith('taps:')));
-    assert.is(toInstanceStats(s1, reader.vm, constants).network_rx_bytes, t.txBytes);
+    assert.is(toInstanceStats(s1, reader.vm, constants.clockTicksPerSecond).network_rx_bytes, t.txBytes);
 
     delTap(tap);
     const s2 = value(reader.read());
@@ -296,6 +361,89 @@ test('TAP: counters read, a deleted TAP is missing (not 0), a recreated or late 
     reader.close();
     delTap(tap);
   }
+});
+
+test('TAP: frames the host could not hand to the VM (its queue full) are tx_dropped, the VM\'s rx_dropped; errors are the kernel\'s', async () => {
+  if (!(await needs('TAP drops', 'root', 'tun'))) return;
+  const py = spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+  if (!py) {
+    skipped.push('TAP drops: python3 is not installed (it attaches to the TAP and sends into it)');
+    return;
+  }
+  const tap = `vpt${randomBytes(4).toString('hex')}`;
+  let holder: ChildProcess | undefined;
+  const reader = new VmReader(vmFor(process.pid, { taps: [tap] }), { constants });
+  try {
+    makeTap(tap);
+    // A queue of 20 frames: the holder attaches and never reads, so of 100 frames the host sends
+    // into the TAP (AF_PACKET bound to it) 20 wait in the queue and 80 are dropped by the kernel.
+    ip('link', 'set', tap, 'txqueuelen', '20');
+    const code = `
+import fcntl, os, socket, struct, sys, time
+fd = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'${tap}', 0x0002 | 0x1000))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('${tap}', 0))
+frame = b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x01' + b'\\x88\\xb5' + b'\\x00' * 86
+for _ in range(100): s.send(frame)
+print('done', flush=True)
+time.sleep(600)`;
+    holder = spawn(py, ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const before = value(reader.read()).taps[0]!;
+    await new Promise((r) => holder!.stdout!.once('data', r));
+    await waitFor(() => sysCounter(tap, 'tx_dropped') - before.txDropped >= 80, 5000, 'the kernel to count the drops');
+    const s = value(reader.read());
+    const t = s.taps[0]!;
+    assert.is(t.txDropped - before.txDropped, 80);
+    assert.is(t.txDropped, sysCounter(tap, 'tx_dropped'));
+    assert.is(t.rxDropped, sysCounter(tap, 'rx_dropped'));
+    assert.is(t.rxErrors, sysCounter(tap, 'rx_errors'));
+    assert.is(t.txErrors, sysCounter(tap, 'tx_errors'));
+    assert.is(t.txPackets, sysCounter(tap, 'tx_packets'), 'queued frames are not sent until the holder reads them');
+    const st = toInstanceStats(s, reader.vm, constants.clockTicksPerSecond);
+    assert.is(st.network_rx_dropped, t.txDropped, 'VM view: what the VM did not receive');
+    assert.is(st.network_tx_dropped, t.rxDropped);
+    assert.equal(st.taps.map((x) => [x.name, x.rx_dropped, x.rx_errors]), [[tap, t.txDropped, t.txErrors]]);
+  } finally {
+    if (holder?.pid) holder.kill('SIGKILL');
+    reader.close();
+    delTap(tap);
+  }
+});
+
+test('TAP: the readers of one namespace share one /proc/<pid>/net/dev read per tick, exact against sysfs', async () => {
+  if (!(await needs('TAP shared netns read', 'root', 'tun'))) return;
+  const a = `vpt${randomBytes(4).toString('hex')}`;
+  const b = `vpt${randomBytes(4).toString('hex')}`;
+  const netns = new NetnsTaps('/proc');
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+  const st = kernelStat(child.pid!);
+  const ra = new VmReader(vmFor(process.pid, { taps: [a] }), { constants, netns });
+  const rb = new VmReader(vmFor(child.pid!, { starttime: st.starttime, taps: [b] }), { constants, netns });
+  try {
+    makeTap(a);
+    makeTap(b);
+    assert.is(netns.namespaces, 1, 'this process and its child share the host namespace');
+    netns.beginTick();
+    const sa = value(ra.read()).taps[0]!;
+    const sb = value(rb.read()).taps[0]!;
+    for (const [t, name] of [[sa, a], [sb, b]] as const) {
+      assert.equal([t.rxBytes, t.txBytes, t.rxPackets, t.txPackets, t.rxErrors, t.txErrors, t.rxDropped, t.txDropped],
+        ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets', 'rx_errors', 'tx_errors', 'rx_dropped', 'tx_dropped'].map((c) => sysCounter(name, c)));
+    }
+    // The member the file is read through exits: the next member's file takes over.
+    rb.close();
+    netns.beginTick();
+    assert.is(value(ra.read()).taps[0]!.name, a);
+    assert.is(netns.namespaces, 1);
+  } finally {
+    ra.close();
+    rb.close();
+    kill(child);
+    delTap(a);
+    delTap(b);
+  }
+  assert.is(netns.namespaces, 0, 'no fd kept once every member left');
 });
 
 test('TAP: bytes a process writes into its TAP fd show as rx_bytes', async () => {
@@ -326,7 +474,7 @@ time.sleep(600)`;
     const after = value(reader.read()).taps[0]!;
     assert.is(after.rxBytes - before.rxBytes, 1000);
     assert.is(after.rxPackets - before.rxPackets, 10);
-    assert.is(toInstanceStats(value(reader.read()), reader.vm, constants).network_tx_bytes, after.rxBytes);
+    assert.is(toInstanceStats(value(reader.read()), reader.vm, constants.clockTicksPerSecond).network_tx_bytes, after.rxBytes);
   } finally {
     reader.close();
     kill(holder);

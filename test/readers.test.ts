@@ -15,6 +15,8 @@ import { parseComm } from '../src/readers/parse-comm.js';
 import { parseSchedstat } from '../src/readers/parse-schedstat.js';
 import { parseFdinfo } from '../src/readers/parse-fdinfo.js';
 import { parseNetDev } from '../src/readers/parse-net-dev.js';
+import { parseNetDevSelected } from '../src/readers/parse-net-dev-selected.js';
+import { parsePressure } from '../src/readers/parse-pressure.js';
 import { parseCounter } from '../src/readers/parse-counter.js';
 import { cpuCgroupLines, parseCgroup, parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import { parseCgroupCpuStat, parseCpuStatV1, parseCpuStatV2 } from '../src/readers/parse-cpu-stat.js';
@@ -313,6 +315,41 @@ test('errors map to kinds: /proc ENOENT is gone, sysfs ENOENT is missing', () =>
 test('roots come from the environment', () => {
   assert.equal(rootsFromEnv({}), { procRoot: '/proc', sysRoot: '/sys' });
   assert.equal(rootsFromEnv({ VMPULSE_PROC_ROOT: '/tmp/p', VMPULSE_SYS_ROOT: '/tmp/s' }), { procRoot: '/tmp/p', sysRoot: '/tmp/s' });
+});
+
+test('parseNetDevSelected: only the wanted interfaces, odd names (UTF-8, long, punctuation), exact counters', () => {
+  const head = 'Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n';
+  const line = (name: string, base: number) =>
+    `${name.padStart(6)}: ${Array.from({ length: 16 }, (_, i) => String(base + i).padStart(7)).join(' ')}\n`;
+  const tapü = 'tap-\u00fc\u00df#1'; // UTF-8 bytes in the name, as a kernel name may hold
+  const long15 = 'vm.a-b_c@d+e=fx'; // 15 bytes: no padding left, counters right after ': '
+  const text = head + line('lo', 0) + line(tapü, 100) + line(long15, 200) + '  eth0: 9007199254740991 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n' + line('x', 300);
+  const buf = Buffer.from(text, 'utf8');
+  const got = value(parseNetDevSelected(buf, new Set([tapü, long15, 'eth0', 'absent0'])));
+  assert.equal([...got.keys()], [tapü, long15, 'eth0']);
+  assert.equal(got.get(tapü), { name: tapü, rxBytes: 100, rxPackets: 101, rxErrs: 102, rxDrop: 103, txBytes: 108, txPackets: 109, txErrs: 110, txDrop: 111 });
+  assert.equal(got.get(long15)!.txDrop, 211);
+  assert.is(got.get('eth0')!.rxBytes, 9007199254740991, '2^53 - 1 exactly');
+  // null: every interface, the same numbers as the full parser.
+  const all = value(parseNetDevSelected(fixture('net-dev.txt'), null));
+  assert.equal([...all.values()], value(parseNetDev(fixture('net-dev.txt'))));
+  // An unwanted bad line is not parsed; a wanted one makes the read malformed, never a 0.
+  const bad = head + line('lo', 0) + 'vpt9: 1 2 3\n';
+  assert.equal([...value(parseNetDevSelected(bad, new Set(['lo']))).keys()], ['lo']);
+  isMalformed(parseNetDevSelected(bad, new Set(['vpt9'])), 'short wanted line');
+  isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace('      3 ', ` ${TOO_BIG} `), new Set(['vpt9'])), 'huge drop counter');
+  isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace('      9 ', ' -9 '), new Set(['vpt9'])), 'negative tx packets');
+  isMalformed(parseNetDevSelected('vpt9: 1 2\n', null), 'no header');
+});
+
+test('parsePressure: some and full totals in µs; a cpu.pressure without full (before 5.13) is null, never 0', () => {
+  const text = 'some avg10=1.50 avg60=0.20 avg300=0.00 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=789\n';
+  assert.equal(value(parsePressure(text)), { someUs: 123456, fullUs: 789 });
+  assert.equal(value(parsePressure('some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n')), { someUs: 5, fullUs: null });
+  assert.is(value(parsePressure(`some avg10=0.00 avg60=0.00 avg300=0.00 total=9007199254740991\n`)).someUs, 9007199254740991);
+  isMalformed(parsePressure(`some avg10=0.00 avg60=0.00 avg300=0.00 total=${TOO_BIG}\n`), 'huge');
+  isMalformed(parsePressure('full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n'), 'no some');
+  isMalformed(parsePressure('some total=1\n'), 'no averages');
 });
 
 test.run();

@@ -15,6 +15,7 @@ import { Spool, type SpoolOptions } from '../src/ship/spool.js';
 import { HEADER_BYTES, scanSegment } from '../src/ship/segment-format.js';
 import { recordingLogger, schemaErrors, tempSpool } from './helpers/receiver.js';
 import { makePayload } from './helpers/ship-runner.js';
+import { mergeInstanceWindows } from '../src/ship/window-merge.js';
 
 // Recent minutes: the spool's age bound (7 days) would drop anything older.
 const M0 = Math.floor(Date.now() / 1000) - 600;
@@ -123,6 +124,25 @@ test('synthetic payloads and their encoding are schema-valid; metadata is read f
   assert.equal(meta, { batchId: p.BatchID, minute: 1_700_000_040, createdAt: 1_700_000_042 });
   assert.equal(peekMeta(gz), meta);
   assert.equal(await decodePayload(gz), p);
+});
+
+test('TAP packets, errors and drops are optional on the wire: new agents send them, old payloads stay valid, merges keep unknowns unknown', () => {
+  const p = makePayload({ agentId: 'a', minute: 1_700_000_000, seconds: 60, instances: 2 });
+  const [a, b] = p.Instances;
+  a!.Counters = { ...a!.Counters!, NetworkRxPackets: 12, NetworkTxPackets: 3, NetworkRxErrors: 0, NetworkTxErrors: 1, NetworkRxDropped: 80, NetworkTxDropped: 0 };
+  const w = a!.Stats[0]!;
+  a!.Stats[0] = { ...w, NetInErrors: 0, NetOutErrors: 1, NetInDropped: 80, NetOutDropped: 0 };
+  b!.Stats[0] = { ...b!.Stats[0]!, NetInErrors: null, NetOutErrors: null, NetInDropped: null, NetOutDropped: null };
+  assert.is(schemaErrors(p), '', 'new fields, numbers and nulls');
+  assert.is(schemaErrors(makePayload({ agentId: 'a', minute: 1_700_000_000, seconds: 60, instances: 2 })), '', 'an older agent without them');
+  const bad = structuredClone(p);
+  bad.Instances[0]!.Stats[0]!.NetInDropped = -1;
+  assert.match(schemaErrors(bad), /minimum/);
+  // Merging two records of one VM: sums, null stays null, absent (an older agent) stays absent.
+  const m = mergeInstanceWindows(a!.Stats[0]!, { ...a!.Stats[0]!, NetInDropped: 20 });
+  assert.equal([m.NetInErrors, m.NetOutErrors, m.NetInDropped, m.NetOutDropped], [0, 2, 100, 0]);
+  assert.is(mergeInstanceWindows(a!.Stats[0]!, b!.Stats[0]!).NetInDropped, null);
+  assert.not.ok('NetInDropped' in mergeInstanceWindows(a!.Stats[0]!, w));
 });
 
 test('413 split: instances halved, host Stats with the first part, one instance halves its windows', () => {

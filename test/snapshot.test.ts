@@ -16,7 +16,8 @@ import { startQemu, type Qemu } from './helpers/qemu.js';
 import { clockTicks, cpuTicks, pageSize, startOddComm, waitFor } from './helpers/procs.js';
 import { INSTANCE_STATS_KEYS } from '../src/agent/instance-stats.js';
 import { Discovery } from '../src/discover/scan.js';
-import { VmReader, type InstanceStats } from '../src/collect/vm-reader.js';
+import { VmReader } from '../src/collect/vm-reader.js';
+import type { InstanceStats } from '../src/agent/instance-stats.js';
 import { systemConstants } from '../src/readers/system.js';
 
 const cli = join(distRoot, 'src', 'cli.js');
@@ -67,7 +68,8 @@ s('the seed InstanceStats fields and ours, each equal to the kernel\'s value for
     assert.is(snap.host.page_size, pageSize());
     const vm = byPid(snap, pid);
     assert.ok(vm, `stand-in pid ${pid} not in snapshot`);
-    const ours = ['hypervisor', 'pid', 'tap_devices', 'vcpu_threads', 'memory_swap_bytes', 'memory_peak_rss_bytes', 'disk_read_bytes', 'disk_write_bytes', 'id_source', 'starttime', 'read_errors'];
+    const ours = ['hypervisor', 'pid', 'tap_devices', 'vcpu_threads', 'memory_swap_bytes', 'memory_peak_rss_bytes', 'disk_read_bytes', 'disk_write_bytes', 'id_source', 'starttime', 'read_errors',
+      'network_rx_packets', 'network_tx_packets', 'network_rx_errors', 'network_tx_errors', 'network_rx_dropped', 'network_tx_dropped', 'taps', 'pressure', 'pressure_unavailable'];
     // The hypervisor's device view (README "Per-disk I/O and guest memory"): crosvm has none, and says so.
     ours.push('disks', 'balloon', 'device_sources', 'device_measured', 'devices_read_at_ms');
     assert.equal(Object.keys(vm).sort(), [...INSTANCE_STATS_KEYS, ...ours].sort());
@@ -85,6 +87,11 @@ s('the seed InstanceStats fields and ours, each equal to the kernel\'s value for
     assert.equal(vm.tap_devices, []);
     assert.is(vm.network_rx_bytes, 0);
     assert.is(vm.network_tx_bytes, 0);
+    assert.equal([vm.network_rx_packets, vm.network_tx_packets, vm.network_rx_errors, vm.network_tx_errors, vm.network_rx_dropped, vm.network_tx_dropped], [0, 0, 0, 0, 0, 0]);
+    assert.equal(vm.taps, []);
+    // The stand-in shares the test's cgroup (or the root one): no pressure of its own, and why.
+    assert.is(vm.pressure, null);
+    assert.match(vm.pressure_unavailable!, /root cgroup|other processes|not mounted|v1 only/);
     const tick = 1 / clockTicks();
     assert.ok(vm.cpu_seconds >= before * tick - 1e-9 && vm.cpu_seconds <= after * tick + 1e-9, `${vm.cpu_seconds} not in [${before * tick}, ${after * tick}]`);
     const [vmsPages, rssPages] = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ').map(Number);
@@ -147,6 +154,13 @@ s('real QEMU by ifname: id, name, 2 vCPUs, 256 MiB, its TAP, 2 vCPU threads, exa
     assert.is(k.rx_bytes - k0.rx_bytes, sent);
     assert.is(vm.network_rx_bytes, k.tx_bytes);
     assert.is(vm.network_tx_bytes, k.rx_bytes);
+    const sys = (c: string) => Number(readFileSync(`/sys/class/net/${tap}/statistics/${c}`, 'utf8'));
+    assert.is(vm.network_rx_packets, k.tx_packets);
+    assert.is(vm.network_tx_packets, k.rx_packets);
+    assert.equal([vm.network_rx_errors, vm.network_tx_errors, vm.network_rx_dropped, vm.network_tx_dropped],
+      [sys('tx_errors'), sys('rx_errors'), sys('tx_dropped'), sys('rx_dropped')]);
+    assert.equal(vm.taps, [{ name: tap, rx_bytes: k.tx_bytes, tx_bytes: k.rx_bytes, rx_packets: k.tx_packets, tx_packets: k.rx_packets,
+      rx_errors: sys('tx_errors'), tx_errors: sys('rx_errors'), rx_dropped: sys('tx_dropped'), tx_dropped: sys('rx_dropped') }]);
   } finally {
     await q?.stop();
     deleteTap(tap);

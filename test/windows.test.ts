@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GaugeAgg, Windows, windowOfTick, windowStart } from '../src/agent/windows.js';
 import { counterDelta, deriveRates } from '../src/agent/rates.js';
+import { agg, hostWindow, instanceWindow } from '../src/agent/wire-window.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 
 const w = suite('windows');
@@ -9,8 +10,10 @@ const w = suite('windows');
 w('GaugeAgg: exact avg/min/max/sum/count over a synthetic sequence, nulls ignored', () => {
   const g = new GaugeAgg();
   for (const v of [3, 1, 4, 1, 5, 9, 2, 6, null, NaN]) g.add(v as number);
-  assert.equal(g.toAgg(), { Avg: 31 / 8, Min: 1, Max: 9, Sum: 31, Count: 8 });
-  assert.is(new GaugeAgg().toAgg(), null);
+  assert.equal(g.summary(), { sum: 31, min: 1, max: 9, count: 8 });
+  assert.is(new GaugeAgg().summary(), null);
+  // On the wire: the average is sum / count.
+  assert.equal(agg(g.summary()), { Avg: 31 / 8, Min: 1, Max: 9, Sum: 31, Count: 8 });
 });
 
 w('alignment to wall-clock boundaries', () => {
@@ -25,6 +28,7 @@ function rates(cpu: number, net: number) {
   return {
     cpuCorePct: cpu, cpuUserPct: cpu, cpuSystemPct: 0, cpuPct: cpu / 2, vcpuBusyPct: null, stealPct: null,
     rssBytes: 100, swapBytes: 0, memUtilPct: 10, netInBytes: net, netOutBytes: 2 * net, netInPackets: 1, netOutPackets: 2,
+    netInErrors: 0, netOutErrors: 1, netInDropped: 3, netOutDropped: 0,
     diskReadBytes: 0, diskWriteBytes: 7, throttledPeriods: 0, throttledNs: 0, cpuSeconds: cpu / 100, netKnown: true, seconds: 1,
   };
 }
@@ -43,17 +47,21 @@ w('a window closes after the tick at its end, with exact totals; partial windows
   }
   const c = ws.history()[0]!;
   assert.is(c.startMs, t0);
-  assert.is(c.host.Samples, 10);
-  assert.equal(c.host.CPU, { Avg: 5.5, Min: 1, Max: 10, Sum: 55, Count: 10 });
-  assert.is(c.host.NetIn, 100);
-  const a = c.instances.get('a')!;
+  assert.is(c.host.samples, 10);
+  assert.equal(c.host.gauges.cpuPct, { sum: 55, min: 1, max: 10, count: 10 });
+  assert.is(c.host.netInBytes, 100);
+  const host = hostWindow(c.host);
+  assert.equal([host.Samples, host.NetIn, host.Minute], [10, 100, t0 / 1000]);
+  assert.equal(host.CPU, { Avg: 5.5, Min: 1, Max: 10, Sum: 55, Count: 10 });
+  const a = instanceWindow(c.instances.get('a')!);
   assert.is(a.Minute, t0 / 1000);
   assert.is(a.Samples, 10);
   assert.equal(a.CPUCore, { Avg: 55, Min: 10, Max: 100, Sum: 550, Count: 10 });
   assert.is(a.NetIn, 1000);
   assert.is(a.NetOut, 2000);
   assert.is(a.DiskWrite, 70);
-  const b = c.instances.get('b')!;
+  assert.equal([a.NetInErrors, a.NetOutErrors, a.NetInDropped, a.NetOutDropped], [0, 10, 30, 0]);
+  const b = instanceWindow(c.instances.get('b')!);
   assert.is(b.Samples, 5);
   assert.is(b.CPUCore!.Count, 4); // its first read has no interval yet
   assert.is(b.MemoryRSS!.Count, 5);
@@ -72,8 +80,8 @@ w('missed ticks are counted, never folded in as zeros; history keeps at most `ke
   }
   const h = ws.history();
   assert.is(h.length, 3);
-  assert.equal(h.map((c) => c.instances.get('a')!.Missed), [1, 0, 1]);
-  assert.is(h[0]!.instances.get('a')!.CPUCore, null);
+  assert.equal(h.map((c) => c.instances.get('a')!.missed), [1, 0, 1]);
+  assert.is(h[0]!.instances.get('a')!.gauges.cpuCorePct, null);
 });
 
 const r = suite('rates');
@@ -81,7 +89,7 @@ const r = suite('rates');
 function sample(over: Partial<VmSample>): VmSample {
   return {
     key: '1:1', tMs: 0, utimeTicks: 0, stimeTicks: 0, numThreads: 1, rssBytes: 0, vmsBytes: 0, swapBytes: 0,
-    peakRssBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, vcpuRunNs: 0, vcpuWaitNs: 0, taps: [], throttle: null, errors: [],
+    peakRssBytes: 0, diskReadBytes: 0, diskWriteBytes: 0, vcpuRunNs: 0, vcpuWaitNs: 0, taps: [], throttle: null, pressure: null, errors: [],
     ...over,
   };
 }
@@ -100,13 +108,17 @@ r('CPU percent of one core, of the allocation, vCPU busy and steal from deltas',
 });
 
 r('TAP counters swap to the VM view, match by name, and a reset never goes negative', () => {
-  const t = (name: string, rx: number, tx: number) => ({ name, rxBytes: rx, txBytes: tx, rxPackets: rx / 100, txPackets: tx / 100 });
+  const t = (name: string, rx: number, tx: number) => ({
+    name, rxBytes: rx, txBytes: tx, rxPackets: rx / 100, txPackets: tx / 100, rxErrors: rx / 100, txErrors: 0, rxDropped: 1, txDropped: tx / 1000,
+  });
   const prev = sample({ tMs: 0, taps: [t('a', 1000, 5000), t('b', 100, 100)] });
   const cur = sample({ tMs: 1000, taps: [t('b', 300, 100), t('a', 400, 6000), null] });
   const x = deriveRates(prev, cur, { clockTicksPerSecond: 100, allocatedVcpus: 0, allocatedMemoryBytes: 0, vcpuThreads: 0 })!;
   // a: rx reset 1000 → 400 counts 400; tx +1000. b: rx +200.
   assert.is(x.netOutBytes, 600);
   assert.is(x.netInBytes, 1000);
+  // Errors and drops swap the same way: the VM's in-drops are the TAP's tx_dropped.
+  assert.equal([x.netOutErrors, x.netInErrors, x.netInDropped, x.netOutDropped], [6, 0, 1, 0]);
   assert.is(x.cpuPct, null);
   assert.is(x.memUtilPct, null);
   assert.is(x.vcpuBusyPct, null);

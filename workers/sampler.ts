@@ -2,6 +2,7 @@
 // (module state lives as long as the thread); a replaced thread starts empty and says so by
 // answering `resync` until the agent resets it.
 import { VmReader } from '../src/collect/vm-reader.js';
+import { NetnsTaps } from '../src/collect/netns-taps.js';
 import type { FieldError, VmSample } from '../src/collect/vm-sample.js';
 import type { ShardResult, ShardTask } from '../src/agent/sampler-protocol.js';
 import { STATUS_OK, packSample, packedLength, statusCode } from '../src/agent/sampler-protocol.js';
@@ -9,6 +10,8 @@ import { STATUS_OK, packSample, packedLength, statusCode } from '../src/agent/sa
 const readers = new Map<number, VmReader>();
 const lastErrorSig = new Map<number, string>();
 let generation = -1;
+// The shard's TAP counters: one /proc/<pid>/net/dev read per network namespace per tick.
+let netns: NetnsTaps | null = null;
 let buffer = new Float64Array(4096);
 
 function errorSignature(errors: readonly FieldError[]): string {
@@ -31,7 +34,9 @@ export default function sample(task: ShardTask): ShardResult {
     readers.delete(slot);
     lastErrorSig.delete(slot);
   }
-  const opts = { procRoot: task.roots.procRoot, sysRoot: task.roots.sysRoot, constants: task.constants };
+  netns ??= new NetnsTaps(task.roots.procRoot);
+  netns.beginTick();
+  const opts = { procRoot: task.roots.procRoot, sysRoot: task.roots.sysRoot, constants: task.constants, netns };
   for (const { slot, vm } of task.upserts) {
     readers.get(slot)?.close();
     readers.set(slot, new VmReader(vm, opts));

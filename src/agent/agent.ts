@@ -13,9 +13,10 @@ import type { SystemConstants } from '../readers/system.js';
 import type { HostWindow, InstanceWindow } from '../ship/payload.js';
 import type { AgentConfig } from './config.js';
 import { SamplerPool } from './pool.js';
-import { counterDeltas, deriveRates, tapDeltas } from './rates.js';
+import { counterDeltas, deriveRates, tapRates } from './rates.js';
 import { gapGoesWhole, spreadGap } from './carry.js';
 import { Windows } from './windows.js';
+import { hostWindow, instanceWindow } from './wire-window.js';
 import { TickScheduler } from './scheduler.js';
 import { InstanceRegistry, type InstanceState } from './instance-registry.js';
 import { HostSampler } from './host-sampler.js';
@@ -24,7 +25,7 @@ import { WindowEmitter } from './window-emitter.js';
 import { ReportQueue } from './report-queue.js';
 import { HealthState } from './health.js';
 import type { CarriedReading, WindowListener } from './report.js';
-import type { AgentHealth, AgentView, HostView, InstanceView, TapRate, ThreadUsage } from './view.js';
+import type { AgentHealth, AgentView, HostView, InstanceView, ThreadUsage } from './view.js';
 import { DevicePoller } from '../collect/disks/device-poller.js';
 
 export type { CarriedReading, WindowReport } from './report.js';
@@ -94,7 +95,7 @@ export class Agent implements AgentView {
       onError: (err) => this.log.warn({ err }, 'device round failed'),
     });
     this.registry.devicesOf = (key) => this.devices.get(key);
-    this.queue = new ReportQueue(opts.reportQueueCapacity ?? REPORT_QUEUE_CAPACITY, (err, r) => this.log.error({ err, minute: r.window.host.Minute }, 'window listener failed'));
+    this.queue = new ReportQueue(opts.reportQueueCapacity ?? REPORT_QUEUE_CAPACITY, (err, r) => this.log.error({ err, minute: r.window.startMs / 1000 }, 'window listener failed'));
     this.scheduler = new TickScheduler({
       intervalMs: config.intervalMs,
       tick: (nominal) => this.tickAt(nominal),
@@ -248,7 +249,7 @@ export class Agent implements AgentView {
         })
       : null;
     s.rates = rates;
-    s.tapRates = prev && rates ? tapRatesOf(prev, cur, rates.seconds) : [];
+    s.tapRates = prev && rates ? tapRates(prev, cur, rates.seconds) : [];
     s.latest = cur;
     s.lastSampledMs = cur.tMs;
     this.windows.vm(key, nominal).addSample(rates, {
@@ -322,13 +323,13 @@ export class Agent implements AgentView {
     const out: InstanceWindow[] = [];
     for (const w of this.windows.history()) {
       const r = w.instances.get(key);
-      if (r) out.push(r);
+      if (r) out.push(instanceWindow(r));
     }
     return out;
   }
 
   hostHistory(): readonly HostWindow[] {
-    return this.windows.history().map((w) => w.host);
+    return this.windows.history().map((w) => hostWindow(w.host));
   }
 
   host(): HostView {
@@ -348,15 +349,4 @@ export class Agent implements AgentView {
   get samplerPool(): SamplerPool {
     return this.pool;
   }
-}
-
-/** Per-TAP rates over the last interval (VM view), for the API. */
-function tapRatesOf(prev: VmSample, cur: VmSample, seconds: number): TapRate[] {
-  return tapDeltas(prev, cur).perTap.map((t) => ({
-    name: t.name,
-    inBytesPerSec: t.inBytes / seconds,
-    outBytesPerSec: t.outBytes / seconds,
-    inPacketsPerSec: t.inPackets / seconds,
-    outPacketsPerSec: t.outPackets / seconds,
-  }));
 }

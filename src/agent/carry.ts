@@ -4,7 +4,7 @@
 // A gap of up to two windows is added to the window of the first new reading; a longer gap is
 // spread evenly over the records (minutes, or shorter windows) it covers, each saying how many of
 // its seconds no reading covered. Integers are split so that the shares add up to the delta exactly.
-import type { CarriedDeltas } from './windows.js';
+import { VM_WINDOW_COUNTERS, type CarriedDeltas } from './windows.js';
 
 export interface GapShare {
   /** Start (ms) of the record the share belongs to. */
@@ -14,7 +14,7 @@ export interface GapShare {
   unsampledSeconds: number;
 }
 
-const INT_FIELDS = ['netInBytes', 'netOutBytes', 'netInPackets', 'netOutPackets', 'diskReadBytes', 'diskWriteBytes', 'throttledPeriods', 'throttledNs'] as const;
+const INT_FIELDS = VM_WINDOW_COUNTERS.filter((k) => k !== 'cpuSeconds');
 
 /** floor(total × part / whole) for non-negative integers, exactly (products exceed 2^53). */
 function scaled(total: number, part: number, whole: number): number {
@@ -38,18 +38,7 @@ export function spreadGap(d: CarriedDeltas, fromMs: number, toMs: number, record
     const end = start + recordMs;
     const cum = Math.min(end, toMs) - fromMs;
     const share = (total: number) => scaled(total, cum, whole) - scaled(total, prevCum, whole);
-    const deltas: CarriedDeltas = {
-      cpuSeconds: share(ticks) / clockTicksPerSecond,
-      netInBytes: 0,
-      netOutBytes: 0,
-      netInPackets: 0,
-      netOutPackets: 0,
-      netKnown: d.netKnown,
-      diskReadBytes: 0,
-      diskWriteBytes: 0,
-      throttledPeriods: 0,
-      throttledNs: 0,
-    };
+    const deltas = { netKnown: d.netKnown, cpuSeconds: share(ticks) / clockTicksPerSecond } as CarriedDeltas;
     for (const f of INT_FIELDS) deltas[f] = share(d[f]);
     const unsampledMs = Math.max(0, Math.min(end, unsampledEnd) - Math.max(start, fromMs));
     out.push({ startMs: start, deltas, unsampledSeconds: Math.round(unsampledMs / 1000) });

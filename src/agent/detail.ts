@@ -54,7 +54,14 @@ export interface TapDetail {
   TxBytesPerSec: number;
   RxPacketsPerSec: number;
   TxPacketsPerSec: number;
+  /** The kernel's error and drop counters of the TAP, VM view, per second. */
+  RxErrorsPerSec: number;
+  TxErrorsPerSec: number;
+  RxDroppedPerSec: number;
+  TxDroppedPerSec: number;
 }
+
+const TAP_DETAIL_KEYS = ['RxBytesPerSec', 'TxBytesPerSec', 'RxPacketsPerSec', 'TxPacketsPerSec', 'RxErrorsPerSec', 'TxErrorsPerSec', 'RxDroppedPerSec', 'TxDroppedPerSec'] as const;
 
 export interface InstanceDetail {
   InstanceID: string;
@@ -65,10 +72,31 @@ export interface InstanceDetail {
   ThreadsError?: string;
   Network: TapDetail & { Interfaces: Record<string, TapDetail>; Measured: boolean };
   Disk: { ReadBytesPerSec: number; WriteBytesPerSec: number; ReadBytes: number | null; WriteBytes: number | null };
+  /**
+   * PSI of the VM's own cgroup v2 (cumulative µs stalled); Measured false with the Reason when the
+   * VM has none (cgroup v1 host, root or shared cgroup): the totals are then placeholder 0s.
+   */
+  Pressure: PressureDetail;
   /** Length of the interval the rates cover, seconds (0 before the agent's second read). */
   IntervalSeconds: number;
   /** Nanoseconds since the epoch of the fresh read. */
   Timestamp: number;
+}
+
+export interface PressureDetail {
+  Measured: boolean;
+  Reason?: string;
+  Cpu: { SomeTotalUs: number; FullTotalUs: number | null };
+  Memory: { SomeTotalUs: number; FullTotalUs: number | null };
+  Io: { SomeTotalUs: number; FullTotalUs: number | null };
+}
+
+export function pressureDetail(sample: VmSample): PressureDetail {
+  const p = sample.pressure;
+  const one = (t: { someUs: number; fullUs: number | null } | undefined) => ({ SomeTotalUs: t?.someUs ?? 0, FullTotalUs: t ? t.fullUs : null });
+  if (p) return { Measured: true, Cpu: one(p.cpu), Memory: one(p.memory), Io: one(p.io) };
+  const why = sample.errors.find((e) => e.field === 'pressure')?.detail ?? 'not measured';
+  return { Measured: false, Reason: why, Cpu: one(undefined), Memory: one(undefined), Io: one(undefined) };
 }
 
 const CPU_MEASURED = ['System Mode', 'User Mode', 'Percent'];
@@ -153,19 +181,20 @@ export function buildDetail(
 ): InstanceDetail {
   const r = iv.rates;
   const interfaces: Record<string, TapDetail> = {};
-  const total: TapDetail = { RxBytesPerSec: 0, TxBytesPerSec: 0, RxPacketsPerSec: 0, TxPacketsPerSec: 0 };
+  const total = Object.fromEntries(TAP_DETAIL_KEYS.map((k) => [k, 0])) as unknown as TapDetail;
   for (const t of iv.tapRates) {
     const d: TapDetail = {
       RxBytesPerSec: t.inBytesPerSec,
       TxBytesPerSec: t.outBytesPerSec,
       RxPacketsPerSec: t.inPacketsPerSec,
       TxPacketsPerSec: t.outPacketsPerSec,
+      RxErrorsPerSec: t.inErrorsPerSec,
+      TxErrorsPerSec: t.outErrorsPerSec,
+      RxDroppedPerSec: t.inDroppedPerSec,
+      TxDroppedPerSec: t.outDroppedPerSec,
     };
     interfaces[t.name] = d;
-    total.RxBytesPerSec += d.RxBytesPerSec;
-    total.TxBytesPerSec += d.TxBytesPerSec;
-    total.RxPacketsPerSec += d.RxPacketsPerSec;
-    total.TxPacketsPerSec += d.TxPacketsPerSec;
+    for (const k of TAP_DETAIL_KEYS) total[k] += d[k];
   }
   const perSec = (v: number) => (r && r.seconds > 0 ? v / r.seconds : 0);
   return {
@@ -181,6 +210,7 @@ export function buildDetail(
       ReadBytes: fresh.diskReadBytes,
       WriteBytes: fresh.diskWriteBytes,
     },
+    Pressure: pressureDetail(fresh),
     IntervalSeconds: r?.seconds ?? 0,
     Timestamp: fresh.tMs * 1e6,
   };

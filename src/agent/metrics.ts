@@ -9,6 +9,7 @@ import { hypemanInstanceStats } from './instance-stats.js';
 import type { AgentView, InstanceView } from './view.js';
 import type { VmSample } from '../collect/vm-sample.js';
 import { registerDeviceMetrics } from './device-metrics.js';
+import { tapVmView, type NetCounters } from '../collect/vm-counters.js';
 
 export interface ShipperStats {
   spoolRecords: number;
@@ -149,17 +150,34 @@ export function createAgentMetrics(view: AgentView, opts: AgentMetricsOptions): 
   perVm('vmpulse_vm_memory_peak_rss_bytes', 'Peak RSS of the hypervisor process (VmHWM).', 'gauge', (v) => v.sample.peakRssBytes);
   perVm('vmpulse_vm_cpu_throttled_periods_total', "Periods in which the VM's CPU cgroup was throttled.", 'counter', (v) => v.sample.throttle?.throttledPeriods);
   perVm('vmpulse_vm_cpu_throttled_seconds_total', "Time the VM's CPU cgroup was throttled, seconds.", 'counter', (v) => ns(v.sample.throttle?.throttledNs ?? null));
-  const tapMetric = (name: string, help: string, pick: (t: NonNullable<VmSample['taps'][number]>) => number) =>
+  // Per TAP in the VM's view, through the one mapping (collect/vm-counters.ts): rx = what the VM received.
+  const tapMetric = (name: string, help: string, pick: (t: NetCounters) => number) =>
     collector(registry, name, help, 'counter', () => {
       const out: Point[] = [];
-      for (const v of snap().vms) for (const t of v.sample.taps) if (t) out.push({ labels: { ...v.base, tap: t.name }, value: pick(t) });
+      for (const v of snap().vms) for (const t of v.sample.taps) if (t) out.push({ labels: { ...v.base, tap: t.name }, value: pick(tapVmView(t)) });
       return out;
     });
-  // VM view: what the VM received is what the host transmitted into the TAP.
-  tapMetric('vmpulse_vm_tap_rx_bytes_total', 'Bytes the VM received on this TAP (host tx_bytes).', (t) => t.txBytes);
-  tapMetric('vmpulse_vm_tap_tx_bytes_total', 'Bytes the VM sent on this TAP (host rx_bytes).', (t) => t.rxBytes);
-  tapMetric('vmpulse_vm_tap_rx_packets_total', 'Packets the VM received on this TAP (host tx_packets).', (t) => t.txPackets);
-  tapMetric('vmpulse_vm_tap_tx_packets_total', 'Packets the VM sent on this TAP (host rx_packets).', (t) => t.rxPackets);
+  tapMetric('vmpulse_vm_tap_rx_bytes_total', 'Bytes the VM received on this TAP (host tx_bytes).', (t) => t.rxBytes);
+  tapMetric('vmpulse_vm_tap_tx_bytes_total', 'Bytes the VM sent on this TAP (host rx_bytes).', (t) => t.txBytes);
+  tapMetric('vmpulse_vm_tap_rx_packets_total', 'Packets the VM received on this TAP (host tx_packets).', (t) => t.rxPackets);
+  tapMetric('vmpulse_vm_tap_tx_packets_total', 'Packets the VM sent on this TAP (host rx_packets).', (t) => t.txPackets);
+  tapMetric('vmpulse_vm_tap_rx_errors_total', 'Receive errors of the VM on this TAP (host tx_errors).', (t) => t.rxErrors);
+  tapMetric('vmpulse_vm_tap_tx_errors_total', 'Transmit errors of the VM on this TAP (host rx_errors).', (t) => t.txErrors);
+  tapMetric('vmpulse_vm_tap_rx_dropped_total', 'Frames for the VM the host dropped on this TAP: TAP down, the VM not reading its queue (host tx_dropped).', (t) => t.rxDropped);
+  tapMetric('vmpulse_vm_tap_tx_dropped_total', 'Frames from the VM the host dropped on this TAP (host rx_dropped, /proc/net/dev drop).', (t) => t.txDropped);
+  collector(registry, 'vmpulse_vm_pressure_stalled_seconds_total', "Pressure stall time (PSI total) of the VM's own cgroup v2 by resource (cpu, memory, io) and kind (some, full); no series where the VM has no cgroup v2 of its own.", 'counter', () => {
+    const out: Point[] = [];
+    for (const v of snap().vms) {
+      const p = v.sample.pressure;
+      if (!p) continue;
+      for (const resource of ['cpu', 'memory', 'io'] as const) {
+        out.push({ labels: { ...v.base, resource, kind: 'some' }, value: p[resource].someUs / 1e6 });
+        const full = p[resource].fullUs;
+        if (full !== null) out.push({ labels: { ...v.base, resource, kind: 'full' }, value: full / 1e6 });
+      }
+    }
+    return out;
+  });
   registerDeviceMetrics(registry, () => snap().vms);
 
   // --- host ---

@@ -7,6 +7,8 @@ import type { BalloonInfo, DiskInfo, InstanceCounters, InstanceRecord, InstanceW
 import type { BalloonStats } from '../collect/disks/device-stats.js';
 import { PAYLOAD_VERSION } from '../ship/payload.js';
 import { mergeInstanceWindows } from '../ship/window-merge.js';
+import { vmCounters } from '../collect/vm-counters.js';
+import { hostWindow, instanceWindow } from './wire-window.js';
 
 export { mergeAgg, mergeInstanceWindows } from '../ship/window-merge.js';
 import type { HostView } from './view.js';
@@ -24,28 +26,26 @@ export interface PayloadContext {
   readonly windowSeconds?: number;
 }
 
+/** The latest counters in the wire's names: collect/vm-counters.ts's mapping, renamed. */
 export function countersOf(sample: VmSample, clockTicksPerSecond: number): InstanceCounters {
-  // One unreadable TAP makes the VM's totals unknown: a partial sum would understate them.
-  let rx: number | null = 0;
-  let tx: number | null = 0;
-  for (const t of sample.taps) {
-    if (!t) {
-      rx = tx = null;
-      break;
-    }
-    rx += t.txBytes; // VM view: what the VM received is what the host sent into the TAP
-    tx += t.rxBytes;
-  }
+  const c = vmCounters(sample, clockTicksPerSecond);
+  const n = c.net;
   return {
-    CPUSeconds: (sample.utimeTicks + sample.stimeTicks) / clockTicksPerSecond,
-    MemoryRSSBytes: sample.rssBytes,
-    MemoryVMSBytes: sample.vmsBytes,
-    MemorySwapBytes: sample.swapBytes,
-    MemoryPeakRSSBytes: sample.peakRssBytes,
-    NetworkRxBytes: rx,
-    NetworkTxBytes: tx,
-    DiskReadBytes: sample.diskReadBytes,
-    DiskWriteBytes: sample.diskWriteBytes,
+    CPUSeconds: c.cpuSeconds,
+    MemoryRSSBytes: c.rssBytes,
+    MemoryVMSBytes: c.vmsBytes,
+    MemorySwapBytes: c.swapBytes,
+    MemoryPeakRSSBytes: c.peakRssBytes,
+    NetworkRxBytes: n ? n.rxBytes : null,
+    NetworkTxBytes: n ? n.txBytes : null,
+    DiskReadBytes: c.diskReadBytes,
+    DiskWriteBytes: c.diskWriteBytes,
+    NetworkRxPackets: n ? n.rxPackets : null,
+    NetworkTxPackets: n ? n.txPackets : null,
+    NetworkRxErrors: n ? n.rxErrors : null,
+    NetworkTxErrors: n ? n.txErrors : null,
+    NetworkRxDropped: n ? n.rxDropped : null,
+    NetworkTxDropped: n ? n.txDropped : null,
   };
 }
 
@@ -101,7 +101,7 @@ export function buildPayload(report: Pick<WindowReport, 'windows' | 'vms'>, ctx:
     for (const [key, w] of win.instances) {
       let l = perKey.get(key);
       if (!l) perKey.set(key, (l = []));
-      l.push(w);
+      l.push(instanceWindow(w));
     }
   }
   const byId = new Map<string, InstanceRecord>();
@@ -137,7 +137,7 @@ export function buildPayload(report: Pick<WindowReport, 'windows' | 'vms'>, ctx:
     ...(ctx.windowSeconds !== undefined ? { WindowSeconds: ctx.windowSeconds } : {}),
     Disks: [...ctx.disks],
     NetworkInterfaces: [...ctx.interfaces],
-    Stats: report.windows.filter((w) => !w.backfill).map((w) => w.host),
+    Stats: report.windows.filter((w) => !w.backfill).map((w) => hostWindow(w.host)),
     Instances: [...byId.values()],
   };
 }

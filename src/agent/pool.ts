@@ -12,7 +12,7 @@ import type { DiscoveredVm } from '../discover/vm.js';
 import type { FieldError, VmSample } from '../collect/vm-sample.js';
 import { fail, ok, type Outcome } from '../readers/outcome.js';
 import type { SystemConstants } from '../readers/system.js';
-import { STATUS_OK, forWorker, statusKind, unpackSample, type ShardResult, type ShardTask } from './sampler-protocol.js';
+import { FIXED, STATUS_OK, TAP_COUNT_AT, TAP_FIELDS, forWorker, statusKind, unpackSample, type ShardResult, type ShardTask } from './sampler-protocol.js';
 
 export interface PoolOptions {
   readonly size: number;
@@ -198,7 +198,7 @@ export class SamplerPool {
         }
         if (!vm) {
           // Removed while this tick was in flight: skip its packed record.
-          at += 16 + 4 * res.data[at + 15]!;
+          at += FIXED + TAP_FIELDS * res.data[at + TAP_COUNT_AT]!;
           continue;
         }
         seen.add(slot);

@@ -2,6 +2,8 @@
 // Counters only ever move forward in the kernel; a smaller value means a reset (a TAP re-created,
 // a cgroup moved) and is counted from zero, as Prometheus' rate() does: never a negative rate.
 import type { VmSample } from '../collect/vm-sample.js';
+import type { TapRate } from './view.js';
+import { NET_COUNTER_KEYS, tapVmView, zeroNet, type NetCounters } from '../collect/vm-counters.js';
 
 export interface VmRates {
   /** Percent of one core (Nomad's Percent) and its split. */
@@ -21,6 +23,10 @@ export interface VmRates {
   netOutBytes: number;
   netInPackets: number;
   netOutPackets: number;
+  netInErrors: number;
+  netOutErrors: number;
+  netInDropped: number;
+  netOutDropped: number;
   diskReadBytes: number;
   diskWriteBytes: number;
   throttledPeriods: number;
@@ -45,36 +51,48 @@ export function counterDelta(prev: number | null | undefined, cur: number | null
   return cur >= prev ? cur - prev : cur;
 }
 
+/** One TAP's VM-view deltas over an interval. */
+export interface TapDelta extends NetCounters {
+  name: string;
+}
+
 /** Per-TAP VM-view deltas, matched by name so a TAP list change never pairs the wrong counters. */
-export function tapDeltas(prev: VmSample, cur: VmSample) {
+export function tapDeltas(prev: VmSample, cur: VmSample): { total: NetCounters; perTap: TapDelta[]; known: boolean } {
   const before = new Map(prev.taps.filter((t) => t !== null).map((t) => [t!.name, t!]));
   // A TAP unreadable at either end leaves its delta unknown, so the VM's total is unknown too (a
   // partial sum would understate the traffic). A TAP named for the first time (hot-plugged)
   // counts from its first read.
   const known = !cur.taps.includes(null) && !prev.taps.includes(null);
-  let inB = 0;
-  let outB = 0;
-  let inP = 0;
-  let outP = 0;
-  const perTap: { name: string; inBytes: number; outBytes: number; inPackets: number; outPackets: number }[] = [];
+  const total = zeroNet();
+  const perTap: TapDelta[] = [];
   for (const t of cur.taps) {
     if (!t) continue;
     const p = before.get(t.name);
     if (!p) continue;
-    const d = {
-      name: t.name,
-      inBytes: counterDelta(p.txBytes, t.txBytes),
-      outBytes: counterDelta(p.rxBytes, t.rxBytes),
-      inPackets: counterDelta(p.txPackets, t.txPackets),
-      outPackets: counterDelta(p.rxPackets, t.rxPackets),
-    };
+    const a = tapVmView(p);
+    const b = tapVmView(t);
+    const d: TapDelta = { name: t.name, ...zeroNet() };
+    for (const k of NET_COUNTER_KEYS) {
+      d[k] = counterDelta(a[k], b[k]);
+      total[k] += d[k];
+    }
     perTap.push(d);
-    inB += d.inBytes;
-    outB += d.outBytes;
-    inP += d.inPackets;
-    outP += d.outPackets;
   }
-  return { inBytes: inB, outBytes: outB, inPackets: inP, outPackets: outP, perTap, known };
+  return { total, perTap, known };
+}
+
+/** VM-view network deltas under the names windows and carried deltas use (In = received). */
+export function netDeltaFields(n: NetCounters) {
+  return {
+    netInBytes: n.rxBytes,
+    netOutBytes: n.txBytes,
+    netInPackets: n.rxPackets,
+    netOutPackets: n.txPackets,
+    netInErrors: n.rxErrors,
+    netOutErrors: n.txErrors,
+    netInDropped: n.rxDropped,
+    netOutDropped: n.txDropped,
+  };
 }
 
 /** Rates between two reads of the same process (same key); null when the interval is unusable. */
@@ -99,10 +117,7 @@ export function deriveRates(prev: VmSample, cur: VmSample, ctx: RateContext): Vm
     rssBytes: cur.rssBytes,
     swapBytes: cur.swapBytes,
     memUtilPct: ctx.allocatedMemoryBytes > 0 ? (cur.rssBytes / ctx.allocatedMemoryBytes) * 100 : null,
-    netInBytes: net.inBytes,
-    netOutBytes: net.outBytes,
-    netInPackets: net.inPackets,
-    netOutPackets: net.outPackets,
+    ...netDeltaFields(net.total),
     diskReadBytes: counterDelta(prev.diskReadBytes, cur.diskReadBytes),
     diskWriteBytes: counterDelta(prev.diskWriteBytes, cur.diskWriteBytes),
     throttledPeriods: counterDelta(prev.throttle?.throttledPeriods, cur.throttle?.throttledPeriods),
@@ -118,14 +133,26 @@ export function counterDeltas(prev: VmSample, cur: VmSample, clockTicksPerSecond
   const net = tapDeltas(prev, cur);
   return {
     cpuSeconds: (counterDelta(prev.utimeTicks, cur.utimeTicks) + counterDelta(prev.stimeTicks, cur.stimeTicks)) / clockTicksPerSecond,
-    netInBytes: net.inBytes,
-    netOutBytes: net.outBytes,
-    netInPackets: net.inPackets,
-    netOutPackets: net.outPackets,
+    ...netDeltaFields(net.total),
     netKnown: net.known,
     diskReadBytes: counterDelta(prev.diskReadBytes, cur.diskReadBytes),
     diskWriteBytes: counterDelta(prev.diskWriteBytes, cur.diskWriteBytes),
     throttledPeriods: counterDelta(prev.throttle?.throttledPeriods, cur.throttle?.throttledPeriods),
     throttledNs: counterDelta(prev.throttle?.throttledNs, cur.throttle?.throttledNs),
   };
+}
+
+/** Per-TAP rates over the interval, VM view (what the API's detail shows per interface). */
+export function tapRates(prev: VmSample, cur: VmSample, seconds: number): TapRate[] {
+  return tapDeltas(prev, cur).perTap.map((t) => ({
+    name: t.name,
+    inBytesPerSec: t.rxBytes / seconds,
+    outBytesPerSec: t.txBytes / seconds,
+    inPacketsPerSec: t.rxPackets / seconds,
+    outPacketsPerSec: t.txPackets / seconds,
+    inErrorsPerSec: t.rxErrors / seconds,
+    outErrorsPerSec: t.txErrors / seconds,
+    inDroppedPerSec: t.rxDropped / seconds,
+    outDroppedPerSec: t.txDropped / seconds,
+  }));
 }

@@ -38,8 +38,11 @@ export function statusKind(code: number): FailureKind {
   return STATUS_KINDS[code - 1] ?? 'io';
 }
 
-/** Fixed fields per VM, then 4 per TAP: rxBytes, txBytes, rxPackets, txPackets. */
-export const FIXED = 16;
+/** Fixed fields per VM, then TAP_FIELDS per TAP in TapCounters order. */
+export const FIXED = 22;
+/** Where the TAP count sits in a packed sample. */
+export const TAP_COUNT_AT = 15;
+export const TAP_FIELDS = 8;
 
 /** Write one sample at `at`; returns the next offset. Nulls are NaN. */
 export function packSample(out: Float64Array, at: number, s: VmSample): number {
@@ -59,20 +62,32 @@ export function packSample(out: Float64Array, at: number, s: VmSample): number {
   out[at + 12] = s.throttle ? s.throttle.periods : NaN;
   out[at + 13] = s.throttle ? s.throttle.throttledPeriods : NaN;
   out[at + 14] = s.throttle ? s.throttle.throttledNs : NaN;
-  out[at + 15] = s.taps.length;
+  out[at + TAP_COUNT_AT] = s.taps.length;
+  // PSI totals (µs) of cpu, memory, io: some and full each; all NaN when not measured.
+  const p = s.pressure;
+  out[at + 16] = p ? p.cpu.someUs : NaN;
+  out[at + 17] = p ? n(p.cpu.fullUs) : NaN;
+  out[at + 18] = p ? p.memory.someUs : NaN;
+  out[at + 19] = p ? n(p.memory.fullUs) : NaN;
+  out[at + 20] = p ? p.io.someUs : NaN;
+  out[at + 21] = p ? n(p.io.fullUs) : NaN;
   let o = at + FIXED;
   for (const t of s.taps) {
     out[o] = t ? t.rxBytes : NaN;
     out[o + 1] = t ? t.txBytes : NaN;
     out[o + 2] = t ? t.rxPackets : NaN;
     out[o + 3] = t ? t.txPackets : NaN;
-    o += 4;
+    out[o + 4] = t ? t.rxErrors : NaN;
+    out[o + 5] = t ? t.txErrors : NaN;
+    out[o + 6] = t ? t.rxDropped : NaN;
+    out[o + 7] = t ? t.txDropped : NaN;
+    o += TAP_FIELDS;
   }
   return o;
 }
 
 export function packedLength(s: VmSample): number {
-  return FIXED + 4 * s.taps.length;
+  return FIXED + TAP_FIELDS * s.taps.length;
 }
 
 /** Read one sample back; TAP names come from the VM, in the order the reader used. */
@@ -81,7 +96,7 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     const x = data[at + i]!;
     return Number.isNaN(x) ? null : x;
   };
-  const nTaps = data[at + 15]!;
+  const nTaps = data[at + TAP_COUNT_AT]!;
   const taps: (TapCounters | null)[] = [];
   let o = at + FIXED;
   for (let i = 0; i < nTaps; i++) {
@@ -89,11 +104,27 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     taps.push(
       Number.isNaN(rx)
         ? null
-        : { name: vm.taps[i] ?? `tap${i}`, rxBytes: rx, txBytes: data[o + 1]!, rxPackets: data[o + 2]!, txPackets: data[o + 3]! },
+        : {
+            name: vm.taps[i] ?? `tap${i}`,
+            rxBytes: rx,
+            txBytes: data[o + 1]!,
+            rxPackets: data[o + 2]!,
+            txPackets: data[o + 3]!,
+            rxErrors: data[o + 4]!,
+            txErrors: data[o + 5]!,
+            rxDropped: data[o + 6]!,
+            txDropped: data[o + 7]!,
+          },
     );
-    o += 4;
+    o += TAP_FIELDS;
   }
   const periods = v(12);
+  const cpuSome = v(16);
+  const pressure = cpuSome === null ? null : {
+    cpu: { someUs: cpuSome, fullUs: v(17) },
+    memory: { someUs: data[at + 18]!, fullUs: v(19) },
+    io: { someUs: data[at + 20]!, fullUs: v(21) },
+  };
   const sample: VmSample = {
     key: vm.key,
     tMs: data[at]!,
@@ -109,6 +140,7 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     vcpuRunNs: v(10),
     vcpuWaitNs: v(11),
     throttle: periods === null ? null : { periods, throttledPeriods: data[at + 13]!, throttledNs: data[at + 14]! },
+    pressure,
     taps,
     errors,
   };

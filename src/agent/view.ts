@@ -16,6 +16,10 @@ export interface TapRate {
   readonly outBytesPerSec: number;
   readonly inPacketsPerSec: number;
   readonly outPacketsPerSec: number;
+  readonly inErrorsPerSec: number;
+  readonly outErrorsPerSec: number;
+  readonly inDroppedPerSec: number;
+  readonly outDroppedPerSec: number;
 }
 
 export type { ThreadUsage } from '../collect/thread-usage.js';

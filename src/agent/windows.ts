@@ -2,9 +2,18 @@
 // interval (T - interval, T]; the interval and the gauges read at T belong to the window that
 // holds the interval's midpoint, so an interval never straddles two windows when the sampling
 // interval divides the window. A window [S, S+W) is complete once a tick at S+W has been folded in.
-import type { Agg, DiskWindow, HostWindow, InstanceWindow } from '../ship/payload.js';
+// This is the aggregation model: plain records in the agent's own terms. The wire format
+// (ship/payload.ts) is made from them in wire-window.ts, and nothing here knows it.
 import type { DiskDelta } from '../collect/disks/device-poller.js';
 import type { VmRates } from './rates.js';
+
+/** A gauge over a window: the average is sum / count. */
+export interface Summary {
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+  readonly count: number;
+}
 
 export class GaugeAgg {
   sum = 0;
@@ -20,9 +29,9 @@ export class GaugeAgg {
     this.count++;
   }
 
-  toAgg(): Agg | null {
+  summary(): Summary | null {
     if (this.count === 0) return null;
-    return { Avg: this.sum / this.count, Min: this.min, Max: this.max, Sum: this.sum, Count: this.count };
+    return { sum: this.sum, min: this.min, max: this.max, count: this.count };
   }
 }
 
@@ -36,29 +45,66 @@ export function windowOfTick(nominalMs: number, intervalMs: number, windowSecond
   return windowStart(nominalMs - intervalMs / 2, windowSeconds);
 }
 
-const VM_GAUGES = ['cpuPct', 'cpuCorePct', 'cpuUserPct', 'cpuSystemPct', 'vcpuBusyPct', 'stealPct', 'rssBytes', 'swapBytes', 'memUtilPct'] as const;
+export const VM_GAUGES = ['cpuPct', 'cpuCorePct', 'cpuUserPct', 'cpuSystemPct', 'vcpuBusyPct', 'stealPct', 'rssBytes', 'swapBytes', 'memUtilPct'] as const;
+export type VmGauge = (typeof VM_GAUGES)[number];
+
+/** The counters a VM's window adds up (VM view: In = what the VM received). */
+export const VM_WINDOW_COUNTERS = [
+  'netInBytes',
+  'netOutBytes',
+  'netInPackets',
+  'netOutPackets',
+  'netInErrors',
+  'netOutErrors',
+  'netInDropped',
+  'netOutDropped',
+  'diskReadBytes',
+  'diskWriteBytes',
+  'throttledPeriods',
+  'throttledNs',
+  'cpuSeconds',
+] as const;
+export type VmWindowCounter = (typeof VM_WINDOW_COUNTERS)[number];
+
+/** One VM's record of one window. */
+export interface VmRecord {
+  readonly startMs: number;
+  readonly seconds: number;
+  /** Ticks in which the VM was read, and in which it was expected but not read. */
+  readonly samples: number;
+  readonly missed: number;
+  readonly gauges: Readonly<Record<VmGauge, Summary | null>>;
+  /** Totals over the window; cpuSeconds covers unsampled time too (carried deltas). */
+  readonly counters: Readonly<Record<VmWindowCounter, number>>;
+  /** False once an interval had a TAP that could not be read: network totals are then unknown. */
+  readonly netKnown: boolean;
+  /** Seconds no reading covered whose counter deltas this record carries (whole, ≤ seconds). */
+  readonly unsampledSeconds: number;
+  /** Per-disk totals from the device rounds, by device name; null: no device round in this window. */
+  readonly disks: readonly DiskTotals[] | null;
+}
+
+/** One virtual disk's counters over a window (the hypervisor's own, from the device rounds). */
+export interface DiskTotals {
+  device: string;
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+}
 
 export class InstanceAccumulator {
   readonly startMs: number;
   samples = 0;
   missed = 0;
-  private readonly g = Object.fromEntries(VM_GAUGES.map((k) => [k, new GaugeAgg()])) as Record<(typeof VM_GAUGES)[number], GaugeAgg>;
-  netIn = 0;
-  netOut = 0;
-  netInPackets = 0;
-  netOutPackets = 0;
-  diskRead = 0;
-  diskWrite = 0;
-  throttledPeriods = 0;
-  throttledNs = 0;
-  /** CPU seconds (user + system) the process used in the window. */
-  cpuSeconds = 0;
+  private readonly g = Object.fromEntries(VM_GAUGES.map((k) => [k, new GaugeAgg()])) as Record<VmGauge, GaugeAgg>;
+  private readonly c = Object.fromEntries(VM_WINDOW_COUNTERS.map((k) => [k, 0])) as Record<VmWindowCounter, number>;
   /** False once an interval in the window had a TAP that could not be read: totals are then null. */
   netKnown = true;
   /** Seconds no reading covered whose counter deltas this window carries (see CarriedDeltas). */
   unsampled = 0;
   /** Per-disk deltas from the device rounds (collect/disks); null: none in this window. */
-  disks: Map<string, DiskWindow> | null = null;
+  disks: Map<string, DiskTotals> | null = null;
 
   constructor(startMs: number) {
     this.startMs = startMs;
@@ -69,15 +115,7 @@ export class InstanceAccumulator {
    * gauges, since nothing was sampled then; `unsampled` seconds say how much time that was.
    */
   addCarried(d: CarriedDeltas, unsampledSeconds: number): void {
-    this.netIn += d.netInBytes;
-    this.netOut += d.netOutBytes;
-    this.netInPackets += d.netInPackets;
-    this.netOutPackets += d.netOutPackets;
-    this.diskRead += d.diskReadBytes;
-    this.diskWrite += d.diskWriteBytes;
-    this.throttledPeriods += d.throttledPeriods;
-    this.throttledNs += d.throttledNs;
-    this.cpuSeconds += d.cpuSeconds;
+    for (const k of VM_WINDOW_COUNTERS) this.c[k] += d[k];
     if (!d.netKnown) this.netKnown = false;
     this.unsampled += unsampledSeconds;
   }
@@ -95,15 +133,7 @@ export class InstanceAccumulator {
     this.g.cpuSystemPct.add(rates.cpuSystemPct);
     this.g.vcpuBusyPct.add(rates.vcpuBusyPct);
     this.g.stealPct.add(rates.stealPct);
-    this.netIn += rates.netInBytes;
-    this.netOut += rates.netOutBytes;
-    this.netInPackets += rates.netInPackets;
-    this.netOutPackets += rates.netOutPackets;
-    this.diskRead += rates.diskReadBytes;
-    this.diskWrite += rates.diskWriteBytes;
-    this.throttledPeriods += rates.throttledPeriods;
-    this.throttledNs += rates.throttledNs;
-    this.cpuSeconds += rates.cpuSeconds;
+    for (const k of VM_WINDOW_COUNTERS) this.c[k] += rates[k];
     if (!rates.netKnown) this.netKnown = false;
   }
 
@@ -111,11 +141,11 @@ export class InstanceAccumulator {
   addDisks(deltas: readonly DiskDelta[]): void {
     this.disks ??= new Map();
     for (const d of deltas) {
-      const w = this.disks.get(d.device) ?? { Device: d.device, ReadBytes: 0, WriteBytes: 0, ReadOps: 0, WriteOps: 0 };
-      w.ReadBytes += d.readBytes;
-      w.WriteBytes += d.writeBytes;
-      w.ReadOps += d.readOps;
-      w.WriteOps += d.writeOps;
+      const w = this.disks.get(d.device) ?? { device: d.device, readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0 };
+      w.readBytes += d.readBytes;
+      w.writeBytes += d.writeBytes;
+      w.readOps += d.readOps;
+      w.writeOps += d.writeOps;
       this.disks.set(d.device, w);
     }
   }
@@ -125,53 +155,23 @@ export class InstanceAccumulator {
     this.missed++;
   }
 
-  toWindow(windowSeconds: number): InstanceWindow {
-    const net = (v: number) => (this.netKnown ? v : null);
-    const w: InstanceWindow = {
-      Minute: Math.floor(this.startMs / 1000),
-      Seconds: windowSeconds,
-      Samples: this.samples,
-      Missed: this.missed,
-      CPU: this.g.cpuPct.toAgg(),
-      CPUCore: this.g.cpuCorePct.toAgg(),
-      CPUUser: this.g.cpuUserPct.toAgg(),
-      CPUSystem: this.g.cpuSystemPct.toAgg(),
-      VcpuBusy: this.g.vcpuBusyPct.toAgg(),
-      Steal: this.g.stealPct.toAgg(),
-      MemoryRSS: this.g.rssBytes.toAgg(),
-      MemorySwap: this.g.swapBytes.toAgg(),
-      MemoryUtilization: this.g.memUtilPct.toAgg(),
-      NetIn: net(this.netIn),
-      NetOut: net(this.netOut),
-      NetInPackets: net(this.netInPackets),
-      NetOutPackets: net(this.netOutPackets),
-      DiskRead: this.diskRead,
-      DiskWrite: this.diskWrite,
-      ThrottledPeriods: this.throttledPeriods,
-      ThrottledTimeNs: this.throttledNs,
-      // Ticks are 1/100 s or coarser: rounding to the microsecond removes float noise only.
-      CPUTime: Math.round(this.cpuSeconds * 1e6) / 1e6,
+  toRecord(windowSeconds: number): VmRecord {
+    return {
+      startMs: this.startMs,
+      seconds: windowSeconds,
+      samples: this.samples,
+      missed: this.missed,
+      gauges: Object.fromEntries(VM_GAUGES.map((k) => [k, this.g[k].summary()])) as Record<VmGauge, Summary | null>,
+      counters: { ...this.c },
+      netKnown: this.netKnown,
+      unsampledSeconds: Math.min(Math.round(this.unsampled), windowSeconds),
+      disks: this.disks ? [...this.disks.values()].sort((a, b) => a.device.localeCompare(b.device)).map((d) => ({ ...d })) : null,
     };
-    const unsampled = Math.min(Math.round(this.unsampled), windowSeconds);
-    if (unsampled > 0) w.Unsampled = unsampled;
-    if (this.disks) w.Disks = [...this.disks.values()].sort((a, b) => a.Device.localeCompare(b.Device)).map((d) => ({ ...d }));
-    return w;
   }
 }
 
 /** Counter deltas between two readings of one process (carried across an agent restart). */
-export interface CarriedDeltas {
-  cpuSeconds: number;
-  netInBytes: number;
-  netOutBytes: number;
-  netInPackets: number;
-  netOutPackets: number;
-  netKnown: boolean;
-  diskReadBytes: number;
-  diskWriteBytes: number;
-  throttledPeriods: number;
-  throttledNs: number;
-}
+export type CarriedDeltas = Record<VmWindowCounter, number> & { netKnown: boolean };
 
 /** One tick's host values: gauges (percent, load) and byte deltas of the physical interfaces. */
 export interface HostTick {
@@ -188,12 +188,24 @@ export interface HostTick {
   netOutBytes: number;
 }
 
-const HOST_GAUGES = ['cpuPct', 'iowaitPct', 'stealPct', 'ramPct', 'swapPct', 'load1', 'load5', 'load15', 'diskPct'] as const;
+export const HOST_GAUGES = ['cpuPct', 'iowaitPct', 'stealPct', 'ramPct', 'swapPct', 'load1', 'load5', 'load15', 'diskPct'] as const;
+export type HostGauge = (typeof HOST_GAUGES)[number];
+
+/** The host's record of one window. */
+export interface HostRecord {
+  readonly startMs: number;
+  readonly seconds: number;
+  readonly samples: number;
+  readonly gauges: Readonly<Record<HostGauge, Summary | null>>;
+  /** Bytes received / sent by the physical interfaces over the window. */
+  readonly netInBytes: number;
+  readonly netOutBytes: number;
+}
 
 export class HostAccumulator {
   readonly startMs: number;
   samples = 0;
-  private readonly g = Object.fromEntries(HOST_GAUGES.map((k) => [k, new GaugeAgg()])) as Record<(typeof HOST_GAUGES)[number], GaugeAgg>;
+  private readonly g = Object.fromEntries(HOST_GAUGES.map((k) => [k, new GaugeAgg()])) as Record<HostGauge, GaugeAgg>;
   netIn = 0;
   netOut = 0;
 
@@ -208,22 +220,14 @@ export class HostAccumulator {
     this.netOut += t.netOutBytes;
   }
 
-  toWindow(windowSeconds: number): HostWindow {
+  toRecord(windowSeconds: number): HostRecord {
     return {
-      Minute: Math.floor(this.startMs / 1000),
-      Seconds: windowSeconds,
-      Samples: this.samples,
-      CPU: this.g.cpuPct.toAgg(),
-      IOWait: this.g.iowaitPct.toAgg(),
-      Steal: this.g.stealPct.toAgg(),
-      RAM: this.g.ramPct.toAgg(),
-      Swap: this.g.swapPct.toAgg(),
-      Load1: this.g.load1.toAgg(),
-      Load5: this.g.load5.toAgg(),
-      Load15: this.g.load15.toAgg(),
-      Disk: this.g.diskPct.toAgg(),
-      NetIn: this.netIn,
-      NetOut: this.netOut,
+      startMs: this.startMs,
+      seconds: windowSeconds,
+      samples: this.samples,
+      gauges: Object.fromEntries(HOST_GAUGES.map((k) => [k, this.g[k].summary()])) as Record<HostGauge, Summary | null>,
+      netInBytes: this.netIn,
+      netOutBytes: this.netOut,
     };
   }
 }
@@ -231,8 +235,8 @@ export class HostAccumulator {
 /** A closed window: the host's record and every VM's that had at least one tick in it. */
 export interface ClosedWindow {
   startMs: number;
-  host: HostWindow;
-  instances: Map<string, InstanceWindow>;
+  host: HostRecord;
+  instances: Map<string, VmRecord>;
   /** A window from before this run (the agent was not running): counters carried, host unsampled. */
   backfill: boolean;
 }
@@ -335,9 +339,9 @@ export class Windows {
     this.open.delete(start);
     const end = start + this.recordSeconds * 1000;
     if (end > this.closedEnd) this.closedEnd = end;
-    const instances = new Map<string, InstanceWindow>();
-    for (const [k, a] of s.vms) instances.set(k, a.toWindow(this.recordSeconds));
-    const c: ClosedWindow = { startMs: start, host: s.host.toWindow(this.recordSeconds), instances, backfill: s.backfill };
+    const instances = new Map<string, VmRecord>();
+    for (const [k, a] of s.vms) instances.set(k, a.toRecord(this.recordSeconds));
+    const c: ClosedWindow = { startMs: start, host: s.host.toRecord(this.recordSeconds), instances, backfill: s.backfill };
     this.closed.push(c);
     this.closed.sort((a, b) => a.startMs - b.startMs);
     if (this.closed.length > this.keep) this.closed.shift();

@@ -5,8 +5,13 @@
 //   inline    the same VmReaders on the main thread
 //   naive     open/read/close of the same files every tick, same parsers
 //   per-task  one Piscina run() per VM per tick (workers/per-vm-bench.ts)
-//   c         src/bench/reference.c: kept fds, pread at offset 0, parse the same numbers
+//   c         src/bench/reference.c: kept fds, pread at offset 0, parse the same numbers; TAPs from
+//             one /proc/<pid>/net/dev read per network namespace per tick (the agent's strategy)
+//   c-sysfs   the same C program on the old file set, 4 sysfs counters per TAP (11 files per VM):
+//             the floor the agent was measured against before, for the second figure
 //   raw       (for the breakdown) the same kept fds read from Node with KeptFile, nothing parsed
+//   agent     the real `vmpulse agent` process over the same stand-ins, every --interval-ms: its
+//             own CPU (/proc/<pid>/stat, main thread and workers) per VM per tick, and its RSS
 //   process-exporter  a peer: Debian's prometheus-process-exporter following the same stand-ins
 //             (one group per VM, threads on, smaps off), scraped `ticks` times every --interval-ms
 //             after 2 warm-up scrapes; its own CPU from /proc/<pid>/stat and its RSS
@@ -15,8 +20,9 @@
 //
 //   node dist/src/bench/agent-bench.js [--vms 1000] [--ticks 20] [--warmup 10] [--workers N]
 //                                      [--rounds 1] [--interval-ms 1000] [--json]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+//                                      [--paths pool,inline,naive,per-task,c,c-sysfs,raw,process-exporter,agent]
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,12 +32,17 @@ import { VmReader } from '../collect/vm-reader.js';
 import { Discovery } from '../discover/scan.js';
 import type { DiscoveredVm } from '../discover/vm.js';
 import { forWorker } from '../agent/sampler-protocol.js';
-import { repoRoot } from '../paths.js';
 import { rootsFromEnv } from '../readers/roots.js';
 import { systemConstants } from '../readers/system.js';
-import { KeptFile } from '../readers/kept-file.js';
-import { fileList, readNaive, vmFileSet, type VmFileSet } from './file-set.js';
-import { StandinFleet, compileC } from './standins.js';
+import { KeptFile, readOnce } from '../readers/kept-file.js';
+import { raiseNofile, runC } from './c-reference.js';
+import { textReport } from './agent-bench-report.js';
+import { fileList, netDevFiles, oldFileList, readNaive, vmFileSet, type VmFileSet } from './file-set.js';
+import { runAgentProcess, type AgentProcessRun } from './agent-process.js';
+import { NetnsTaps } from '../collect/netns-taps.js';
+import { parseNetDevSelected } from '../readers/parse-net-dev-selected.js';
+import type { NetDevCounters } from '../readers/parse-net-dev.js';
+import { StandinFleet } from './standins.js';
 import { killPeers, PROCESS_EXPORTER_PACKAGE, processExporterBinary, runProcessExporter, type PeerRun } from './process-exporter.js';
 
 const args = process.argv.slice(2);
@@ -53,36 +64,12 @@ const workers = intArg('workers', Math.min(availableParallelism(), 4));
 const peerIntervalMs = intArg('interval-ms', 1000);
 const json = args.includes('--json');
 // --paths pool,inline,naive,per-task,c: a subset (for profiling one path with node --cpu-prof).
-const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c', 'raw', 'process-exporter'];
+const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c', 'c-sysfs', 'raw', 'process-exporter', 'agent'];
 const want = (p: string) => pathsArg.includes(p);
 const SKIPPED: PathResult = { cpuUs: NaN, tickMs: [NaN], okSamples: NaN };
 const roots = rootsFromEnv();
 const constants = systemConstants();
 const say = (s: string) => process.stderr.write(`${s}\n`);
-
-/** RLIMIT_NOFILE (soft) after trying to raise it to `need`: the agent keeps ~11 fds per VM. */
-function raiseNofile(need: number): number {
-  const read = () => {
-    const line = readFileSync('/proc/self/limits', 'latin1').split('\n').find((l) => l.startsWith('Max open files'));
-    const [soft, hard] = (line ?? '').split(/\s+/).slice(3, 5).map((x) => (x === 'unlimited' ? Infinity : Number(x)));
-    return { soft: soft ?? 1024, hard: hard ?? 1024 };
-  };
-  const { soft, hard } = read();
-  if (soft >= need) return soft;
-  // The soft limit may go up to the hard one; above it needs CAP_SYS_RESOURCE (root in a
-  // container often lacks it), so try the full need first, then the hard limit.
-  for (const target of [Math.max(need, hard), hard]) {
-    try {
-      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${target}:${Math.max(target, hard)}`], { stdio: 'ignore' });
-      break;
-    } catch {
-      // not permitted: next
-    }
-  }
-  const now = read().soft;
-  if (now < need) say(`note: RLIMIT_NOFILE is ${now} (hard ${hard}); all paths at once would want about ${need}`);
-  return now;
-}
 
 interface PathResult {
   cpuUs: number;
@@ -132,15 +119,18 @@ async function runPool(vms: DiscoveredVm[]): Promise<PathResult & { rssBytes: nu
 }
 
 async function runInline(vms: DiscoveredVm[]): Promise<PathResult> {
-  const readers = vms.map((vm) => new VmReader(vm, { ...roots, constants }));
+  const netns = new NetnsTaps(roots.procRoot);
+  const readers = vms.map((vm) => new VmReader(vm, { ...roots, constants, netns }));
   try {
     return await measure(() => {
+      netns.beginTick();
       let n = 0;
       for (const r of readers) if (r.read().ok) n++;
       return n;
     });
   } finally {
     for (const r of readers) r.close();
+    netns.close();
   }
 }
 
@@ -156,6 +146,12 @@ async function runRaw(sets: VmFileSet[]): Promise<PathResult> {
       }
     }
     const perVm = files.length / sets.length;
+    // The TAPs: one /proc/<pid>/net/dev per namespace, read to its end.
+    for (const path of netDevFiles(sets).values()) {
+      const o = KeptFile.open(path, true, 16384, true);
+      if (!o.ok) throw new Error(`${path}: ${o.kind} ${o.detail}`);
+      files.push(o.value);
+    }
     return await measure(() => {
       let bad = 0;
       for (const f of files) if (!f.read().ok) bad++;
@@ -167,9 +163,18 @@ async function runRaw(sets: VmFileSet[]): Promise<PathResult> {
 }
 
 async function runNaive(vms: DiscoveredVm[], sets: VmFileSet[]): Promise<PathResult> {
+  const wanted = new Set(vms.flatMap((v) => v.taps));
+  const spaces = netDevFiles(sets);
   return measure(() => {
+    // Each namespace's net/dev opened, read and closed once per tick.
+    const tables = new Map<string, Map<string, NetDevCounters> | null>();
+    for (const [ns, path] of spaces) {
+      const r = readOnce(path, true);
+      const t = r.ok ? parseNetDevSelected(r.value, wanted) : r;
+      tables.set(ns, t.ok ? t.value : null);
+    }
     let n = 0;
-    for (let i = 0; i < vms.length; i++) if (readNaive(vms[i]!, sets[i]!, constants).ok) n++;
+    for (let i = 0; i < vms.length; i++) if (readNaive(vms[i]!, sets[i]!, constants, tables.get(sets[i]!.netns) ?? null).ok) n++;
     return n;
   });
 }
@@ -182,9 +187,11 @@ async function runPerTask(vms: DiscoveredVm[], threads: number): Promise<PathRes
   const piscina = new Piscina({ filename: perVmWorkerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1 });
   const light = vms.map(forWorker);
   let firstFailure = '';
+  let tick = 0;
   try {
     return await measure(async () => {
-      const out = await Promise.all(light.map((vm) => piscina.run({ vm, roots, constants })));
+      tick++;
+      const out = await Promise.all(light.map((vm) => piscina.run({ vm, roots, constants, tick })));
       let n = 0;
       for (const o of out) {
         if (o instanceof Float64Array) n++;
@@ -204,26 +211,6 @@ async function runPerTask(vms: DiscoveredVm[], threads: number): Promise<PathRes
   }
 }
 
-function runC(sets: VmFileSet[], dir: string): PathResult {
-  const bin = compileC(join(repoRoot, 'src', 'bench', 'reference.c'));
-  const lines: string[] = [];
-  for (const f of sets) {
-    lines.push('vm');
-    lines.push(`stat ${f.stat}`, `statm ${f.statm}`, `status ${f.status}`, `io ${f.io}`);
-    for (const s of f.schedstats) lines.push(`sched ${s}`);
-    for (const t of f.taps) for (const c of t) lines.push(`ctr ${c}`);
-    if (f.cpuStat) lines.push(`cpustat${f.cgroupVersion} ${f.cpuStat}`);
-  }
-  const list = join(dir, 'files.txt');
-  writeFileSync(list, lines.join('\n') + '\n');
-  const out = JSON.parse(execFileSync(bin, [list, String(warmup), String(ticks)], { encoding: 'utf8', maxBuffer: 1 << 24 })) as {
-    cpu_us: number;
-    tick_wall_us: number[];
-    errors: number;
-  };
-  return { cpuUs: out.cpu_us, tickMs: out.tick_wall_us.map((u) => u / 1000), okSamples: out.errors === 0 ? ticks * sets.length : 0 };
-}
-
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p + 0.5))]!;
@@ -233,10 +220,12 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 
 const fleet = new StandinFleet();
 let cleaned = false;
+let agentChild: ChildProcess | null = null;
 const cleanup = () => {
   if (cleaned) return;
   cleaned = true;
   killPeers();
+  if (agentChild?.pid && agentChild.exitCode === null) agentChild.kill('SIGKILL');
   fleet.stopAll();
 };
 process.on('SIGINT', () => {
@@ -250,7 +239,7 @@ process.on('SIGTERM', () => {
 const tmp = mkdtempSync(join(tmpdir(), 'vmpulse-bench-'));
 
 try {
-  const nofile = raiseNofile(vmCount * 11 * (workers + 1) + 1000);
+  const nofile = raiseNofile(vmCount * 11 * (workers + 1) + 1000, say);
   const t0 = Date.now();
   await fleet.start(vmCount);
   say(`started ${vmCount} stand-ins (2 vCPU threads, 1 TAP each) in ${Date.now() - t0} ms`);
@@ -262,14 +251,26 @@ try {
   if (incomplete.length) throw new Error(`${incomplete.length} stand-ins discovered without 2 vCPU threads and 1 TAP`);
   const sets = vms.map((vm) => vmFileSet(vm, roots));
   const perVmFiles = fileList(sets[0]!).length;
-  say(`file set per VM (${perVmFiles} files, e.g. pid ${vms[0]!.pid}):\n  ${fileList(sets[0]!).join('\n  ')}`);
+  const spaces = netDevFiles(sets);
+  say(`file set per VM (${perVmFiles} files, e.g. pid ${vms[0]!.pid}):\n  ${fileList(sets[0]!).join('\n  ')}\nand for every TAP: ${spaces.size} /proc/<pid>/net/dev per tick (one per network namespace); the old set had ${oldFileList(sets[0]!).length} files per VM`);
 
   // Any per-task worker may get any VM, so each ends up holding every VM's fds: as many workers
   // as the fd limit allows (at most --workers), and the output says how many.
   const fdsPerVm = perVmFiles;
   const perTaskWorkers = Math.max(1, Math.min(workers, Math.floor((nofile - 500) / (vmCount * fdsPerVm))));
   if (perTaskWorkers < workers) say(`per-task path: ${perTaskWorkers} worker(s), not ${workers}: each would hold ${vmCount * fdsPerVm} fds and RLIMIT_NOFILE is ${nofile}`);
-  type Round = { pool: PathResult & { rssBytes: number }; inline: PathResult; naive: PathResult; perTask: PathResult; c: PathResult; raw: PathResult; peer: PeerRun | null; load: number[] };
+  type Round = {
+    pool: PathResult & { rssBytes: number };
+    inline: PathResult;
+    naive: PathResult;
+    perTask: PathResult;
+    c: PathResult;
+    cSysfs: PathResult;
+    raw: PathResult;
+    peer: PeerRun | null;
+    agent: AgentProcessRun | null;
+    load: number[];
+  };
   const peerBin = want('process-exporter') ? processExporterBinary() : null;
   const peerAbsent = !want('process-exporter')
     ? 'not run (--paths)'
@@ -282,9 +283,10 @@ try {
     const load = loadavg().map(r2);
     // The machine's load moves within seconds: the C reference runs right before and right
     // after the pool, and the pool is compared with the mean of the two.
-    const cBefore = want('c') ? runC(sets, tmp) : SKIPPED;
+    const cBefore = want('c') ? runC(sets, tmp, 'netdev', warmup, ticks) : SKIPPED;
     const pool = want('pool') ? await runPool(vms) : { ...SKIPPED, rssBytes: NaN };
-    const cAfter = want('c') ? runC(sets, tmp) : SKIPPED;
+    const cAfter = want('c') ? runC(sets, tmp, 'netdev', warmup, ticks) : SKIPPED;
+    const cSysfs = want('c-sysfs') ? runC(sets, tmp, 'sysfs', warmup, ticks) : SKIPPED;
     const cc: PathResult = { cpuUs: (cBefore.cpuUs + cAfter.cpuUs) / 2, tickMs: [...cBefore.tickMs, ...cAfter.tickMs], okSamples: Math.min(cBefore.okSamples, cAfter.okSamples) };
     const inline = want('inline') ? await runInline(vms) : SKIPPED;
     const naive = want('naive') ? await runNaive(vms, sets) : SKIPPED;
@@ -303,9 +305,20 @@ try {
         })
       : null;
     if (peer && peer.vmsSeen !== vmCount) say(`warning: process-exporter reported ${peer.vmsSeen} of ${vmCount} stand-ins as groups of one process`);
-    all.push({ pool, inline, naive, perTask, c: cc, raw, peer, load });
+    const agent = want('agent')
+      ? await runAgentProcess({
+          vms: vmCount,
+          workers,
+          intervalMs: peerIntervalMs,
+          warmupTicks: Math.min(warmup, 5),
+          ticks,
+          clockTicksPerSecond: constants.clockTicksPerSecond,
+          started: (c) => (agentChild = c),
+        })
+      : null;
+    all.push({ pool, inline, naive, perTask, c: cc, cSysfs, raw, peer, agent, load });
     say(
-      `round ${round + 1}/${rounds} (load ${load.join(' ')}): pool ${r2(usPerVm(pool))}  inline ${r2(usPerVm(inline))}  naive ${r2(usPerVm(naive))}  per-task ${r2(usPerVm(perTask))}  c ${r2(usPerVm(cc))}  raw ${r2(usPerVm(raw))} µs/VM/tick  (pool/c ${r2(usPerVm(pool) / usPerVm(cc))})${peer ? `  process-exporter ${r2(peer.usPerVm)} µs/VM/scrape` : ''}`,
+      `round ${round + 1}/${rounds} (load ${load.join(' ')}): pool ${r2(usPerVm(pool))}  inline ${r2(usPerVm(inline))}  naive ${r2(usPerVm(naive))}  per-task ${r2(usPerVm(perTask))}  c ${r2(usPerVm(cc))}  c-sysfs ${r2(usPerVm(cSysfs))}  raw ${r2(usPerVm(raw))} µs/VM/tick  (pool/c ${r2(usPerVm(pool) / usPerVm(cc))})${agent ? `  agent process ${r2(agent.usPerVm)} µs/VM/tick, RSS ${(agent.rssBytes / 2 ** 20).toFixed(1)} MiB` : ''}${peer ? `  process-exporter ${r2(peer.usPerVm)} µs/VM/scrape` : ''}`,
     );
     for (const [name, r] of Object.entries({ pool, inline, naive, perTask })) {
       if (!Number.isNaN(r.okSamples) && r.okSamples !== ticks * vmCount) say(`warning: ${name} read ${r.okSamples} of ${ticks * vmCount} samples ok`);
@@ -329,19 +342,31 @@ try {
     naive_us_per_vm: r2(fig((r) => r.naive)),
     per_task_us_per_vm: r2(fig((r) => r.perTask)),
     c_us_per_vm: r2(fig((r) => r.c)),
+    c_sysfs_us_per_vm: r2(fig((r) => r.cSysfs)),
     raw_node_pread_us_per_vm: r2(fig((r) => r.raw)),
     pool_vs_c_ratio: r2(median(all.map((r) => usPerVm(r.pool) / usPerVm(r.c)))),
+    // The second figure: the pool against the old floor (C reading 4 sysfs files per TAP).
+    pool_vs_c_sysfs_ratio: r2(median(all.map((r) => usPerVm(r.pool) / usPerVm(r.cSysfs)))),
+    // The whole agent process (main thread and workers), at --interval-ms, with every stand-in.
+    agent_us_per_vm: all[0]!.agent ? r2(median(all.map((r) => r.agent!.usPerVm))) : null,
+    agent_vs_c_ratio: all[0]!.agent ? r2(median(all.map((r) => r.agent!.usPerVm / usPerVm(r.c)))) : null,
+    agent_interval_ms: peerIntervalMs,
+    agent_ticks: all[0]!.agent ? all[0]!.agent.ticks : 0,
+    agent_vms_observed: all[0]!.agent ? all[0]!.agent.vmsObserved : null,
     tick_ms_p50: r2(median(poolTicks)),
     tick_ms_max: r2(Math.max(...poolTicks)),
     inline_tick_ms_p50: r2(median(all.flatMap((r) => r.inline.tickMs))),
     naive_tick_ms_p50: r2(median(all.flatMap((r) => r.naive.tickMs))),
     per_task_tick_ms_p50: r2(median(all.flatMap((r) => r.perTask.tickMs))),
     c_tick_ms_p50: r2(median(all.flatMap((r) => r.c.tickMs))),
+    // The real agent process's RSS (round 1), with every stand-in; the bench's own beside it.
+    agent_rss_bytes: all[0]!.agent ? all[0]!.agent.rssBytes : null,
     // Round 1's: later rounds run after the naive and per-task paths have grown the heap.
-    agent_rss_bytes: all[0]!.pool.rssBytes,
+    bench_process_rss_bytes: all[0]!.pool.rssBytes,
     process_exporter_us_per_vm: peerBin ? r2(median(all.map((r) => r.peer!.usPerVm))) : null,
     process_exporter_rss_bytes: peerBin ? all[0]!.peer!.rssBytes : null,
     process_exporter_vs_pool_ratio: peerBin ? r2(median(all.map((r) => r.peer!.usPerVm / usPerVm(r.pool)))) : null,
+    process_exporter_vs_agent_ratio: peerBin && all[0]!.agent ? r2(median(all.map((r) => r.peer!.usPerVm / r.agent!.usPerVm))) : null,
     process_exporter_interval_ms: peerIntervalMs,
     process_exporter_scrapes: peerBin ? ticks : 0,
     process_exporter_groups_seen: peerBin ? all[0]!.peer!.vmsSeen : null,
@@ -352,34 +377,16 @@ try {
       naive: spread((r) => r.naive),
       per_task: spread((r) => r.perTask),
       c: spread((r) => r.c),
+      c_sysfs: spread((r) => r.cSysfs),
       raw: spread((r) => r.raw),
     },
     loadavg_at_rounds: all.map((r) => r.load),
-    file_set: ['/proc/<pid>/stat', '/proc/<pid>/statm', '/proc/<pid>/status', '/proc/<pid>/io', '/proc/<pid>/task/<vcpu tid>/schedstat x2', '/sys/class/net/<tap>/statistics/{rx_bytes,tx_bytes,rx_packets,tx_packets}', ...(sets[0]!.cpuStat ? ['<cpu cgroup>/cpu.stat'] : [])],
+    file_set: ['/proc/<pid>/stat', '/proc/<pid>/statm', '/proc/<pid>/status', '/proc/<pid>/io', '/proc/<pid>/task/<vcpu tid>/schedstat x2', ...(sets[0]!.cpuStat ? ['<cpu cgroup>/cpu.stat'] : [])],
+    tap_source: `one /proc/<pid>/net/dev per network namespace per tick (${spaces.size} here); old: /sys/class/net/<tap>/statistics/{rx_bytes,tx_bytes,rx_packets,tx_packets}`,
+    netns: spaces.size,
   };
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
-  else {
-    const row = (name: string, us: number, tickMs: number) =>
-      `${name.padEnd(10)} ${us.toFixed(2).padStart(9)} ${(us / result.c_us_per_vm).toFixed(2).padStart(8)}x ${tickMs.toFixed(2).padStart(10)}`;
-    process.stdout.write(
-      [
-        `${vmCount} VMs, ${ticks} ticks (+${warmup} warm-up), ${workers} workers (per-task: ${perTaskWorkers}), ${rounds} round(s); ${perVmFiles} files per VM: ${result.file_set.join(', ')}`,
-        `path       µs/VM/tick     vs C   tick ms p50`,
-        row('pool', result.pool_us_per_vm, result.tick_ms_p50),
-        row('inline', result.inline_us_per_vm, result.inline_tick_ms_p50),
-        row('naive', result.naive_us_per_vm, result.naive_tick_ms_p50),
-        row('per-task', result.per_task_us_per_vm, result.per_task_tick_ms_p50),
-        row('c', result.c_us_per_vm, result.c_tick_ms_p50),
-        `(node preads alone, nothing parsed: ${result.raw_node_pread_us_per_vm} µs/VM/tick)`,
-        result.process_exporter_us_per_vm === null
-          ? `process-exporter: ${peerAbsent}`
-          : `process-exporter ${result.process_exporter_us_per_vm.toFixed(2)} µs/VM/scrape (${ticks} scrapes every ${peerIntervalMs} ms, ${result.process_exporter_groups_seen} of ${vmCount} VMs followed), ${result.process_exporter_vs_pool_ratio}x the pool; RSS ${((result.process_exporter_rss_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB`,
-        `pool tick max ${result.tick_ms_max} ms; agent RSS with the pool holding ${vmCount} VMs: ${(result.agent_rss_bytes / 2 ** 20).toFixed(1)} MiB`,
-        `pool vs C: ${result.pool_vs_c_ratio}x (per round: ${all.map((r) => r2(usPerVm(r.pool) / usPerVm(r.c))).join(', ')}); load at rounds: ${result.loadavg_at_rounds.map((l) => l.join('/')).join(', ')}`,
-        '',
-      ].join('\n'),
-    );
-  }
+  else process.stdout.write(textReport(result, { perTaskWorkers, peerAbsent, poolVsCPerRound: all.map((r) => r2(usPerVm(r.pool) / usPerVm(r.c))) }));
 } finally {
   cleanup();
   rmSync(tmp, { recursive: true, force: true });

@@ -9,12 +9,19 @@ import { parseStatm } from '../readers/parse-statm.js';
 import { parseStatus } from '../readers/parse-status.js';
 import { parseIo } from '../readers/parse-io.js';
 import { parseSchedstat } from '../readers/parse-schedstat.js';
-import { parseCounter } from '../readers/parse-counter.js';
 import { parseCgroupCpuStat } from '../readers/parse-cpu-stat.js';
 import { netStatPath, procPidPath, type Roots } from '../readers/roots.js';
 import type { SystemConstants } from '../readers/system.js';
 import type { FieldError, TapCounters, ThrottleCounters, VmSample } from '../collect/vm-sample.js';
 
+import { netnsOf } from '../collect/netns-taps.js';
+import type { NetDevCounters } from '../readers/parse-net-dev.js';
+
+/**
+ * The old strategy's TAP files (the "11-file C floor": 7 per-process files and these 4 sysfs
+ * counters per TAP). The agent now takes every TAP counter from one /proc/<pid>/net/dev read per
+ * namespace instead.
+ */
 export const TAP_COUNTERS = ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets'] as const;
 
 export interface VmFileSet {
@@ -27,6 +34,10 @@ export interface VmFileSet {
   readonly taps: readonly (readonly string[])[];
   readonly cpuStat: string | null;
   readonly cgroupVersion: 1 | 2 | null;
+  /** The VM's network namespace (ns/net inode; `pid:N` when it cannot be named) and its net/dev. */
+  readonly netns: string;
+  readonly netDev: string;
+  readonly tapNames: readonly string[];
 }
 
 /** The same paths VmReader opens (see src/collect/vm-reader.ts). */
@@ -41,15 +52,31 @@ export function vmFileSet(vm: DiscoveredVm, roots: Roots): VmFileSet {
     taps: vm.taps.map((t) => TAP_COUNTERS.map((c) => netStatPath(roots.sysRoot, t, c))),
     cpuStat: vm.cpuCgroupDir === null || vm.cgroupVersion === null ? null : join(vm.cpuCgroupDir, 'cpu.stat'),
     cgroupVersion: vm.cgroupVersion,
+    netns: netnsOf(roots.procRoot, vm.pid) ?? `pid:${vm.pid}`,
+    netDev: p('net', 'dev'),
+    tapNames: vm.taps,
   };
 }
 
+/** The per-process files the agent keeps open per VM (its TAPs come from netDevFiles). */
 export function fileList(f: VmFileSet): string[] {
-  return [f.stat, f.statm, f.status, f.io, ...f.schedstats, ...f.taps.flat(), ...(f.cpuStat ? [f.cpuStat] : [])];
+  return [f.stat, f.statm, f.status, f.io, ...f.schedstats, ...(f.cpuStat ? [f.cpuStat] : [])];
+}
+
+/** The old strategy's files per VM: fileList plus 4 sysfs counters per TAP. */
+export function oldFileList(f: VmFileSet): string[] {
+  return [...fileList(f), ...f.taps.flat()];
+}
+
+/** One /proc/<pid>/net/dev per namespace among these VMs: what a tick reads for every TAP. */
+export function netDevFiles(sets: readonly VmFileSet[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of sets) if (!out.has(f.netns)) out.set(f.netns, f.netDev);
+  return out;
 }
 
 /** One VM read the naive way: every file opened, read and closed again. Same outputs as VmReader. */
-export function readNaive(vm: DiscoveredVm, f: VmFileSet, constants: SystemConstants): Outcome<VmSample> {
+export function readNaive(vm: DiscoveredVm, f: VmFileSet, constants: SystemConstants, tapTable: ReadonlyMap<string, NetDevCounters> | null): Outcome<VmSample> {
   const sr = readOnce(f.stat, true);
   const st = sr.ok ? parseProcStat(sr.value) : sr;
   if (!st.ok) return st;
@@ -83,18 +110,13 @@ export function readNaive(vm: DiscoveredVm, f: VmFileSet, constants: SystemConst
     run += s.value.runNs;
     wait += s.value.waitNs;
   }
-  const taps: (TapCounters | null)[] = f.taps.map((paths, i) => {
-    const v: number[] = [];
-    for (const path of paths) {
-      const r = readOnce(path, false);
-      const c = r.ok ? parseCounter(r.value) : r;
-      if (!c.ok) {
-        miss(`taps:${vm.taps[i]}`, c);
-        return null;
-      }
-      v.push(c.value);
+  const taps: (TapCounters | null)[] = f.tapNames.map((name) => {
+    const c = tapTable?.get(name);
+    if (!c) {
+      miss(`taps:${name}`, fail('missing', `${name} not in ${f.netDev}`));
+      return null;
     }
-    return { name: vm.taps[i]!, rxBytes: v[0]!, txBytes: v[1]!, rxPackets: v[2]!, txPackets: v[3]! };
+    return { name, rxBytes: c.rxBytes, txBytes: c.txBytes, rxPackets: c.rxPackets, txPackets: c.txPackets, rxErrors: c.rxErrs, txErrors: c.txErrs, rxDropped: c.rxDrop, txDropped: c.txDrop };
   });
   let throttle: ThrottleCounters | null = null;
   if (f.cpuStat && vm.cgroupVersion) {
@@ -119,6 +141,7 @@ export function readNaive(vm: DiscoveredVm, f: VmFileSet, constants: SystemConst
     vcpuWaitNs: schedFailed ? null : wait,
     taps,
     throttle,
+    pressure: null,
     errors,
   });
 }

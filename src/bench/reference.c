@@ -6,7 +6,10 @@
 //
 //   reference LISTFILE WARMUP_TICKS TICKS
 // LISTFILE: one "<role> <path>" per line, "vm" lines start a VM. Roles: stat statm status io
-// sched ctr cpustat1 cpustat2.
+// sched ctr cpustat1 cpustat2 (a VM's files), "tap <name>" (a VM's TAP, read from a netdev file)
+// and "netdev <path>" (one /proc/<pid>/net/dev per network namespace, read once per tick to its
+// end and parsed for the listed TAPs only, the agent's strategy). "ctr" lines are the old
+// strategy: one sysfs statistics file per counter per TAP.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum role { R_STAT, R_STATM, R_STATUS, R_IO, R_SCHED, R_CTR, R_CPUSTAT1, R_CPUSTAT2 };
+enum role { R_STAT, R_STATM, R_STATUS, R_IO, R_SCHED, R_CTR, R_CPUSTAT1, R_CPUSTAT2, R_NETDEV, R_TAP };
 
 struct file { int fd; int role; int vm; };
 
@@ -26,7 +29,7 @@ struct file { int fd; int role; int vm; };
 struct sample {
   uint64_t utime, stime, threads, vsize, rss_pages, size_pages, resident_pages;
   uint64_t hwm_kb, swap_kb, read_bytes, write_bytes, run_ns, wait_ns;
-  uint64_t ctr[4];
+  uint64_t ctr[8];
   int nctr;
   uint64_t periods, throttled, throttled_ns;
 };
@@ -64,6 +67,74 @@ static uint64_t keyed(const char *buf, const char *end, const char *key) {
   return 0;
 }
 
+// TAP name -> VM, open addressing (names are at most 15 bytes).
+#define TAPS_CAP (1 << 16)
+static char tap_names[TAPS_CAP][16];
+static int tap_vm[TAPS_CAP];
+
+static uint32_t hash(const char *p, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 16777619u;
+  return h;
+}
+
+static void tap_add(const char *name, int vm) {
+  size_t n = strlen(name);
+  if (n > 15) n = 15;
+  for (uint32_t i = hash(name, n) & (TAPS_CAP - 1);; i = (i + 1) & (TAPS_CAP - 1)) {
+    if (!tap_names[i][0]) {
+      memcpy(tap_names[i], name, n);
+      tap_vm[i] = vm;
+      return;
+    }
+  }
+}
+
+static int tap_find(const char *p, size_t n) {
+  if (n == 0 || n > 15) return -1;
+  for (uint32_t i = hash(p, n) & (TAPS_CAP - 1); tap_names[i][0]; i = (i + 1) & (TAPS_CAP - 1))
+    if (strlen(tap_names[i]) == n && memcmp(tap_names[i], p, n) == 0) return tap_vm[i];
+  return -1;
+}
+
+static char *big;
+static size_t big_cap = 1 << 16;
+
+// One namespace's /proc/<pid>/net/dev: read to its end, the listed TAPs' 8 counters parsed.
+static int read_netdev(int fd, struct sample *s) {
+  size_t at = 0;
+  for (;;) {
+    if (at == big_cap) big = realloc(big, big_cap *= 2);
+    ssize_t len = pread(fd, big + at, big_cap - at, (off_t)at);
+    if (len < 0) return -1;
+    if (len == 0) break;
+    at += (size_t)len;
+  }
+  const char *p = big, *end = big + at;
+  for (int h = 0; h < 2 && p < end; h++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    p = nl ? nl + 1 : end;
+  }
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    while (p < le && *p == ' ') p++;
+    const char *colon = memchr(p, ':', (size_t)(le - p));
+    int vm = colon ? tap_find(p, (size_t)(colon - p)) : -1;
+    if (vm >= 0) {
+      uint64_t f[16];
+      const char *q = colon + 1;
+      for (int i = 0; i < 16; i++) q = num(q, le, &f[i]);
+      struct sample *x = &s[vm];
+      uint64_t v[8] = {f[0], f[8], f[1], f[9], f[2], f[10], f[3], f[11]};
+      for (int i = 0; i < 8; i++) x->ctr[i] = v[i];
+      x->nctr = 8;
+    }
+    p = le + 1;
+  }
+  return 0;
+}
+
 static double cpu_us(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -97,11 +168,15 @@ int main(int argc, char **argv) {
       vms++;
       continue;
     }
-    static const char *names[] = {"stat", "statm", "status", "io", "sched", "ctr", "cpustat1", "cpustat2"};
+    static const char *names[] = {"stat", "statm", "status", "io", "sched", "ctr", "cpustat1", "cpustat2", "netdev", "tap"};
     int r = -1;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 10; i++)
       if (strcmp(role, names[i]) == 0) r = i;
-    if (r < 0 || vms == 0) {
+    if (r == R_TAP && vms > 0) {
+      tap_add(path, vms - 1);
+      continue;
+    }
+    if (r < 0 || (vms == 0 && r != R_NETDEV)) {
       fprintf(stderr, "bad line: %s", line);
       return 2;
     }
@@ -111,7 +186,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (n == cap) files = realloc(files, (cap *= 2) * sizeof *files);
-    files[n++] = (struct file){fd, r, vms - 1};
+    files[n++] = (struct file){fd, r, r == R_NETDEV ? -1 : vms - 1};
   }
   fclose(list);
 
@@ -121,11 +196,16 @@ int main(int argc, char **argv) {
   uint64_t checksum = 0;
   double cpu0 = 0;
   char buf[4096];
+  big = malloc(big_cap);
   for (int t = 0; t < warmup + ticks; t++) {
     if (t == warmup) cpu0 = cpu_us();
     double w0 = now_us();
     for (int v = 0; v < vms; v++) s[v].nctr = 0, s[v].run_ns = 0, s[v].wait_ns = 0;
     for (size_t i = 0; i < n; i++) {
+      if (files[i].role == R_NETDEV) {
+        if (read_netdev(files[i].fd, s) < 0) errors++;
+        continue;
+      }
       ssize_t len = pread(files[i].fd, buf, sizeof buf - 1, 0);
       if (len <= 0) {
         errors++;
@@ -169,7 +249,7 @@ int main(int argc, char **argv) {
           x->wait_ns += b;
           break;
         case R_CTR:
-          num(buf, end, &x->ctr[x->nctr++ & 3]);
+          num(buf, end, &x->ctr[x->nctr++ & 7]);
           break;
         case R_CPUSTAT1:
         case R_CPUSTAT2:

@@ -41,7 +41,7 @@ export class HostReader {
     this.meminfo = new KeptSlot(join(root, 'meminfo'), false, 4096);
     this.loadavg = new KeptSlot(join(root, 'loadavg'), false, 128);
     this.uptime = new KeptSlot(join(root, 'uptime'), false, 128);
-    this.netDev = new KeptSlot(join(root, 'net', 'dev'), false, 4096);
+    this.netDev = new KeptSlot(join(root, 'net', 'dev'), false, 4096, true);
   }
 
   /** All five files or a failure naming the first that could not be read. */

@@ -13,13 +13,14 @@ export class KeptSlot {
     readonly path: string,
     readonly processFile: boolean,
     private readonly initialSize = 256,
+    private readonly multiRead = false,
   ) {}
 
   /** Open now if not open; a failure is returned and retried on the next call. */
   ensureOpen(): Failure | null {
     if (this.goneFor) return this.goneFor;
     if (this.file) return null;
-    const o = KeptFile.open(this.path, this.processFile, this.initialSize);
+    const o = KeptFile.open(this.path, this.processFile, this.initialSize, this.multiRead);
     if (!o.ok) {
       if (this.processFile && o.kind === 'gone') this.goneFor = o;
       return o;

@@ -1,9 +1,11 @@
 // Reads one VM's counters from kept-open fds: the hypervisor process's stat/statm/status/io, the
-// vCPU threads' schedstat, the TAPs' sysfs counters and the cgroup's cpu.stat. A VmReader belongs
+// vCPU threads' schedstat, the TAPs' counters (from its namespace's /proc/<pid>/net/dev, shared by
+// the readers of a shard through NetnsTaps; sysfs for a TAP that file does not list) and the
+// cgroup's cpu.stat. A VmReader belongs
 // to one (pid, starttime): it proves the PID was not reused when it opens, and its kept stat fd
 // fails with ESRCH once that process exits, so it can never read a successor.
 import { join } from 'node:path';
-import type { DiscoveredVm, Hypervisor } from '../discover/vm.js';
+import type { DiscoveredVm } from '../discover/vm.js';
 import { fail, type Failure, type FailureKind, type Outcome, ok } from '../readers/outcome.js';
 import { parseProcStat, type ProcStat } from '../readers/parse-proc-stat.js';
 import { parseStatm } from '../readers/parse-statm.js';
@@ -15,21 +17,31 @@ import { parseCgroupCpuStat } from '../readers/parse-cpu-stat.js';
 import { DEFAULT_ROOTS, netStatPath, procPidPath } from '../readers/roots.js';
 import type { SystemConstants } from '../readers/system.js';
 import { KeptSlot } from './kept-slot.js';
-import type { FieldError, TapCounters, ThrottleCounters, VmSample } from './vm-sample.js';
+import { NetnsTaps, type NetnsMember } from './netns-taps.js';
+import { findPressureDir, PRESSURE_RESOURCES } from './pressure.js';
+import { parsePressure, type PressureTotals } from '../readers/parse-pressure.js';
+import type { FieldError, TapCounters, ThrottleCounters, VmPressure, VmSample } from './vm-sample.js';
 
 export interface VmReaderOptions {
   readonly procRoot?: string;
   readonly sysRoot?: string;
   readonly constants: SystemConstants;
+  /**
+   * The namespace tables shared by the readers of one shard; the owner calls beginTick() before
+   * each pass. Without it the reader keeps a table of its own, read at each read().
+   */
+  readonly netns?: NetnsTaps;
 }
 
-const TAP_COUNTERS = ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets'] as const;
-/** One TAP's four counters while they are read (reused: read() is synchronous). */
-const tapValues = new Float64Array(TAP_COUNTERS.length);
+/** The sysfs statistics a TAP's counters fall back to, in TapCounters order. */
+export const TAP_SYSFS_COUNTERS = ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets', 'rx_errors', 'tx_errors', 'rx_dropped', 'tx_dropped'] as const;
+/** One TAP's counters while they are read (reused: read() is synchronous). */
+const tapValues = new Float64Array(TAP_SYSFS_COUNTERS.length);
 
 interface TapSlots {
   readonly name: string;
-  readonly slots: readonly KeptSlot[];
+  /** Opened only while the namespace's /proc/<pid>/net/dev does not list the TAP. */
+  slots: readonly KeptSlot[] | null;
 }
 
 export class VmReader {
@@ -39,7 +51,13 @@ export class VmReader {
   private readonly io: KeptSlot;
   private readonly schedstats: readonly KeptSlot[];
   private readonly taps: readonly TapSlots[];
+  private readonly netns: NetnsTaps;
+  private readonly ownsNetns: boolean;
+  private readonly member: NetnsMember | null;
+  private readonly sysRoot: string;
   private readonly cpuStat: KeptSlot | null;
+  /** cpu/memory/io.pressure of the VM's own cgroup v2, or why it has none (found once). */
+  private readonly pressure: readonly KeptSlot[] | Failure;
   /** Set once for good: the process is gone, was never this VM's, or the reader was closed. */
   private dead: Failure | null = null;
 
@@ -55,10 +73,10 @@ export class VmReader {
     this.status = new KeptSlot(p('status'), true, 2048);
     this.io = new KeptSlot(p('io'), true, 256);
     this.schedstats = vm.vcpuTids.map((tid) => new KeptSlot(p('task', String(tid), 'schedstat'), true, 128));
-    this.taps = vm.taps.map((name) => ({
-      name,
-      slots: TAP_COUNTERS.map((c) => new KeptSlot(netStatPath(sysRoot, name, c), false, 64)),
-    }));
+    this.sysRoot = sysRoot;
+    this.taps = vm.taps.map((name) => ({ name, slots: null }));
+    this.ownsNetns = opts.netns === undefined;
+    this.netns = opts.netns ?? new NetnsTaps(procRoot);
     this.cpuStat = vm.cpuCgroupDir === null ? null : new KeptSlot(join(vm.cpuCgroupDir, 'cpu.stat'), false, 512);
 
     // PID reuse check: the process behind the fd we keep must be the one discovery saw.
@@ -69,6 +87,10 @@ export class VmReader {
     } else if (!first.ok && first.kind === 'gone') {
       this.dead = first;
     }
+    const psi = this.dead === null ? findPressureDir(procRoot, sysRoot, vm.pid) : fail('missing', 'not read');
+    this.pressure = psi.ok ? PRESSURE_RESOURCES.map((r) => new KeptSlot(join(psi.value, `${r}.pressure`), false, 256)) : psi;
+    // Joined only once the pid is known to be this VM's: the namespace is read through it.
+    this.member = this.dead === null && vm.taps.length > 0 ? this.netns.join(vm.pid, vm.taps) : null;
   }
 
   private readStat(): Outcome<ProcStat> {
@@ -92,7 +114,7 @@ export class VmReader {
     }
     const stat = st.value;
     const errors: FieldError[] = [];
-    const miss = (field: string, f: { kind: FailureKind; detail: string }) => {
+    const miss = (field: string, f: { kind: FailureKind; detail: string }): void => {
       errors.push({ field, kind: f.kind, detail: f.detail });
     };
     const { pageSize } = this.opts.constants;
@@ -166,27 +188,7 @@ export class VmReader {
       }
     }
 
-    const taps: (TapCounters | null)[] = [];
-    for (const tap of this.taps) {
-      let failed: Failure | null = null;
-      for (let i = 0; i < tap.slots.length; i++) {
-        const r = tap.slots[i]!.read();
-        const c = r.ok ? parseCounter(r.value) : r;
-        if (!c.ok) {
-          failed = c;
-          break;
-        }
-        tapValues[i] = c.value;
-      }
-      if (failed) {
-        // Close the siblings too, so a recreated TAP is read as a whole from fresh fds.
-        if (failed.kind === 'missing') for (const s of tap.slots) s.reset();
-        taps.push(null);
-        miss(`taps:${tap.name}`, failed);
-      } else {
-        taps.push({ name: tap.name, rxBytes: tapValues[0]!, txBytes: tapValues[1]!, rxPackets: tapValues[2]!, txPackets: tapValues[3]! });
-      }
-    }
+    const taps = this.readTaps(miss);
 
     let throttle: ThrottleCounters | null = null;
     if (this.cpuStat === null || this.vm.cgroupVersion === null) {
@@ -196,6 +198,22 @@ export class VmReader {
       const c = r.ok ? parseCgroupCpuStat(r.value, this.vm.cgroupVersion) : r;
       if (c.ok) throttle = c.value;
       else miss('throttle', c);
+    }
+
+    let pressure: VmPressure | null = null;
+    if (!Array.isArray(this.pressure)) miss('pressure', this.pressure as Failure);
+    else {
+      const got: PressureTotals[] = [];
+      for (const slot of this.pressure as readonly KeptSlot[]) {
+        const r = slot.read();
+        const p = r.ok ? parsePressure(r.value) : r;
+        if (!p.ok) {
+          miss('pressure', p);
+          break;
+        }
+        got.push(p.value);
+      }
+      if (got.length === 3) pressure = { cpu: got[0]!, memory: got[1]!, io: got[2]! };
     }
 
     return ok({
@@ -214,8 +232,72 @@ export class VmReader {
       vcpuWaitNs,
       taps,
       throttle,
+      pressure,
       errors,
     });
+  }
+
+  private readTaps(miss: (field: string, f: Failure) => void): (TapCounters | null)[] {
+    const taps: (TapCounters | null)[] = [];
+    if (!this.member) return taps;
+    if (this.ownsNetns) this.netns.beginTick();
+    const table = this.netns.table(this.member);
+    for (const tap of this.taps) {
+      const c = table.ok ? table.value.get(tap.name) : undefined;
+      if (c) {
+        if (tap.slots) this.closeSysfs(tap);
+        taps.push({
+          name: tap.name,
+          rxBytes: c.rxBytes,
+          txBytes: c.txBytes,
+          rxPackets: c.rxPackets,
+          txPackets: c.txPackets,
+          rxErrors: c.rxErrs,
+          txErrors: c.txErrs,
+          rxDropped: c.rxDrop,
+          txDropped: c.txDrop,
+        });
+        continue;
+      }
+      const r = this.readSysfs(tap);
+      if (r.ok) taps.push(r.value);
+      else {
+        taps.push(null);
+        miss(`taps:${tap.name}`, r);
+      }
+    }
+    return taps;
+  }
+
+  /** A TAP its namespace's file does not list: its sysfs statistics, as the kernel shows them here. */
+  private readSysfs(tap: TapSlots): Outcome<TapCounters> {
+    tap.slots ??= TAP_SYSFS_COUNTERS.map((c) => new KeptSlot(netStatPath(this.sysRoot, tap.name, c), false, 64));
+    for (let i = 0; i < tap.slots.length; i++) {
+      const r = tap.slots[i]!.read();
+      const c = r.ok ? parseCounter(r.value) : r;
+      if (!c.ok) {
+        // Close the siblings too, so a recreated TAP is read as a whole from fresh fds.
+        if (c.kind === 'missing') this.closeSysfs(tap);
+        return c;
+      }
+      tapValues[i] = c.value;
+    }
+    return ok({
+      name: tap.name,
+      rxBytes: tapValues[0]!,
+      txBytes: tapValues[1]!,
+      rxPackets: tapValues[2]!,
+      txPackets: tapValues[3]!,
+      rxErrors: tapValues[4]!,
+      txErrors: tapValues[5]!,
+      rxDropped: tapValues[6]!,
+      txDropped: tapValues[7]!,
+    });
+  }
+
+  private closeSysfs(tap: TapSlots): void {
+    for (const s of tap.slots ?? []) s.close();
+    tap.slots = null;
   }
 
   close(): void {
@@ -225,8 +307,11 @@ export class VmReader {
     this.status.close();
     this.io.close();
     for (const s of this.schedstats) s.close();
-    for (const t of this.taps) for (const s of t.slots) s.close();
+    for (const t of this.taps) this.closeSysfs(t);
+    if (this.member) this.netns.leave(this.member);
+    if (this.ownsNetns) this.netns.close();
     this.cpuStat?.close();
+    if (Array.isArray(this.pressure)) for (const s of this.pressure as readonly KeptSlot[]) s.close();
   }
 }
 
@@ -238,59 +323,4 @@ export function readVmOnce(vm: DiscoveredVm, opts: VmReaderOptions): Outcome<VmS
   } finally {
     reader.close();
   }
-}
-
-/** Hypeman's InstanceStats (snake_case, same names and meanings) plus vmpulse's extra fields. */
-export interface InstanceStats {
-  instance_id: string;
-  instance_name: string;
-  /** (utime + stime) / clock ticks per second of the hypervisor process. */
-  cpu_seconds: number;
-  memory_rss_bytes: number;
-  memory_vms_bytes: number;
-  /** What the VM received: the sum of its TAPs' host-side tx_bytes. Null when not measured. */
-  network_rx_bytes: number | null;
-  /** What the VM sent: the sum of its TAPs' host-side rx_bytes. Null when not measured. */
-  network_tx_bytes: number | null;
-  allocated_vcpus: number;
-  allocated_memory_bytes: number;
-  /** rss / allocated memory; present only when allocated_memory_bytes > 0. */
-  memory_utilization_ratio?: number;
-  hypervisor: Hypervisor;
-  pid: number;
-  tap_devices: string[];
-  vcpu_threads: number;
-  memory_swap_bytes: number | null;
-  memory_peak_rss_bytes: number | null;
-  disk_read_bytes: number | null;
-  disk_write_bytes: number | null;
-}
-
-export function toInstanceStats(sample: VmSample, vm: DiscoveredVm, constants: SystemConstants): InstanceStats {
-  // A VM without TAPs has no TAP traffic (0, as Hypeman reports it); any unreadable TAP makes the
-  // total unknown (null): a partial sum would understate it.
-  const tapsKnown = sample.taps.every((t) => t !== null);
-  const sum = (pick: (t: TapCounters) => number): number | null =>
-    tapsKnown ? sample.taps.reduce((acc, t) => acc + pick(t!), 0) : null;
-  const stats: InstanceStats = {
-    instance_id: vm.instanceId,
-    instance_name: vm.instanceName,
-    cpu_seconds: (sample.utimeTicks + sample.stimeTicks) / constants.clockTicksPerSecond,
-    memory_rss_bytes: sample.rssBytes,
-    memory_vms_bytes: sample.vmsBytes,
-    network_rx_bytes: sum((t) => t.txBytes),
-    network_tx_bytes: sum((t) => t.rxBytes),
-    allocated_vcpus: vm.allocatedVcpus,
-    allocated_memory_bytes: vm.allocatedMemoryBytes,
-    ...(vm.allocatedMemoryBytes > 0 ? { memory_utilization_ratio: sample.rssBytes / vm.allocatedMemoryBytes } : {}),
-    hypervisor: vm.hypervisor,
-    pid: vm.pid,
-    tap_devices: [...vm.taps],
-    vcpu_threads: vm.vcpuTids.length,
-    memory_swap_bytes: sample.swapBytes,
-    memory_peak_rss_bytes: sample.peakRssBytes,
-    disk_read_bytes: sample.diskReadBytes,
-    disk_write_bytes: sample.diskWriteBytes,
-  };
-  return stats;
 }

@@ -1,12 +1,30 @@
 import type { FailureKind } from '../readers/outcome.js';
+import type { PressureTotals } from '../readers/parse-pressure.js';
 
-/** One TAP's counters as the host's sysfs shows them (host view: rx = what the VM sent). */
+/** PSI totals of the VM's own cgroup v2, per resource (see collect/pressure.ts). */
+export interface VmPressure {
+  readonly cpu: PressureTotals;
+  readonly memory: PressureTotals;
+  readonly io: PressureTotals;
+}
+
+/**
+ * One TAP's counters as the host's kernel counts them (host view: rx = what the VM sent), from the
+ * namespace's /proc/<pid>/net/dev (or the TAP's sysfs statistics when it is not listed there).
+ * Errors and drops are the kernel's: `rxDropped` is /proc/net/dev's `drop` (rx_dropped plus
+ * rx_missed_errors, which a TAP never counts); `txDropped` is tx_dropped, frames the host could not
+ * hand to the VM (TAP down, the VM's queue full).
+ */
 export interface TapCounters {
   readonly name: string;
   readonly rxBytes: number;
   readonly txBytes: number;
   readonly rxPackets: number;
   readonly txPackets: number;
+  readonly rxErrors: number;
+  readonly txErrors: number;
+  readonly rxDropped: number;
+  readonly txDropped: number;
 }
 
 export interface ThrottleCounters {
@@ -48,5 +66,7 @@ export interface VmSample {
   /** Same order as DiscoveredVm.taps; null where that TAP could not be read. */
   readonly taps: readonly (TapCounters | null)[];
   readonly throttle: ThrottleCounters | null;
+  /** Null where the VM has no cgroup v2 of its own; the `pressure` error says why. */
+  readonly pressure: VmPressure | null;
   readonly errors: readonly FieldError[];
 }

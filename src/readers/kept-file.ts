@@ -19,15 +19,21 @@ export class KeptFile {
     readonly processFile: boolean,
     fd: number,
     initialSize: number,
+    /**
+     * A seq_file listing (/proc/net/dev) may be longer than one read returns: the kernel hands
+     * out about a page per read(2), however large the buffer. Such a file is read to its end
+     * (pread at increasing offsets until 0); a sysfs counter or a /proc/<pid>/stat is whole in one.
+     */
+    readonly multiRead = false,
   ) {
     this.fd = fd;
     this.buf = Buffer.allocUnsafe(initialSize);
   }
 
-  static open(path: string, processFile: boolean, initialSize = 1024): Outcome<KeptFile> {
+  static open(path: string, processFile: boolean, initialSize = 1024, multiRead = false): Outcome<KeptFile> {
     try {
       const fd = openSync(path, fsc.O_RDONLY);
-      return ok(new KeptFile(path, processFile, fd, Math.max(64, initialSize)));
+      return ok(new KeptFile(path, processFile, fd, Math.max(64, initialSize), multiRead));
     } catch (err) {
       return failureFromError(err, path, processFile);
     }
@@ -40,6 +46,7 @@ export class KeptFile {
    */
   read(): Outcome<Buffer> {
     if (this.fd === null) return fail('io', `${this.path}: read after close`);
+    if (this.multiRead) return this.readToEnd(this.fd);
     try {
       for (;;) {
         const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
@@ -54,6 +61,31 @@ export class KeptFile {
         this.buf = Buffer.allocUnsafe(this.buf.length * 2);
         this.last = null;
       }
+    } catch (err) {
+      return failureFromError(err, this.path, this.processFile);
+    }
+  }
+
+  private readToEnd(fd: number): Outcome<Buffer> {
+    try {
+      // The first pread at 0 makes the kernel start over; each next one continues where the
+      // previous stopped (seq_file keeps its position), so the whole costs one generation.
+      let at = 0;
+      for (;;) {
+        if (at === this.buf.length) {
+          if (this.buf.length * 2 > MAX_BYTES) return fail('io', `${this.path}: larger than ${MAX_BYTES} bytes`);
+          const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+          this.buf.copy(bigger, 0, 0, at);
+          this.buf = bigger;
+          this.last = null;
+        }
+        const n = readSync(fd, this.buf, at, this.buf.length - at, at);
+        if (n === 0) break;
+        at += n;
+      }
+      if (this.last?.ok && this.last.value.length === at) return this.last;
+      this.last = ok(this.buf.subarray(0, at));
+      return this.last;
     } catch (err) {
       return failureFromError(err, this.path, this.processFile);
     }

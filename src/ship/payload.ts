@@ -66,6 +66,14 @@ export interface InstanceWindow {
   NetOut: number | null;
   NetInPackets: number | null;
   NetOutPackets: number | null;
+  /**
+   * The kernel's error and drop counters of the TAPs over the window, VM view: NetInDropped =
+   * frames the host could not hand to the VM (TAP tx_dropped). Null as NetIn; absent from older agents.
+   */
+  NetInErrors?: number | null;
+  NetOutErrors?: number | null;
+  NetInDropped?: number | null;
+  NetOutDropped?: number | null;
   DiskRead: number;
   DiskWrite: number;
   ThrottledPeriods: number;
@@ -129,6 +137,13 @@ export interface InstanceCounters {
   NetworkTxBytes: number | null;
   DiskReadBytes: number | null;
   DiskWriteBytes: number | null;
+  /** Cumulative packets, errors and drops of the TAPs, VM view; absent from older agents. */
+  NetworkRxPackets?: number | null;
+  NetworkTxPackets?: number | null;
+  NetworkRxErrors?: number | null;
+  NetworkTxErrors?: number | null;
+  NetworkRxDropped?: number | null;
+  NetworkTxDropped?: number | null;
 }
 
 export interface InstanceRecord {

@@ -16,6 +16,8 @@ const AGG_FIELDS = ['CPU', 'CPUCore', 'CPUUser', 'CPUSystem', 'VcpuBusy', 'Steal
 const SUM_FIELDS = ['Samples', 'Missed', 'DiskRead', 'DiskWrite', 'ThrottledPeriods', 'ThrottledTimeNs'] as const;
 /** Null (a TAP could not be read) stays null: a partial sum would understate the traffic. */
 const NULLABLE_SUM_FIELDS = ['NetIn', 'NetOut', 'NetInPackets', 'NetOutPackets'] as const;
+/** Optional (older agents do not send them): absent on either side stays absent, null stays null. */
+const OPTIONAL_SUM_FIELDS = ['NetInErrors', 'NetOutErrors', 'NetInDropped', 'NetOutDropped'] as const;
 
 export function mergeInstanceWindows(a: InstanceWindow, b: InstanceWindow): InstanceWindow {
   const out: InstanceWindow = { ...a };
@@ -25,6 +27,12 @@ export function mergeInstanceWindows(a: InstanceWindow, b: InstanceWindow): Inst
     const x = a[f];
     const y = b[f];
     out[f] = x === null || y === null ? null : x + y;
+  }
+  for (const f of OPTIONAL_SUM_FIELDS) {
+    const x = a[f];
+    const y = b[f];
+    if (x === undefined || y === undefined) delete out[f];
+    else out[f] = x === null || y === null ? null : x + y;
   }
   if (a.CPUTime !== undefined || b.CPUTime !== undefined) out.CPUTime = (a.CPUTime ?? 0) + (b.CPUTime ?? 0);
   // Two processes of one VM in one window may each carry unsampled time; the window has no more.

@@ -2,7 +2,9 @@
 // `vmpulse snapshot` does, but kept open between refreshes (a reader's kept fds make the next
 // read cheap) and with the previous read kept for rates.
 import { hostFacts, HostReader, type HostCounters } from '../collect/host.js';
-import { toInstanceStats, VmReader } from '../collect/vm-reader.js';
+import { VmReader } from '../collect/vm-reader.js';
+import { NetnsTaps } from '../collect/netns-taps.js';
+import { toInstanceStats } from '../agent/instance-stats.js';
 import type { VmSample } from '../collect/vm-sample.js';
 import { hostTick } from '../agent/host-rates.js';
 import { Discovery } from '../discover/scan.js';
@@ -16,7 +18,7 @@ import type { TopData, TopSource } from './source.js';
 export function topVmFromSample(vm: DiscoveredVm, s: VmSample, constants: SystemConstants): TopVm {
   // The same mapping as snapshot and the agent's InstanceStats: one meaning of cpu_seconds and
   // of the VM-view network totals.
-  const st = toInstanceStats(s, vm, constants);
+  const st = toInstanceStats(s, vm, constants.clockTicksPerSecond);
   return {
     key: vm.key,
     name: vm.instanceName,
@@ -42,6 +44,8 @@ export class DirectSource implements TopSource {
   private readonly discovery: Discovery;
   private readonly readers = new Map<string, VmReader>();
   private readonly hostReader: HostReader;
+  /** The readers' TAP counters: one /proc/<pid>/net/dev read per namespace per refresh. */
+  private readonly netns: NetnsTaps;
   private readonly constants = systemConstants();
   private readonly facts;
   private prevHost: HostCounters | null = null;
@@ -57,6 +61,7 @@ export class DirectSource implements TopSource {
     this.label = opts.label ?? 'direct';
     this.discovery = new Discovery({ ...roots, apiTimeoutMs: opts.apiTimeoutMs });
     this.hostReader = new HostReader({ procRoot: roots.procRoot });
+    this.netns = new NetnsTaps(roots.procRoot);
     this.facts = hostFacts({ procRoot: roots.procRoot });
   }
 
@@ -67,9 +72,13 @@ export class DirectSource implements TopSource {
     const cur = new Map<string, TopVm>();
     const failed = new Map<string, number>();
     const wanted = scan.all.filter((vm) => matchesFilter(vm.instanceName, vm.instanceId, this.filter));
+    // Readers join their namespace before the pass: one net/dev read per namespace serves them all.
     for (const vm of wanted) {
-      let reader = this.readers.get(vm.key);
-      if (!reader) this.readers.set(vm.key, (reader = new VmReader(vm, { ...this.roots, constants: this.constants })));
+      if (!this.readers.has(vm.key)) this.readers.set(vm.key, new VmReader(vm, { ...this.roots, constants: this.constants, netns: this.netns }));
+    }
+    this.netns.beginTick();
+    for (const vm of wanted) {
+      const reader = this.readers.get(vm.key)!;
       const r = reader.read();
       if (r.ok) cur.set(vm.key, topVmFromSample(vm, r.value, this.constants));
       else {
@@ -110,6 +119,7 @@ export class DirectSource implements TopSource {
   close(): void {
     for (const r of this.readers.values()) r.close();
     this.readers.clear();
+    this.netns.close();
     this.hostReader.close();
   }
 }

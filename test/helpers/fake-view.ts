@@ -81,10 +81,11 @@ function webSample(tMs: number, bump: number): VmSample {
     vcpuRunNs: 20_000_000_000 + bump * 1_000_000,
     vcpuWaitNs: 1_500_000_000 + bump * 100_000,
     taps: [
-      { name: 'vpt-web0', rxBytes: 87000000 + bump * 100, txBytes: 12000000 + bump * 10, rxPackets: 60000 + bump, txPackets: 9000 + bump },
-      { name: 'vpt-web1', rxBytes: 654321, txBytes: 345678, rxPackets: 700, txPackets: 400 },
+      { name: 'vpt-web0', rxBytes: 87000000 + bump * 100, txBytes: 12000000 + bump * 10, rxPackets: 60000 + bump, txPackets: 9000 + bump, rxErrors: 2, txErrors: 0, rxDropped: 7 + bump, txDropped: 31 },
+      { name: 'vpt-web1', rxBytes: 654321, txBytes: 345678, rxPackets: 700, txPackets: 400, rxErrors: 0, txErrors: 1, rxDropped: 0, txDropped: 3 },
     ],
     throttle: { periods: 1000 + bump, throttledPeriods: 12, throttledNs: 345_000_000 },
+    pressure: { cpu: { someUs: 1_500_000, fullUs: 250_000 }, memory: { someUs: 40, fullUs: 10 }, io: { someUs: 3_000_000, fullUs: 2_000_000 } },
     errors: [],
   };
 }
@@ -104,8 +105,9 @@ function batchSample(tMs: number, bump: number): VmSample {
     diskWriteBytes: null,
     vcpuRunNs: null,
     vcpuWaitNs: null,
-    taps: [{ name: 'vpt-bat0', rxBytes: 5000, txBytes: 9000 + bump, rxPackets: 50, txPackets: 90 + bump }],
+    taps: [{ name: 'vpt-bat0', rxBytes: 5000, txBytes: 9000 + bump, rxPackets: 50, txPackets: 90 + bump, rxErrors: 0, txErrors: 0, rxDropped: 0, txDropped: 0 }],
     throttle: null,
+    pressure: null,
     errors: [
       { field: 'swapBytes', kind: 'denied', detail: 'status: EACCES' },
       { field: 'throttle', kind: 'missing', detail: 'no cgroup' },
@@ -127,6 +129,10 @@ export const WEB_RATES: VmRates = {
   netOutBytes: 250000,
   netInPackets: 50,
   netOutPackets: 250,
+  netInErrors: 1,
+  netOutErrors: 0,
+  netInDropped: 4,
+  netOutDropped: 2,
   diskReadBytes: 10240,
   diskWriteBytes: 40960,
   throttledPeriods: 2,
@@ -137,8 +143,8 @@ export const WEB_RATES: VmRates = {
 };
 
 export const WEB_TAP_RATES: TapRate[] = [
-  { name: 'vpt-web0', inBytesPerSec: 9000, outBytesPerSec: 48000, inPacketsPerSec: 9, outPacketsPerSec: 48 },
-  { name: 'vpt-web1', inBytesPerSec: 1000, outBytesPerSec: 2000, inPacketsPerSec: 1, outPacketsPerSec: 2 },
+  { name: 'vpt-web0', inBytesPerSec: 9000, outBytesPerSec: 48000, inPacketsPerSec: 9, outPacketsPerSec: 48, inErrorsPerSec: 0.2, outErrorsPerSec: 0, inDroppedPerSec: 0.8, outDroppedPerSec: 0.4 },
+  { name: 'vpt-web1', inBytesPerSec: 1000, outBytesPerSec: 2000, inPacketsPerSec: 1, outPacketsPerSec: 2, inErrorsPerSec: 0, outErrorsPerSec: 0, inDroppedPerSec: 0, outDroppedPerSec: 0 },
 ];
 
 const agg = (avg: number, n = 12) => ({ Avg: avg, Min: avg / 2, Max: avg * 2, Sum: avg * n, Count: n });

@@ -1,0 +1,124 @@
+// The whole agent for `npm run bench`: the real `vmpulse agent` process (discovery, the sampler
+// pool, rates, windows, the host, its API), run over the bench's stand-ins. Its CPU comes from
+// its own /proc/<pid>/stat (utime + stime cover the main thread and every worker thread), over a
+// span of its own ticks counted by its /readyz; its RSS from /proc/<pid>/status at the end. It
+// ships nothing (no endpoint) and nothing scrapes it while it is measured.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { distRoot } from '../paths.js';
+
+export interface AgentProcessRun {
+  /** Process CPU per VM per tick, µs. */
+  usPerVm: number;
+  rssBytes: number;
+  ticks: number;
+  vmsObserved: number;
+  intervalMs: number;
+}
+
+export interface AgentProcessOptions {
+  vms: number;
+  workers: number;
+  intervalMs: number;
+  warmupTicks: number;
+  ticks: number;
+  clockTicksPerSecond: number;
+  /** Called with the child once spawned, so that the bench's cleanup can kill it by PID. */
+  started(child: ChildProcess): void;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function cpuTicks(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProcessRun> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [join(distRoot, 'src', 'cli.js'), 'agent'], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      VMPULSE_LISTEN: `127.0.0.1:${port}`,
+      VMPULSE_SAMPLE_INTERVAL_MS: String(o.intervalMs),
+      VMPULSE_WINDOW_SECONDS: '60',
+      VMPULSE_WORKERS: String(o.workers),
+      VMPULSE_LOG_LEVEL: 'warn',
+      VMPULSE_LOG_FORMAT: 'json',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  o.started(child);
+  let logs = '';
+  child.stderr!.on('data', (d: Buffer) => (logs = (logs + d.toString()).slice(-20_000)));
+  const health = async (): Promise<{ ticks: number; ready: boolean } | null> => {
+    try {
+      const r = await fetch(`${url}/readyz`);
+      const b = (await r.json()) as { ticks: number; ready: boolean };
+      return b;
+    } catch {
+      return null;
+    }
+  };
+  const observed = async (): Promise<number> => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const m = /^vmpulse_agent_vms_observed (\d+)$/m.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const deadline = Date.now() + 120_000;
+  const waitTicks = async (atLeast: number) => {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`vmpulse agent exited with ${child.exitCode}: ${logs}`);
+      const h = await health();
+      if (h && h.ready && h.ticks >= atLeast) return h.ticks;
+      if (Date.now() > deadline) throw new Error(`vmpulse agent: no tick ${atLeast} in time: ${logs}`);
+      await sleep(Math.min(200, o.intervalMs / 4));
+    }
+  };
+  try {
+    await waitTicks(1);
+    // Every stand-in discovered and read before the warm-up starts (others' VMs may add a few).
+    let vms = await observed();
+    while (vms < o.vms) {
+      if (Date.now() > deadline) throw new Error(`vmpulse agent sees ${vms} of ${o.vms} VMs`);
+      await sleep(500);
+      vms = await observed();
+    }
+    const start = await waitTicks(((await health())?.ticks ?? 0) + o.warmupTicks);
+    const c0 = cpuTicks(child.pid!);
+    const end = await waitTicks(start + o.ticks);
+    const c1 = cpuTicks(child.pid!);
+    const rss = rssBytes(child.pid!);
+    const ticks = end - start;
+    const cpuUs = ((c1 - c0) / o.clockTicksPerSecond) * 1e6;
+    return { usPerVm: cpuUs / ticks / vms, rssBytes: rss, ticks, vmsObserved: vms, intervalMs: o.intervalMs };
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await new Promise((r) => child.once('exit', r));
+      clearTimeout(t);
+    }
+  }
+}
