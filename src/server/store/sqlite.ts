@@ -20,6 +20,8 @@ export const sqliteDialect: Dialect = {
 
 class Direct implements Exec {
   private readonly cache = new Map<string, Database.Statement>();
+  /** Statements in raw (array) mode, kept apart: raw() changes a statement's mode for every caller. */
+  private readonly rawCache = new Map<string, Database.Statement>();
   constructor(readonly db: Database.Database) {}
   st(sql: string): Database.Statement {
     let s = this.cache.get(sql);
@@ -34,6 +36,14 @@ class Direct implements Exec {
     if (s.reader) return s.all(params) as Row[];
     s.run(params);
     return [];
+  }
+  async rows(sql: string, params: readonly Value[] = []): Promise<unknown[][]> {
+    let s = this.rawCache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql).raw(true);
+      this.rawCache.set(sql, s);
+    }
+    return s.all(params) as unknown[][];
   }
   async run(sql: string, params: readonly Value[] = []): Promise<number> {
     return this.st(sql).run(params).changes;
@@ -82,6 +92,10 @@ export class SqliteDb implements SqlDb {
   async all(sql: string, params?: readonly Value[]): Promise<Row[]> {
     await this.idle();
     return this.direct.all(sql, params);
+  }
+  async rows(sql: string, params?: readonly Value[]): Promise<unknown[][]> {
+    await this.idle();
+    return this.direct.rows(sql, params);
   }
   async run(sql: string, params?: readonly Value[]): Promise<number> {
     await this.idle();
