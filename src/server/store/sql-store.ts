@@ -220,8 +220,10 @@ export class SqlStore implements Store {
     }
     // Buckets holding a merged minute: rebuilt from their minutes (see tiers.ts).
     for (const tier of TIER_SECONDS) {
+      const keys = b.rebuild.get(tier)!;
+      if (keys.size === 0) continue;
       const sql = rebuildSql(b.kind, tier, true);
-      for (const key of b.rebuild.get(tier)!.values()) {
+      for (const key of keys.values()) {
         const bucket = key[key.length - 1] as number;
         await e.run(sql, [...key.slice(0, -1), bucket, bucket + tier]);
       }
