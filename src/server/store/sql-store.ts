@@ -7,6 +7,7 @@ import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge
 import { appliedMigrations, migrate } from './migrations.js';
 import { LOCK_PARTITION, dayFromName, dayName } from './postgres.js';
 import { TierBatch, rebuildSql, tierMergeTail, tierSpec, type TierKind } from './tiers.js';
+import { statQuery, toStatRows } from './series-sql.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
   AGENT_COLS,
@@ -67,7 +68,6 @@ type PartitionedTable = (typeof PARTITIONED)[number]['table'];
 const DELETE_CHUNK = 5000;
 const HOUR = 3600;
 const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
-const STAT_SETS = { host: new Set(tierSpec.host.stats), instance: new Set(tierSpec.instance.stats) };
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
 const INSTANCE_SELECT = `SELECT i.*, a.hostname FROM instances i LEFT JOIN agents a ON a.agent_id = i.agent_id`;
 
@@ -230,42 +230,10 @@ export class SqlStore implements Store {
     }
   }
 
-  /**
-   * Statistics of one metric of a host or an instance over [from, to), read from one tier and
-   * combined per period bucket (Min of mins, Max of maxes, Sums and counts added), ascending.
-   * When the period is the tier's resolution each stored row is a bucket: it is read in key order
-   * with no GROUP BY (which would sort through a temporary B-tree); coarser periods are grouped in
-   * SQL, which costs less than handing every finer row to JavaScript. Rows come back as arrays.
-   */
+  /** Statistics of one metric over [from, to) from one tier, per period bucket, ascending (see series-sql.ts). */
   async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]> {
-    const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
-    if (!STAT_SETS[k].has(stat)) throw new Error(`unknown ${k} statistic ${stat}`);
-    if (!Number.isInteger(period) || period <= 0 || period % tier !== 0) throw new Error(`period ${period} is not a multiple of tier ${tier}`);
-    const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
-    const key: Value[] = k === 'host' ? [target.agentId] : [target.agentId, target.instanceId!];
-    const time = tier === 60 ? 'minute' : 'bucket';
-    const table = tier === 60 ? tierSpec[k].minutes : tierTable(k, tier);
-    const minuteTotal = tier === 60 && kind === 'total';
-    const has = minuteTotal ? `${tierSpec[k].contributes} AND ${stat} IS NOT NULL` : `${stat}_count > 0`;
-    const where = `${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${has}`;
-    let sql: string;
-    let params: Value[];
-    if (period === tier) {
-      const cols = minuteTotal ? `${stat}, ${stat}, ${stat}, 1` : `${stat}_min, ${stat}_max, ${stat}_sum, ${stat}_count`;
-      sql = `SELECT ${time}, ${cols} FROM ${table} WHERE ${where} ORDER BY ${time}`;
-      params = [...key, from, to];
-    } else {
-      const aggs = minuteTotal ? `MIN(${stat}), MAX(${stat}), SUM(${stat}), COUNT(*)` : `MIN(${stat}_min), MAX(${stat}_max), SUM(${stat}_sum), SUM(${stat}_count)`;
-      sql = `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t, ${aggs} FROM ${table} WHERE ${where} GROUP BY 1 ORDER BY 1`;
-      params = [period, period, ...key, from, to];
-    }
-    const rows = await this.db.rows(sql, params);
-    const out: StatRow[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      out[i] = { t: Number(r[0]), min: Number(r[1]), max: Number(r[2]), sum: Number(r[3]), count: Number(r[4]) };
-    }
-    return out;
+    const q = statQuery(target, tier, from, to, stat, kind, period);
+    return toStatRows(await this.db.rows(q.sql, q.params));
   }
 
   /** Minute masks in [from, to) from one tier: host — minutes with a host record; instance — minutes the VM was sampled. */
