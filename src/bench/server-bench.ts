@@ -10,9 +10,11 @@
 // - GetInstanceMetricData over REST, p50, for one VM with 455 days of history (minutes kept 15
 //   days, 300 s rows 63 days, 3600 s rows 455 days): 1 day at 300, 63 days at 3600, 455 days at 86400;
 // - bytes_per_vm_day per tier on disk (tables and their indexes, per row × rows per VM-day).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import Database from 'better-sqlite3';
@@ -37,12 +39,14 @@ const JSON_OUT = process.argv.includes('--json');
 const DAY = 86400;
 
 import { batch, instance, pct, post, window } from './synthetic.js';
+import { BenchClient, packBodies } from './http-client.js';
 interface Result {
   engine: 'sqlite' | 'postgres';
   ingest_vm_minutes_per_s: number;
   raw_vm_minutes_per_s: number;
-  ingest_raw_ratio: number;
-  /** CPU time of this process (user + system) per VM-minute: the server and the HTTP client for ingest; the driver only for raw (PostgreSQL's own CPU is not in either). */
+  /** raw_vm_minutes_per_s / ingest_vm_minutes_per_s: what the server costs per VM-minute, in units of the bare engine insert. */
+  ratio: number;
+  /** CPU time (user + system) per VM-minute: of the server process for ingest (the HTTP client runs in a child process), of the driver for raw (PostgreSQL's own CPU is in neither). */
   ingest_cpu_us_per_vm_minute: number;
   raw_cpu_us_per_vm_minute: number;
   p50_ms_1d_300: number;
@@ -55,6 +59,7 @@ interface Result {
 }
 
 const ms = (a: bigint, b: bigint) => Number(b - a) / 1e6;
+const payloadOf = (gz: Buffer): Payload => JSON.parse(gunzipSync(gz).toString('utf8')) as Payload;
 /** Microseconds of CPU (user + system) this process used since `c0`. */
 const cpuSince = (c0: NodeJS.CpuUsage) => {
   const c = process.cpuUsage(c0);
@@ -69,12 +74,13 @@ async function rawInsert(engine: 'sqlite' | 'postgres', db: string, payloads: Pa
   const records = prepared.reduce((a, r) => a + r.length, 0);
   if (engine === 'sqlite') {
     const d = new Database(db);
+    // The store's own settings (sqlite.ts): WAL, and a commit is on disk before it returns.
     d.pragma('journal_mode = WAL');
-    d.pragma('synchronous = NORMAL');
+    d.pragma('synchronous = FULL');
     try {
       const st = d.prepare(`INSERT INTO instance_minutes (${cols}) VALUES (${INSTANCE_MINUTE_COLS.map(() => '?').join(', ')})`);
       const tx = d.transaction((rows: Value[][]) => {
-        for (const r of rows) st.run(...r);
+        for (const r of rows) st.run(r);
       });
       const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
@@ -147,30 +153,26 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
     const admin = await srv.credentials.create('admin', 'bench');
     const now = Math.floor(Date.now() / 60000) * 60;
     // Ingest: BATCHES batches of INSTANCES_PER_BATCH VMs × 1 minute (one host's window), CONCURRENCY at a time.
-    const payloads = Array.from({ length: BATCHES }, (_, b) =>
-      batch(`host-${b % 16}`, Array.from({ length: INSTANCES_PER_BATCH }, (_, i) => instance(`b${b % 16}-vm${i}`, [window(now - 3600 - Math.floor(b / 16) * 60, i)]))),
+    const bodies = Array.from({ length: BATCHES }, (_, b) =>
+      gzipSync(
+        JSON.stringify(
+          batch(`host-${b % 16}`, Array.from({ length: INSTANCES_PER_BATCH }, (_, i) => instance(`b${b % 16}-vm${i}`, [window(now - 3600 - Math.floor(b / 16) * 60, i)]))),
+        ),
+      ),
     );
-    const bodies = payloads.map((p) => gzipSync(JSON.stringify(p)));
     // A full-size batch of an agent of its own first: statements prepared and code compiled before the clock starts.
     await post(srv.url, admin.secret, batch('warmup', Array.from({ length: INSTANCES_PER_BATCH }, (_, i) => instance(`warm${i}`, [window(now - 60, i)]))));
+    // The client is a child process (http-client.ts): this process's CPU and heap are the server's.
+    const bodiesFile = join(dirname(keyFile), `bodies-${engine}.bin`);
+    writeFileSync(bodiesFile, packBodies(bodies));
+    const client = fork(join(dirname(fileURLToPath(import.meta.url)), 'http-client.js'), [], {
+      env: { ...process.env, BENCH_BODIES: bodiesFile, BENCH_URL: srv.url, BENCH_SECRET: admin.secret, BENCH_CONCURRENCY: String(CONCURRENCY) },
+    });
+    const failed = new Promise<never>((_, reject) => client.once('exit', (code) => code && reject(new Error(`the bench client exited with ${code}`))));
+    await Promise.race([new Promise((r) => client.once('message', r)), failed]);
     const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < payloads.length) {
-          const i = next++;
-          const res = await fetch(`${srv.url}/v1/ingest`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${admin.secret}`, 'content-type': 'application/json', 'content-encoding': 'gzip', 'idempotency-key': payloads[i]!.BatchID },
-            body: bodies[i]!,
-          });
-          const text = await res.text();
-          if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${text}`);
-        }
-      }),
-    );
-    const ingestSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    client.send('go');
+    const ingestSeconds = (await Promise.race([new Promise((r) => client.once('message', r)), failed])) as number;
     const records = BATCHES * INSTANCES_PER_BATCH;
     const ingestCpuUs = cpuSince(c0) / records;
 
@@ -179,7 +181,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
     const profN = Math.min(8, BATCHES);
     const validator = payloadValidator();
     for (let i = 0; i < profN; i++) {
-      const p = batch(`prof-${i}`, payloads[i]!.Instances.map((x) => ({ ...x, Stats: x.Stats.map((w) => ({ ...w, Minute: w.Minute - 7200 })) })));
+      const p = batch(`prof-${i}`, payloadOf(bodies[i]!).Instances.map((x) => ({ ...x, Stats: x.Stats.map((w) => ({ ...w, Minute: w.Minute - 7200 })) })));
       const gz = gzipSync(JSON.stringify(p));
       // The route's own parser (parse, validate, number and duplicate checks) gives the batch stored below.
       const parsed = parsePayload(gunzipSync(gz));
@@ -213,7 +215,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
     for (const k of Object.keys(prof) as (keyof typeof prof)[]) prof[k] = Number((prof[k] / profN).toFixed(3));
 
     // The raw engine: the same minute rows, the same schema, a database of their own.
-    const raw = await rawInsert(engine, rawDb, payloads);
+    const raw = await rawInsert(engine, rawDb, bodies.map(payloadOf));
 
     // One VM with HISTORY_DAYS days of minutes, written day by day, then retention as the server runs it.
     const store = srv.store as SqlStore;
@@ -226,6 +228,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
     await srv.runRetention(now);
 
     const statistics = 'Minimum,Maximum,Sum,Average,SampleCount';
+    const reader = new BenchClient(srv.url, admin.secret, 1);
     // One call returns at most 1,440 datapoints: 63 days at 3600 is two calls (60 d + 3 d), as a client must ask.
     const p50 = async (period: number, days: number) => {
       const maxSpan = 1440 * period;
@@ -238,8 +241,8 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
         datapoints = 0;
         for (const [from, to] of calls) {
           const qs = new URLSearchParams({ metricName: 'CPUUtilization', period: String(period), startTime: String(from), endTime: String(to), unit: 'Percent', statistics });
-          const res = await fetch(`${srv.url}/v1/instances/hist-vm/metric-data?${qs}`, { headers: { authorization: `Bearer ${admin.secret}` } });
-          const body = (await res.json()) as { metricData: unknown[] };
+          const res = await reader.getJson(`/v1/instances/hist-vm/metric-data?${qs}`);
+          const body = res.body as { metricData: unknown[] };
           if (res.status !== 200) throw new Error(`metric-data answered ${res.status}: ${JSON.stringify(body)}`);
           datapoints += body.metricData.length;
         }
@@ -250,17 +253,21 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
       if (datapoints !== expected) throw new Error(`${days} d at ${period}: ${datapoints} datapoints, expected ${expected}`);
       return Number(pct([...times].sort((x, y) => x - y), 50).toFixed(3));
     };
+    const p50_ms_1d_300 = await p50(300, 1);
+    const p50_ms_63d_3600 = await p50(3600, 63);
+    const p50_ms_455d_86400 = await p50(86400, 455);
+    reader.close();
     const ingestRate = records / ingestSeconds;
     return {
       engine,
       ingest_vm_minutes_per_s: Math.round(ingestRate),
       raw_vm_minutes_per_s: Math.round(raw.rate),
-      ingest_raw_ratio: Number((raw.rate / ingestRate).toFixed(2)),
+      ratio: Number((raw.rate / ingestRate).toFixed(2)),
       ingest_cpu_us_per_vm_minute: Number(ingestCpuUs.toFixed(1)),
       raw_cpu_us_per_vm_minute: Number(raw.cpuUs.toFixed(1)),
-      p50_ms_1d_300: await p50(300, 1),
-      p50_ms_63d_3600: await p50(3600, 63),
-      p50_ms_455d_86400: await p50(86400, 455),
+      p50_ms_1d_300,
+      p50_ms_63d_3600,
+      p50_ms_455d_86400,
       bytes_per_vm_day: await bytesPerVmDay(engine, store, db),
       profile_ms_per_batch: prof,
       batches: BATCHES,
@@ -329,7 +336,7 @@ async function main(): Promise<void> {
   for (const r of results) {
     process.stdout.write(
       `${r.engine}\n` +
-        `  ingest ${r.ingest_vm_minutes_per_s} VM-minutes/s, raw ${r.raw_vm_minutes_per_s} VM-minutes/s, raw/ingest cost ratio ${r.ingest_raw_ratio}\n` +
+        `  ingest ${r.ingest_vm_minutes_per_s} VM-minutes/s, raw ${r.raw_vm_minutes_per_s} VM-minutes/s, raw/ingest cost ratio ${r.ratio}\n` +
         `  CPU of this process per VM-minute (µs): ingest ${r.ingest_cpu_us_per_vm_minute}, raw ${r.raw_cpu_us_per_vm_minute}\n` +
         `  per batch (ms): gunzip ${r.profile_ms_per_batch.gunzip}, JSON parse ${r.profile_ms_per_batch.json_parse}, validation ${r.profile_ms_per_batch.validate}, rows ${r.profile_ms_per_batch.rows}, store ${r.profile_ms_per_batch.store}\n` +
         `  p50 ms: 1 d @300 ${r.p50_ms_1d_300}, 63 d @3600 ${r.p50_ms_63d_3600}, 455 d @86400 ${r.p50_ms_455d_86400}\n` +

@@ -39,6 +39,10 @@ class PgExec implements Exec {
     const p = prepared(sql);
     return (await this.q.query({ name: p.name, text: p.text, values: params as Value[] })).rows as Row[];
   }
+  async rows(sql: string, params: readonly Value[] = []): Promise<unknown[][]> {
+    const p = prepared(sql);
+    return (await this.q.query({ name: p.name, text: p.text, values: params as Value[], rowMode: 'array' })).rows as unknown[][];
+  }
   async run(sql: string, params: readonly Value[] = []): Promise<number> {
     const p = prepared(sql);
     return (await this.q.query({ name: p.name, text: p.text, values: params as Value[] })).rowCount ?? 0;

@@ -7,6 +7,7 @@ import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge
 import { appliedMigrations, migrate } from './migrations.js';
 import { LOCK_PARTITION, dayFromName, dayName } from './postgres.js';
 import { TierBatch, rebuildSql, tierMergeTail, tierSpec, type TierKind } from './tiers.js';
+import { statQuery, toStatRows } from './series-sql.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
   AGENT_COLS,
@@ -68,7 +69,6 @@ type PartitionedTable = (typeof PARTITIONED)[number]['table'];
 const DELETE_CHUNK = 5000;
 const HOUR = 3600;
 const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
-const STAT_SETS = { host: new Set(tierSpec.host.stats), instance: new Set(tierSpec.instance.stats) };
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
 const INSTANCE_SELECT = `SELECT i.*, a.hostname FROM instances i LEFT JOIN agents a ON a.agent_id = i.agent_id`;
 
@@ -222,32 +222,20 @@ export class SqlStore implements Store {
     }
     // Buckets holding a merged minute: rebuilt from their minutes (see tiers.ts).
     for (const tier of TIER_SECONDS) {
+      const keys = b.rebuild.get(tier)!;
+      if (keys.size === 0) continue;
       const sql = rebuildSql(b.kind, tier, true);
-      for (const key of b.rebuild.get(tier)!.values()) {
+      for (const key of keys.values()) {
         const bucket = key[key.length - 1] as number;
         await e.run(sql, [...key.slice(0, -1), bucket, bucket + tier]);
       }
     }
   }
 
-  /**
-   * Statistics of one metric of a host or an instance over [from, to), read from one tier and
-   * combined per period bucket in SQL (Min of mins, Max of maxes, Sums and counts added), ascending.
-   */
+  /** Statistics of one metric over [from, to) from one tier, per period bucket, ascending (see series-sql.ts). */
   async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]> {
-    const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
-    if (!STAT_SETS[k].has(stat)) throw new Error(`unknown ${k} statistic ${stat}`);
-    if (!Number.isInteger(period) || period <= 0 || period % tier !== 0) throw new Error(`period ${period} is not a multiple of tier ${tier}`);
-    const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
-    const params: Value[] = k === 'host' ? [period, period, target.agentId, from, to] : [period, period, target.agentId, target.instanceId!, from, to];
-    const time = tier === 60 ? 'minute' : 'bucket';
-    const table = tier === 60 ? tierSpec[k].minutes : tierTable(k, tier);
-    const head = `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t`;
-    const sql =
-      tier === 60 && kind === 'total'
-        ? `${head}, MIN(${stat}) AS min, MAX(${stat}) AS max, SUM(${stat}) AS sum, COUNT(*) AS count FROM ${table} WHERE ${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${tierSpec[k].contributes} AND ${stat} IS NOT NULL GROUP BY 1 ORDER BY 1`
-        : `${head}, MIN(${stat}_min) AS min, MAX(${stat}_max) AS max, SUM(${stat}_sum) AS sum, SUM(${stat}_count) AS count FROM ${table} WHERE ${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${stat}_count > 0 GROUP BY 1 ORDER BY 1`;
-    return (await this.db.all(sql, params)) as unknown as StatRow[];
+    const q = statQuery(target, tier, from, to, stat, kind, period);
+    return toStatRows(await this.db.rows(q.sql, q.params));
   }
 
   /** Minute masks in [from, to) from one tier: host — minutes with a host record; instance — minutes the VM was sampled. */

@@ -20,6 +20,8 @@ export const sqliteDialect: Dialect = {
 
 class Direct implements Exec {
   private readonly cache = new Map<string, Database.Statement>();
+  /** Statements in raw (array) mode, kept apart: raw() changes a statement's mode for every caller. */
+  private readonly rawCache = new Map<string, Database.Statement>();
   constructor(readonly db: Database.Database) {}
   st(sql: string): Database.Statement {
     let s = this.cache.get(sql);
@@ -34,6 +36,14 @@ class Direct implements Exec {
     if (s.reader) return s.all(params) as Row[];
     s.run(params);
     return [];
+  }
+  async rows(sql: string, params: readonly Value[] = []): Promise<unknown[][]> {
+    let s = this.rawCache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql).raw(true);
+      this.rawCache.set(sql, s);
+    }
+    return s.all(params) as unknown[][];
   }
   async run(sql: string, params: readonly Value[] = []): Promise<number> {
     return this.st(sql).run(params).changes;
@@ -69,7 +79,11 @@ export class SqliteDb implements SqlDb {
     mkdirSync(dirname(file), { recursive: true });
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    // FULL: a commit fsyncs the WAL before it returns, so a batch the server acknowledged survives
+    // a power loss or kernel crash too (the agent deletes a batch from its spool once it is
+    // acknowledged). NORMAL would keep it only across a crash of this process; it saves one fsync
+    // per batch, not per row.
+    db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     return new SqliteDb(db, file);
@@ -82,6 +96,10 @@ export class SqliteDb implements SqlDb {
   async all(sql: string, params?: readonly Value[]): Promise<Row[]> {
     await this.idle();
     return this.direct.all(sql, params);
+  }
+  async rows(sql: string, params?: readonly Value[]): Promise<unknown[][]> {
+    await this.idle();
+    return this.direct.rows(sql, params);
   }
   async run(sql: string, params?: readonly Value[]): Promise<number> {
     await this.idle();
