@@ -26,7 +26,7 @@ import { planPieces, statusOf, type Piece } from '../metric-data.js';
 import { METRICS } from '../metric-catalogue.js';
 import type { SqlStore } from '../store/sql-store.js';
 import type { MaskRow, Tier } from '../store/store.js';
-import { readFleet, type FleetFrame, type FrameJob } from './fleet-frame.js';
+import { partsOf, readFleet, type FleetFrame, type FrameJob } from './fleet-frame.js';
 import { LATEST, Params, targetKey, targetSql } from './targets.js';
 
 export { globToLike, globToSqliteGlob } from './targets.js';
@@ -162,6 +162,20 @@ export function bulkSource(store: BulkStore): BulkSource {
     for (let i = 0; i < f.ids.length; i++) if (match[i] === 1 && w.now - f.lastSeen[i]! <= w.goneAfter) live.push(i);
     const values = new Float64Array(live.length * n).fill(NaN);
     const statusLastAll = statusLast(w);
+    // Per piece: its tier's rows, and the columns of [min, max, sum, count] this statistic reads
+    // (−1: not read; a minute total's one value stands for min, max and sum, with count 1), then the
+    // first column read.
+    const rowsIn = pieces.map((pc) => f.tiers.get(pc.tier)!.rowsOf);
+    const colsIn = pieces.map((pc) => {
+      if (metric.kind === 'status') return [-1, -1, -1, -1, -1];
+      const col = f.tiers.get(pc.tier)!.col;
+      const at = (part: string) => col.get(`${metric.stat}.${part}`) ?? -1;
+      const cs = pc.tier === 60 && metric.kind === 'total' ? [at('sum'), at('sum'), at('sum'), -1] : [at('min'), at('max'), at('sum'), at('count')];
+      const used = partsOf(def).map((part) => ['min', 'max', 'sum', 'count'].indexOf(part));
+      for (let x = 0; x < 4; x++) if (!used.includes(x) && !(pc.tier === 60 && metric.kind === 'total')) cs[x] = -1;
+      const first = pc.tier === 60 && metric.kind === 'total' ? at('sum') : cs[used[0]!]!;
+      return [...cs, first] as [number, number, number, number, number];
+    });
     for (let x = 0; x < live.length; x++) {
       const i = live[x]!;
       out.ids.push(f.ids[i]!);
@@ -177,28 +191,19 @@ export function bulkSource(store: BulkStore): BulkSource {
         if (first >= last) continue;
         for (const piece of pieces) statusPiece(f, i, metric.check, piece, first, last, P, first0, n);
       } else {
-        for (const piece of pieces) {
-          const tf = f.tiers.get(piece.tier)!;
-          const rows = tf.rowsOf[i];
+        for (let q = 0; q < pieces.length; q++) {
+          const piece = pieces[q]!;
+          const rows = rowsIn[q]![i];
           if (!rows) continue;
-          const minuteTotal = piece.tier === 60 && metric.kind === 'total';
-          const c0 = minuteTotal ? tf.col.get(metric.stat)! : tf.col.get(`${metric.stat}_min`)!;
+          const [cMin, cMax, cSum, cCount, cFirst] = colsIn[q]!;
           for (const r of rows) {
             const t = r[1] as number;
             if (t < piece.from || t >= piece.to) continue;
+            // NULL: the row does not count for this statistic (fleet-frame.ts).
+            if (r[cFirst] === null) continue;
             const k = Math.floor(t / P) - first0;
             if (k < 0 || k >= n) continue;
-            if (minuteTotal) {
-              // tierSpec.instance.contributes: sampled, or carrying unsampled seconds; and known.
-              const v = r[c0];
-              if (v === null || !((r[2] as number) > 0 || (r[3] as number) > 0)) continue;
-              const x1 = Number(v);
-              acc.add(k, x1, x1, x1, 1, acc.c[k]! > 0);
-            } else {
-              const c = r[c0 + 3];
-              if (c === null || !((c as number) > 0)) continue;
-              acc.add(k, Number(r[c0]), Number(r[c0 + 1]), Number(r[c0 + 2]), Number(c), acc.c[k]! > 0);
-            }
+            acc.add(k, cMin < 0 ? 0 : Number(r[cMin]), cMax < 0 ? 0 : Number(r[cMax]), cSum < 0 ? 0 : Number(r[cSum]), cCount < 0 ? 1 : Number(r[cCount]), acc.c[k]! > 0);
           }
         }
       }
@@ -235,7 +240,8 @@ export function bulkSource(store: BulkStore): BulkSource {
       // Minutes: the VM's bit is a record with samples > 0; tiers: its mask.
       if (v) {
         vmMask.t = t;
-        vmMask.lo = tier === 60 ? ((v[2] as number) > 0 ? 1 : 0) : Number(v[2]);
+        // Status columns come first (fleet-frame.ts): `vm`, or `vm_lo` and `vm_hi`.
+        vmMask.lo = Number(v[2]);
         vmMask.hi = tier === 60 ? 0 : Number(v[3]);
       }
       const c = statusOf(t, tier, h ? hostMask : undefined, v ? vmMask : undefined, lo, hi);

@@ -15,6 +15,7 @@
 import type { Piece } from '../metric-data.js';
 import { METRICS } from '../metric-catalogue.js';
 import { tierTable } from '../store/schema.js';
+import { tierSpec } from '../store/tiers.js';
 import type { SqlDb, Value } from '../store/sql.js';
 import type { Tier } from '../store/store.js';
 import { Params, targetKey, targetSql } from './targets.js';
@@ -53,12 +54,31 @@ export interface FleetFrame {
   tiers: Map<Tier, TierFrame>;
 }
 
+export type Part = 'min' | 'max' | 'sum' | 'count';
+
+/** The parts of a stored statistic an alarm's statistic is computed from. */
+export function partsOf(def: AlarmDefinition): Part[] {
+  switch (def.statistic) {
+    case 'Minimum':
+      return ['min'];
+    case 'Maximum':
+      return ['max'];
+    case 'Sum':
+      return ['sum'];
+    case 'SampleCount':
+      return ['count'];
+    case 'Average':
+      return ['sum', 'count'];
+  }
+}
+
 /** What one tier scan reads, and over which range. */
 interface TierPlan {
   tier: Tier;
   from: number;
   to: number;
-  stats: Map<string, 'gauge' | 'total'>;
+  /** Stored statistic → its parts read (minute totals: one value, the part `sum`). */
+  stats: Map<string, { kind: 'gauge' | 'total'; parts: Set<Part> }>;
   status: boolean;
 }
 
@@ -71,8 +91,13 @@ function plan(jobs: readonly FrameJob[]): Map<Tier, TierPlan> {
       if (!t) out.set(p.tier, (t = { tier: p.tier, from: p.from, to: p.to, stats: new Map(), status: false }));
       t.from = Math.min(t.from, p.from);
       t.to = Math.max(t.to, p.to);
-      if (m.kind === 'status') t.status = true;
-      else t.stats.set(m.stat, m.kind);
+      if (m.kind === 'status') {
+        t.status = true;
+        continue;
+      }
+      let st = t.stats.get(m.stat);
+      if (!st) t.stats.set(m.stat, (st = { kind: m.kind, parts: new Set() }));
+      for (const part of partsOf(j.def)) st.parts.add(part);
     }
   }
   return out;
@@ -82,26 +107,39 @@ function plan(jobs: readonly FrameJob[]): Map<Tier, TierPlan> {
 const keyOf = (engine: Engine, alias: string) =>
   engine === 'sqlite' ? `${alias}.rowid` : `length(${alias}.agent_id)::text || ':' || ${alias}.agent_id || ${alias}.instance_id`;
 
+/**
+ * Column names in TierFrame.col: `vm` (minutes: 1 when sampled) or `vm_lo`/`vm_hi` (tier masks),
+ * and `<stat>.<part>`, NULL where the row does not count for that statistic (the store's statRows
+ * rules: a gauge or tier row with count > 0; a minute total that is known and counts, by
+ * tierSpec.instance.contributes), so that only values that count cross the wire.
+ */
 function tierQuery(engine: Engine, t: TierPlan): { sql: string; params: Value[]; col: Map<string, number> } {
   const p = new Params(engine);
   const minutes = t.tier === 60;
   const time = minutes ? 'minute' : 'bucket';
-  const cols = minutes ? ['samples', 'unsampled'] : ['mask_lo', 'mask_hi'];
-  for (const [stat, kind] of [...t.stats].sort()) {
-    if (minutes && kind === 'total') cols.push(stat);
-    else cols.push(`${stat}_min`, `${stat}_max`, `${stat}_sum`, `${stat}_count`);
+  const cols: [string, string][] = [];
+  if (t.status) {
+    if (minutes) cols.push(['vm', 'CASE WHEN m.samples > 0 THEN 1 ELSE 0 END']);
+    else cols.push(['vm_lo', 'm.mask_lo'], ['vm_hi', 'm.mask_hi']);
+  }
+  for (const [stat, st] of [...t.stats].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    if (minutes && st.kind === 'total') {
+      cols.push([`${stat}.sum`, `CASE WHEN ${tierSpec.instance.contributes.replace(/\b(samples|unsampled)\b/g, 'm.$1')} THEN m.${stat} END`]);
+      continue;
+    }
+    for (const part of ['min', 'max', 'sum', 'count'] as const) if (st.parts.has(part)) cols.push([`${stat}.${part}`, `CASE WHEN m.${stat}_count > 0 THEN m.${stat}_${part} END`]);
   }
   const table = t.tier === 60 ? 'instance_minutes' : tierTable('instance', t.tier);
   const from = p.add(t.from, 'bigint');
   const to = p.add(t.to, 'bigint');
-  const sel = cols.map((c) => `m.${c}`).join(', ');
+  const sel = cols.map((c) => `, ${c[1]}`).join('');
   // SQLite: the time-range index drives (CROSS JOIN keeps it the outer loop); each row finds its
   // instance's rowid through the instances primary key.
   const sql =
     engine === 'sqlite'
-      ? `SELECT i.rowid, m.${time}, ${sel} FROM ${table} m CROSS JOIN instances i ON i.agent_id = m.agent_id AND i.instance_id = m.instance_id WHERE m.${time} >= ${from} AND m.${time} < ${to}`
-      : `SELECT ${keyOf(engine, 'm')}, m.${time}, ${sel} FROM ${table} m WHERE m.${time} >= ${from} AND m.${time} < ${to}`;
-  return { sql, params: p.list, col: new Map(cols.map((c, i) => [c, i + 2])) };
+      ? `SELECT i.rowid, m.${time}${sel} FROM ${table} m CROSS JOIN instances i ON i.agent_id = m.agent_id AND i.instance_id = m.instance_id WHERE m.${time} >= ${from} AND m.${time} < ${to}`
+      : `SELECT ${keyOf(engine, 'm')}, m.${time}${sel} FROM ${table} m WHERE m.${time} >= ${from} AND m.${time} < ${to}`;
+  return { sql, params: p.list, col: new Map(cols.map((c, i) => [c[0], i + 2])) };
 }
 
 function hostQuery(engine: Engine, t: TierPlan): { sql: string; params: Value[] } {
