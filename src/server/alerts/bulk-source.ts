@@ -62,6 +62,11 @@ export interface Judged {
   agents: string[];
   /** ids.length × n values, instance i's at [i × n, (i + 1) × n), oldest first; NaN = missing. */
   values: Float64Array;
+  /**
+   * Where each instance stood in the tick's instance list (usually the same place from tick to
+   * tick: the evaluator finds its state there before asking a map).
+   */
+  pos: Int32Array;
 }
 
 export interface AlarmJob {
@@ -93,7 +98,7 @@ export function toInstances(j: Judged): JudgedInstance[] {
 export function fromInstances(list: readonly JudgedInstance[], n: number): Judged {
   const values = new Float64Array(list.length * n).fill(NaN);
   list.forEach((x, i) => x.values.forEach((v, k) => v !== null && k < n && (values[i * n + k] = v)));
-  return { n, ids: list.map((x) => x.instanceId), names: list.map((x) => x.name), agents: list.map((x) => x.agentId), values };
+  return { n, ids: list.map((x) => x.instanceId), names: list.map((x) => x.name), agents: list.map((x) => x.agentId), values, pos: Int32Array.from(list, (_, i) => i) };
 }
 
 /** Period accumulators of one instance, reused across instances and alarms. */
@@ -157,7 +162,7 @@ export function bulkSource(store: BulkStore): BulkSource {
     const first0 = w.start / P;
     const metric = METRICS[def.metricName];
     const match = f.matches.get(targetKey(def))!;
-    const out: Judged = { n, ids: [], names: [], agents: [], values: new Float64Array(0) };
+    const out: Judged = { n, ids: [], names: [], agents: [], values: new Float64Array(0), pos: new Int32Array(0) };
     const live: number[] = [];
     for (let i = 0; i < f.ids.length; i++) if (match[i] === 1 && w.now - f.lastSeen[i]! <= w.goneAfter) live.push(i);
     const values = new Float64Array(live.length * n).fill(NaN);
@@ -165,7 +170,7 @@ export function bulkSource(store: BulkStore): BulkSource {
     // Per piece: its tier's rows, and the columns of [min, max, sum, count] this statistic reads
     // (−1: not read; a minute total's one value stands for min, max and sum, with count 1), then the
     // first column read.
-    const rowsIn = pieces.map((pc) => f.tiers.get(pc.tier)!.rowsOf);
+    const tiersIn = pieces.map((pc) => f.tiers.get(pc.tier)!);
     const colsIn = pieces.map((pc) => {
       if (metric.kind === 'status') return [-1, -1, -1, -1, -1];
       const col = f.tiers.get(pc.tier)!.col;
@@ -193,10 +198,10 @@ export function bulkSource(store: BulkStore): BulkSource {
       } else {
         for (let q = 0; q < pieces.length; q++) {
           const piece = pieces[q]!;
-          const rows = rowsIn[q]![i];
-          if (!rows) continue;
+          const tf = tiersIn[q]!;
           const [cMin, cMax, cSum, cCount, cFirst] = colsIn[q]!;
-          for (const r of rows) {
+          for (let y = tf.first[i]!; y >= 0; y = tf.next[y]!) {
+            const r = tf.rows[y]!;
             const t = r[1] as number;
             if (t < piece.from || t >= piece.to) continue;
             // NULL: the row does not count for this statistic (fleet-frame.ts).
@@ -214,6 +219,7 @@ export function bulkSource(store: BulkStore): BulkSource {
       }
     }
     out.values = values;
+    out.pos = Int32Array.from(live);
     return out;
   }
 
@@ -227,11 +233,11 @@ export function bulkSource(store: BulkStore): BulkSource {
     const hi = Math.min(last, piece.to);
     const tf = f.tiers.get(tier)!;
     const hosts = tf.hosts.get(f.agents[i]!);
-    const rows = tf.rowsOf[i];
+
     for (let t = Math.floor(from / tier) * tier; t < to; t += tier) {
       const h = hosts?.get(t);
       let v: unknown[] | undefined;
-      if (rows) for (const r of rows) if (r[1] === t) v = r;
+      for (let y = tf.first[i]!; y >= 0; y = tf.next[y]!) if (tf.rows[y]![1] === t) v = tf.rows[y];
       if (h) {
         hostMask.t = t;
         hostMask.lo = h[0];

@@ -20,11 +20,11 @@
 // server cannot vouch for having been up with its store reachable (before this process's first
 // successful pass, or between a failed pass and the next good one), makes the alarm wait: its
 // states stay as they are until the agents' backfill arrives or the minute leaves the window.
-import { monotonicFactory, ulid } from 'ulid';
-import type { AlertDb, OutboxRow, PassWrite, StateHead } from './db.js';
+import { monotonicFactory } from 'ulid';
+import type { AlertDb, PassWrite, StateHead } from './db.js';
 import { decideState, evaluate } from './evaluate.js';
-import { amAlert } from './notify/alertmanager.js';
-import { webhookBody } from './notify/webhook.js';
+import { notificationsFor, type Transition } from './notifications.js';
+import { StoreHealth } from './store-health.js';
 import type { AlarmWindow, BulkSource, Judged } from './bulk-source.js';
 import type { AlarmDefinition, AlarmState, Datapoint, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
 
@@ -83,50 +83,6 @@ const emptyStats = (): PassStats => ({
   ms: 0,
 });
 
-interface Transition {
-  inst: { instanceId: string; name: string; agentId: string };
-  from: AlarmState | null;
-  to: AlarmState;
-  /** When the instance entered `from` (for Alertmanager's startsAt of a resolve). */
-  fromSinceMs: number;
-  reason: string;
-  datapoints: Datapoint[];
-  notify: boolean;
-}
-
-/** Outbox rows for one transition, after notificationEnabled / notificationTriggers filtering. */
-export function notificationsFor(def: AlarmDefinition, t: Transition, historyId: string, atMs: number, publicUrl: string, newId: (ms: number) => string = ulid): OutboxRow[] {
-  if (!def.notificationEnabled || !t.notify) return [];
-  const out: OutboxRow[] = [];
-  const dedupKey = `${def.alarmName}/${t.inst.instanceId}/${historyId}`;
-  const row = (kind: OutboxRow['kind'], url: string, body: string): OutboxRow => ({
-    id: newId(atMs),
-    kind,
-    url,
-    alarmName: def.alarmName,
-    instanceId: t.inst.instanceId,
-    dedupKey,
-    body,
-    attempts: 0,
-    nextMs: atMs,
-    createdMs: atMs,
-  });
-  if (def.notificationTriggers.includes(t.to)) {
-    const body = JSON.stringify(webhookBody(def, t.inst, { dedupKey, state: t.to, previousState: t.from, reason: t.reason, datapoints: t.datapoints, atMs }));
-    for (const url of def.contacts.webhooks) out.push(row('webhook', url, body));
-  }
-  // Alertmanager sees only firing and resolved: an alert exists while the instance is in ALARM.
-  // A resolve is always sent for an alert that was pushed, whatever the triggers say now.
-  if (def.notificationTriggers.includes('ALARM')) {
-    const st = { instanceId: t.inst.instanceId, instanceName: t.inst.name, agentId: t.inst.agentId, reason: t.reason };
-    let alert: string | null = null;
-    if (t.to === 'ALARM') alert = JSON.stringify([amAlert(def, { ...st, sinceMs: atMs }, publicUrl)]);
-    else if (t.from === 'ALARM') alert = JSON.stringify([amAlert(def, { ...st, sinceMs: t.fromSinceMs }, publicUrl, atMs)]);
-    if (alert) for (const url of def.contacts.alertmanagers) out.push(row('alertmanager', url, alert));
-  }
-  return out;
-}
-
 /** A current state as the evaluator keeps it; `seen` = the last pass generation that judged it. */
 type Head = StateHead & { seen: number };
 interface HeadCache {
@@ -134,6 +90,8 @@ interface HeadCache {
   evaluatedMs: number | null;
   createdMs: number;
   map: Map<string, Head>;
+  /** The heads by their instance's place in the last pass's instance list (Judged.pos). */
+  byPos: (Head | undefined)[];
 }
 
 export class Evaluator {
@@ -152,16 +110,13 @@ export class Evaluator {
     failedAlarms: 0,
     deferredAlarms: 0,
   };
-  /** Evaluation time (ms) of this process's first pass that reached the store. */
-  private firstGoodMs: number | null = null;
-  private lastGoodMs: number | null = null;
-  /** Spans (ms) in which the store failed: from the last good pass before to the next good pass after. */
-  private outages: { fromMs: number; toMs: number }[] = [];
-  private inOutage = false;
+  private readonly health: StoreHealth;
   /** Called with every finished pass (metrics). */
   onPass: ((s: PassStats) => void) | null = null;
 
-  constructor(private readonly o: EvaluatorOptions) {}
+  constructor(private readonly o: EvaluatorOptions) {
+    this.health = new StoreHealth(o.lagSeconds);
+  }
 
   /** One pass over every alarm. Concurrent calls share the pass already running. */
   evaluateOnce(nowMs: number = Date.now()): Promise<PassStats> {
@@ -172,29 +127,6 @@ export class Evaluator {
     return this.running;
   }
 
-  private noteHealth(nowMs: number, good: boolean): void {
-    if (good) {
-      this.firstGoodMs ??= nowMs;
-      if (this.inOutage) {
-        this.outages[this.outages.length - 1]!.toMs = nowMs;
-        this.inOutage = false;
-      }
-      this.lastGoodMs = nowMs;
-      // Windows are at most 15 days long: older outages no longer matter.
-      this.outages = this.outages.filter((x) => x.toMs > nowMs - 16 * 86400_000);
-    } else if (!this.inOutage) {
-      this.outages.push({ fromMs: this.lastGoodMs ?? -Infinity, toMs: Infinity });
-      this.inOutage = true;
-    }
-  }
-
-  /** True when the server was up with its store reachable from minute m until its data was due. */
-  private vouched(m: number): boolean {
-    if (this.firstGoodMs === null || m * 1000 < this.firstGoodMs) return false;
-    const dueMs = (m + 60 + this.o.lagSeconds) * 1000;
-    return !this.outages.some((x) => x.fromMs < dueMs && x.toMs > m * 1000);
-  }
-
   private async pass(nowMs: number): Promise<PassStats> {
     const t0 = performance.now();
     const stats = emptyStats();
@@ -202,7 +134,7 @@ export class Evaluator {
     try {
       alarms = await this.o.db.listAlarms();
     } catch (e) {
-      this.noteHealth(nowMs, false);
+      this.health.note(nowMs, false);
       this.totals.passes++;
       this.totals.failedPasses++;
       throw e;
@@ -250,7 +182,7 @@ export class Evaluator {
       };
       await Promise.all(Array.from({ length: Math.max(1, Math.min(this.o.concurrency ?? 1, jobs.length)) }, worker));
     }
-    this.noteHealth(nowMs, good);
+    this.health.note(nowMs, good);
     stats.ms = performance.now() - t0;
     this.lastPass = stats;
     const t = this.totals;
@@ -290,7 +222,7 @@ export class Evaluator {
     const c = this.heads.get(name);
     if (c && stored && c.evaluatedMs === stored.evaluatedMs && c.createdMs === stored.createdMs) return c;
     const rows = await this.o.db.stateHeads(name);
-    const fresh: HeadCache = { evaluatedMs: stored?.evaluatedMs ?? null, createdMs: stored?.createdMs ?? NaN, map: new Map(rows.map((h) => [h.instanceId, { ...h, seen: 0 }])) };
+    const fresh: HeadCache = { evaluatedMs: stored?.evaluatedMs ?? null, createdMs: stored?.createdMs ?? NaN, map: new Map(rows.map((h) => [h.instanceId, { ...h, seen: 0 }])), byPos: [] };
     this.heads.set(name, fresh);
     return fresh;
   }
@@ -301,7 +233,7 @@ export class Evaluator {
    */
   private async blindMinutes(start: number, end: number): Promise<number[]> {
     const unvouched: number[] = [];
-    for (let m = Math.floor(start / 60) * 60; m < end; m += 60) if (!this.vouched(m)) unvouched.push(m);
+    for (let m = Math.floor(start / 60) * 60; m < end; m += 60) if (!this.health.vouched(m)) unvouched.push(m);
     if (!unvouched.length) return [];
     const seen = await this.o.source.fleetMinutes(unvouched[0]!, unvouched[unvouched.length - 1]! + 60);
     return unvouched.filter((m) => !seen.has(m));
@@ -368,10 +300,18 @@ export class Evaluator {
     };
     const pointsOf = (values: readonly (number | null)[]): Datapoint[] => values.map((value, k) => ({ timestamp: start + k * p, value }));
 
+    const byPos = cache.byPos;
+    const nextPos: (Head | undefined)[] = [];
+    const upPos: number[] = [];
     for (let i = 0; i < j.ids.length; i++) {
       const id = j.ids[i]!;
-      const prev = heads.get(id);
-      if (prev) prev.seen = gen;
+      const at = j.pos[i]!;
+      let prev = byPos[at];
+      if (prev === undefined || prev.instanceId !== id) prev = heads.get(id);
+      if (prev) {
+        prev.seen = gen;
+        nextPos[at] = prev;
+      }
       const current: AlarmState = prev?.state ?? 'INSUFFICIENT_DATA';
       const state = decideState(def, j.values, i * n, current);
       stats.evaluated++;
@@ -380,6 +320,7 @@ export class Evaluator {
       const values = valuesOf(i);
       const d = evaluate(def, values, current);
       const inst = { instanceId: id, name: j.names[i]!, agentId: j.agents[i]! };
+      upPos.push(at);
       w.upserts.push({ alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
       if (!prev) {
         // The starting INSUFFICIENT_DATA is a placeholder, not an observation: leaving it for OK on
@@ -408,7 +349,12 @@ export class Evaluator {
     await this.o.db.applyPass(def.alarmName, w);
     // Committed: the states in memory follow the table.
     for (const id of w.removals) heads.delete(id);
-    for (const u of w.upserts) heads.set(u.instanceId, { instanceId: u.instanceId, agentId: u.agentId, instanceName: u.instanceName, state: u.state, sinceMs: u.sinceMs, seen: gen });
+    w.upserts.forEach((u, x) => {
+      const h: Head = { instanceId: u.instanceId, agentId: u.agentId, instanceName: u.instanceName, state: u.state, sinceMs: u.sinceMs, seen: gen };
+      heads.set(u.instanceId, h);
+      nextPos[upPos[x]!] = h;
+    });
+    cache.byPos = nextPos;
     cache.evaluatedMs = nowMs;
     into.evaluated += stats.evaluated;
     into.transitions += stats.transitions;
@@ -446,3 +392,4 @@ export class Evaluator {
 }
 
 export type { InstanceState };
+export { notificationsFor };

@@ -34,9 +34,12 @@ export interface FrameJob {
 /** The rows one tier scan returned, grouped by instance (index into FleetFrame.ids). */
 export interface TierFrame {
   tier: Tier;
-  /** Column index of each stored column in a row (row[0] is the key, row[1] the minute or bucket). */
+  /** Column index of each column in a row (row[0] is the key, row[1] the minute or bucket). */
   col: Map<string, number>;
-  rowsOf: (unknown[][] | undefined)[];
+  rows: unknown[][];
+  /** Instance i's rows, in the order read: rows[first[i]], rows[next[that]], ... until −1. */
+  first: Int32Array;
+  next: Int32Array;
   /** Host records per agent: minute or bucket → [mask_lo, mask_hi] (minutes: [1, 0]). Status alarms only. */
   hosts: Map<string, Map<number, [number, number]>>;
 }
@@ -225,15 +228,19 @@ FROM instances l LEFT JOIN agents a ON a.agent_id = l.agent_id WHERE (${now} - l
     i++;
   }
   plans.forEach((t, k) => {
-    const rowsOf: (unknown[][] | undefined)[] = new Array(n);
-    for (const r of res[1 + k]!) {
-      const at = index.get(r[0]);
+    // Linked lists in typed arrays rather than an array per instance: less garbage per tick.
+    const rows = res[1 + k]!;
+    const first = new Int32Array(n).fill(-1);
+    const last = new Int32Array(n).fill(-1);
+    const next = new Int32Array(rows.length).fill(-1);
+    for (let x = 0; x < rows.length; x++) {
+      const at = index.get(rows[x]![0]);
       if (at === undefined) continue;
-      const l = rowsOf[at];
-      if (l) l.push(r);
-      else rowsOf[at] = [r];
+      if (last[at] === -1) first[at] = x;
+      else next[last[at]!] = x;
+      last[at] = x;
     }
-    f.tiers.set(t.tier, { tier: t.tier, col: tq[k]!.col, rowsOf, hosts: new Map() });
+    f.tiers.set(t.tier, { tier: t.tier, col: tq[k]!.col, rows, first, next, hosts: new Map() });
   });
   statusPlans.forEach((t, k) => {
     const hosts = f.tiers.get(t.tier)!.hosts;
