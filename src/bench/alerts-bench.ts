@@ -5,14 +5,15 @@
 //
 // --json prints one JSON object: per engine { steady_ms, cold_ms, ... } (wall time of the pass) and
 // steady_cpu_ms / cold_cpu_ms (this process's CPU time: on SQLite all of the work, on PostgreSQL
-// without the database's). --reference also times, in the same run and on the same data, the
+// without the database's), and load1: the machine's 1-minute load average when the passes ran
+// (wall times on a loaded machine are that much longer; CPU times are steadier). --reference also times, in the same run and on the same data, the
 // per-instance path the evaluator used before (GetInstanceMetricData once per VM and alarm, then
 // evaluate()), reads and decisions only: reference_ms and the ratio reference_ms / steady_ms.
 // PostgreSQL: a throwaway database on VMPULSE_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres,
 // trust auth), created and dropped by this program. Pass 1 is cold (every instance is new: 50,000
 // state rows are written); pass 2 is the steady state (same window, no transitions).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ulid } from 'ulid';
@@ -162,6 +163,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
       const d = process.cpuUsage(c);
       return { ...r, cpuMs: (d.user + d.system) / 1000 };
     };
+    const load1 = loadavg()[0]!;
     const p1 = await cpu(() => ev.evaluateOnce(now * 1000));
     const p2 = await cpu(() => ev.evaluateOnce(now * 1000));
     const p3 = await cpu(() => ev.evaluateOnce(now * 1000));
@@ -187,7 +189,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
           `  per alarm (steady): ${perAlarm.join(', ')}\n` +
           `  CPU of this process: cold ${p1.cpuMs.toFixed(0)} ms, steady ${steadyCpu.toFixed(0)} ms\n` +
           (referenceMs !== null ? `  reference (per-instance reads + decisions, same data): ${referenceMs.toFixed(0)} ms = ${(referenceMs / steady).toFixed(1)} × steady\n` : '') +
-          `  states ${states.length}, in ALARM ${inAlarm}; cold / steady = ${(p1.ms / steady).toFixed(2)}\n`,
+          `  states ${states.length}, in ALARM ${inAlarm}; cold / steady = ${(p1.ms / steady).toFixed(2)}; load average ${load1.toFixed(2)}\n`,
       );
     }
     return {
@@ -198,6 +200,7 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
       steady_ms: Math.round(steady),
       cold_cpu_ms: Math.round(p1.cpuMs),
       steady_cpu_ms: Math.round(steadyCpu),
+      load1: Number(load1.toFixed(2)),
       ...(referenceMs !== null ? { reference_ms: Math.round(referenceMs), reference_ratio: Number((referenceMs / steady).toFixed(2)) } : {}),
       evaluated: p2.evaluated,
       cold_transitions: p1.transitions,

@@ -33,11 +33,10 @@
 //   instance check while its host reports, as a stopped Lightsail instance would.
 import { LightsailError } from './errors.js';
 import { agentWindowDelay } from './agent-windows.js';
-import { INSTANCE_TIER_GAUGES, INSTANCE_TIER_TOTALS } from './store/schema.js';
+import { METRICS, STATISTICS, type MetricDef, type MetricName, type Statistic } from './metric-catalogue.js';
+export { METRICS, STATISTICS, type MetricName, type Statistic };
 import type { InstanceRow, MaskRow, SeriesTarget, Store, Tier, TimeSeriesStore } from './store/store.js';
 
-export const STATISTICS = ['Minimum', 'Maximum', 'Sum', 'Average', 'SampleCount'] as const;
-export type Statistic = (typeof STATISTICS)[number];
 const STAT_KEY: Record<Statistic, 'minimum' | 'maximum' | 'sum' | 'average' | 'sampleCount'> = {
   Minimum: 'minimum',
   Maximum: 'maximum',
@@ -45,25 +44,6 @@ const STAT_KEY: Record<Statistic, 'minimum' | 'maximum' | 'sum' | 'average' | 's
   Average: 'average',
   SampleCount: 'sampleCount',
 };
-
-type MetricDef =
-  | { kind: 'gauge'; unit: 'Percent'; stat: string }
-  | { kind: 'total'; unit: 'Bytes'; stat: string }
-  | { kind: 'status'; unit: 'Count'; check: 'any' | 'instance' | 'system' };
-
-export const METRICS = {
-  CPUUtilization: { kind: 'gauge', unit: 'Percent', stat: INSTANCE_TIER_GAUGES.CPU },
-  MemoryUtilization: { kind: 'gauge', unit: 'Percent', stat: INSTANCE_TIER_GAUGES.MemoryUtilization },
-  CPUStealPercent: { kind: 'gauge', unit: 'Percent', stat: INSTANCE_TIER_GAUGES.Steal },
-  NetworkIn: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.NetIn },
-  NetworkOut: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.NetOut },
-  DiskReadBytes: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.DiskRead },
-  DiskWriteBytes: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.DiskWrite },
-  StatusCheckFailed: { kind: 'status', unit: 'Count', check: 'any' },
-  StatusCheckFailed_Instance: { kind: 'status', unit: 'Count', check: 'instance' },
-  StatusCheckFailed_System: { kind: 'status', unit: 'Count', check: 'system' },
-} as const satisfies Record<string, MetricDef>;
-export type MetricName = keyof typeof METRICS;
 
 export const MAX_DATAPOINTS = 1440;
 

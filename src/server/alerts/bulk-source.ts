@@ -1,38 +1,35 @@
-// Set-based alarm data: for one alarm and one tick, ONE query (per tier the window is read from)
-// returns the period values of every instance the alarm matches, computed by the database on the
-// store's own connection (SqlStore.db; `?` placeholders, numbered by the PostgreSQL side).
+// Set-based alarm data: for one tick, ONE read of the fleet (fleet-frame.ts: the instance set with
+// each alarm target's matches, one scan per tier of the union of the alarms' ranges) serves every
+// alarm; each alarm's period values are then computed here, instance by instance, from the rows
+// of its instances, without a query of its own.
 //
 // The values are those GetInstanceMetricData (metric-data.ts) returns for the same window,
 // instance by instance, because this module reads what it reads:
 // - the instance set is the store's latest row per instance id (a VM migrated between hosts is
 //   stored under both; the row with the greatest last_seen stands for it, on a tie the first in
-//   (name, agent_id) order, as listInstances sorts), filtered by the selector in SQL (selector.ts
-//   semantics), then by liveness (now − last_seen ≤ evaluationPeriods × period + grace);
+//   (name, agent_id) order, as listInstances sorts), matched by the alarm's target in SQL
+//   (targets.ts, selector.ts semantics), then by liveness (now − last_seen ≤ evaluationPeriods ×
+//   period + grace);
 // - the same tiers: planPieces picks the minutes, the 300 s or the 3600 s tier exactly as for
 //   GetInstanceMetricData (a 300 s period is read from 300 s tier rows, one row per instance and
 //   period instead of five minutes);
-// - the same per-bucket SQL as the store's statRows (min of mins, max of maxes, SUM of sums and
-//   counts; byte totals of minutes that count by the store's rule, tierSpec.instance.contributes),
-//   grouped additionally by instance, combined across pieces with metric-data's addTo;
+// - the same per-bucket rules as the store's statRows (min of mins, max of maxes, sums of sums and
+//   counts of the rows whose count is positive; byte totals of minutes that count by the store's
+//   rule, tierSpec.instance.contributes), added per period with metric-data's rules;
 // - status checks from the same minute masks as maskRows, judged by metric-data's statusOf, with
 //   the same grace: the ingest lag plus the agent's window delay (agent-windows.ts).
-// SUM in a GROUP BY adds in the order the engine feeds the rows, which the two statements need not
-// share, so a Sum or an Average may differ from GetInstanceMetricData's in the last bits.
-// The PostgreSQL side packs each instance's periods into one text column (float8 text output is
-// the shortest exact form since PostgreSQL 12), so a fleet of 100,000 instances costs 100,000 rows
-// rather than one per period. Every statement text is fixed per alarm shape and tier (bounds are
-// parameters), so both engines' statement caches stay small.
-import type { AlarmDefinition, Selector } from './types.js';
+// Sums are added here in time order; the store's SUM adds in the order its engine feeds the rows,
+// so a Sum or an Average may differ from GetInstanceMetricData's in the last bits.
+import type { AlarmDefinition } from './types.js';
 import { agentWindowDelay } from '../agent-windows.js';
-import { METRICS, addTo, planPieces, statusOf, type Acc, type Piece } from '../metric-data.js';
-import { tierTable } from '../store/schema.js';
-import type { SqlDb, Value } from '../store/sql.js';
+import { planPieces, statusOf, type Piece } from '../metric-data.js';
+import { METRICS } from '../metric-catalogue.js';
 import type { SqlStore } from '../store/sql-store.js';
-import type { Tier } from '../store/store.js';
-import { tierSpec } from '../store/tiers.js';
+import type { MaskRow, Tier } from '../store/store.js';
+import { partsOf, readFleet, type FleetFrame, type FrameJob } from './fleet-frame.js';
+import { LATEST, Params, targetKey, targetSql } from './targets.js';
 
-type Engine = SqlDb['dialect']['kind'];
-type MetricSpec = (typeof METRICS)[keyof typeof METRICS];
+export { globToLike, globToSqliteGlob } from './targets.js';
 
 /** What this module reads: the SQL store's connection (store.db), its tier retention, and the agents' windows. */
 export type BulkStore = SqlStore;
@@ -56,180 +53,31 @@ export interface JudgedInstance {
   values: (number | null)[];
 }
 
-class Params {
-  readonly list: Value[] = [];
-  constructor(private readonly engine: Engine) {}
+/** Every judged instance of one alarm, column-wise: no object per instance. */
+export interface Judged {
+  /** Periods per instance (the alarm's evaluationPeriods). */
+  n: number;
+  ids: string[];
+  names: string[];
+  agents: string[];
+  /** ids.length × n values, instance i's at [i × n, (i + 1) × n), oldest first; NaN = missing. */
+  values: Float64Array;
   /**
-   * A placeholder for v. PostgreSQL casts it (untyped parameters in expressions fail); SQLite casts
-   * integers, which better-sqlite3 binds as REAL otherwise (and `minute / ?` would not truncate).
+   * Where each instance stood in the tick's instance list (usually the same place from tick to
+   * tick: the evaluator finds its state there before asking a map).
    */
-  add(v: Value, type: 'text' | 'bigint' | 'float8' = 'text'): string {
-    this.list.push(v);
-    if (this.engine === 'postgres') return `?::${type}`;
-    return type === 'bigint' ? 'CAST(? AS BIGINT)' : '?';
-  }
+  pos: Int32Array;
 }
 
-/** `*` any run, `?` one character, everything else literal (selector.ts), as SQLite GLOB. */
-export function globToSqliteGlob(glob: string): string {
-  // GLOB's only other special character is `[` (a class); `[[]` is a literal `[`.
-  return glob.replace(/\[/g, '[[]');
-}
-
-/** The same glob as a PostgreSQL LIKE pattern with `\` as the escape character. */
-export function globToLike(glob: string): string {
-  return glob.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%').replace(/\?/g, '_');
-}
-
-function selectorSql(s: Selector, p: Params, engine: Engine): string {
-  const parts: string[] = [];
-  if (s.host !== undefined) {
-    const h = p.add(s.host);
-    const h2 = p.add(s.host);
-    parts.push(`(l.agent_id = ${h} OR COALESCE(a.hostname, '') = ${h2})`);
-  }
-  if (s.hypervisor !== undefined) parts.push(`l.hypervisor = ${p.add(s.hypervisor)}`);
-  if (s.instanceName !== undefined) {
-    parts.push(engine === 'sqlite' ? `l.name GLOB ${p.add(globToSqliteGlob(s.instanceName))}` : `l.name LIKE ${p.add(globToLike(s.instanceName))} ESCAPE '\\'`);
-  }
-  return parts.length ? parts.join(' AND ') : 'TRUE';
-}
-
-/** The alarm's target condition over `latest l LEFT JOIN agents a` (selectTargets in selector.ts). */
-function targetSql(def: AlarmDefinition, p: Params, engine: Engine): string {
-  if (def.monitoredResourceName !== null) {
-    // By id first; only when no instance has that id, by name (all instances of that name).
-    const r = def.monitoredResourceName;
-    return `(l.instance_id = ${p.add(r)} OR (l.name = ${p.add(r)} AND NOT EXISTS (SELECT 1 FROM instances x WHERE x.instance_id = ${p.add(r)})))`;
-  }
-  if (!def.selector) return 'FALSE';
-  return selectorSql(def.selector, p, engine);
-}
-
-/** One row per instance id: the latest-seen (see the header). */
-const LATEST = `latest AS (
-  SELECT i.instance_id, i.agent_id, i.name, i.hypervisor, i.last_seen, i.first_minute
-  FROM instances i
-  WHERE NOT EXISTS (
-    SELECT 1 FROM instances j
-    WHERE j.instance_id = i.instance_id AND j.agent_id <> i.agent_id
-      AND (j.last_seen > i.last_seen OR (j.last_seen = i.last_seen AND (j.name < i.name OR (j.name = i.name AND j.agent_id < i.agent_id))))
-  )
-)`;
-
-type Kind = 'gauge' | 'total' | 'status';
-
-/** The last minute (exclusive) status checks judge for an agent: the current window is not shipped yet. */
-export function statusLast(w: AlarmWindow, delay = 0): number {
-  return Math.min(w.end, Math.floor((w.now - w.lagSeconds - delay) / 60) * 60 + 60);
-}
-
-const tableOf = (tier: Tier, kind: 'host' | 'instance'): { table: string; time: string } =>
-  tier === 60 ? { table: tierSpec[kind].minutes, time: 'minute' } : { table: tierTable(kind, tier), time: 'bucket' };
-
-export interface AlarmQuery {
-  sql: string;
-  params: Value[];
-  kind: Kind;
-}
-
-/** The statement for one alarm, one piece of its window (one tier) (exported for tests and EXPLAIN). */
-export function alarmQuery(def: AlarmDefinition, w: AlarmWindow, piece: Piece, engine: Engine): AlarmQuery {
-  const metric: MetricSpec = METRICS[def.metricName];
-  const p = new Params(engine);
-  const target = targetSql(def, p, engine);
-  const now = p.add(w.now, 'float8');
-  const gone = p.add(w.goneAfter, 'float8');
-  // Materialized once: both the scan and the output read it. On PostgreSQL k numbers the rows, so
-  // that grouping sorts integers rather than text in the database's collation.
-  const live = `live AS MATERIALIZED (
-  SELECT ${engine === 'postgres' ? 'row_number() OVER () AS k, ' : ''}l.instance_id, l.agent_id, l.name, l.first_minute AS f
-  FROM latest l LEFT JOIN agents a ON a.agent_id = l.agent_id
-  WHERE ${target} AND (${now} - l.last_seen) <= ${gone}
-)`;
-  const inst = tableOf(piece.tier, 'instance');
-  let join: string;
-  let cols: string[];
-  let groupB: string;
-  if (metric.kind === 'status') {
-    const host = tableOf(piece.tier, 'host');
-    const from = p.add(piece.from, 'bigint');
-    const to = p.add(Math.min(piece.to, statusLast(w)), 'bigint');
-    // Host masks of the instance's agent, and the instance's own (sampled minutes) beside them.
-    join = `JOIN ${host.table} h ON h.agent_id = t.agent_id AND h.${host.time} >= ${from} AND h.${host.time} < ${to}
-  LEFT JOIN ${inst.table} m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.${inst.time} = h.${host.time}${piece.tier === 60 ? ' AND m.samples > 0' : ''}`;
-    cols =
-      piece.tier === 60
-        ? [`h.minute AS b`, `1 AS hl`, `0 AS hh`, `CASE WHEN m.minute IS NULL THEN 0 ELSE 1 END AS vl`, `0 AS vh`]
-        : [`h.bucket AS b`, `h.mask_lo AS hl`, `h.mask_hi AS hh`, `COALESCE(m.mask_lo, 0) AS vl`, `COALESCE(m.mask_hi, 0) AS vh`];
-    groupB = '';
-  } else {
-    const stat = metric.stat;
-    const P = p.add(def.period, 'bigint');
-    const from = p.add(piece.from, 'bigint');
-    const to = p.add(piece.to, 'bigint');
-    // statRows' statement, grouped by instance too.
-    const minuteTotals = piece.tier === 60 && metric.kind === 'total';
-    const where = minuteTotals ? `${tierSpec.instance.contributes} AND m.${stat} IS NOT NULL` : `m.${stat}_count > 0`;
-    join = `JOIN ${inst.table} m ON m.agent_id = t.agent_id AND m.instance_id = t.instance_id AND m.${inst.time} >= ${from} AND m.${inst.time} < ${to} AND ${where}`;
-    cols = minuteTotals
-      ? [`m.${inst.time} / ${P} AS b`, `MIN(m.${stat}) AS mn`, `MAX(m.${stat}) AS mx`, `SUM(m.${stat}) AS s`, `COUNT(*) AS c`]
-      : [`m.${inst.time} / ${P} AS b`, `MIN(m.${stat}_min) AS mn`, `MAX(m.${stat}_max) AS mx`, `SUM(m.${stat}_sum) AS s`, `SUM(m.${stat}_count) AS c`];
-    groupB = 'b';
-  }
-  const names = metric.kind === 'status' ? ['b', 'hl', 'hh', 'vl', 'vh'] : ['b', 'mn', 'mx', 's', 'c'];
-  let sql: string;
-  if (engine === 'postgres') {
-    const packed = names.map((n) => `${n}::text`).join(` || ':' || `);
-    const inner =
-      metric.kind === 'status'
-        ? `SELECT t.k, ${cols.join(', ')} FROM live t ${join}`
-        : `SELECT t.k, ${cols.join(', ')} FROM live t ${join} GROUP BY t.k, ${groupB}`;
-    sql = `WITH ${LATEST},
-${live},
-agg AS (${inner}),
-per AS (SELECT k, string_agg(${packed}, ',') AS v FROM agg GROUP BY k)
-SELECT t.instance_id, t.name, t.agent_id, t.f, p.v FROM live t LEFT JOIN per p ON p.k = t.k`;
-  } else {
-    // One row per (instance, period or bucket with data); an instance without any has one row with
-    // b NULL. Driven from live (LEFT JOIN keeps it the outer loop): one primary-key range per instance.
-    const inner =
-      metric.kind === 'status'
-        ? `SELECT t.instance_id, t.name, t.agent_id, t.f, ${cols.join(', ')} FROM live t LEFT ${join}`
-        : `SELECT t.instance_id, t.name, t.agent_id, t.f, ${cols.join(', ')} FROM live t LEFT ${join} GROUP BY t.agent_id, t.instance_id, ${groupB}`;
-    sql = `WITH ${LATEST},
-${live}
-${inner}`;
-  }
-  return { sql, params: p.list, kind: metric.kind };
-}
-
-/** The alarm's statistic of one period, as GetInstanceMetricData computes it. */
-function statOf(def: AlarmDefinition, a: Acc): number {
-  switch (def.statistic) {
-    case 'Minimum':
-      return a.min;
-    case 'Maximum':
-      return a.max;
-    case 'Sum':
-      return a.sum;
-    case 'SampleCount':
-      return a.count;
-    case 'Average':
-      return a.sum / a.count;
-  }
-}
-
-interface Seen {
-  inst: JudgedInstance;
-  f: number | null;
-  /** Non-status: period start → accumulated statistics. Status: tier bucket → [host lo, hi, vm lo, hi] of this piece. */
-  acc: Map<number, Acc>;
-  masks: Map<number, number[]>;
+export interface AlarmJob {
+  def: AlarmDefinition;
+  w: AlarmWindow;
 }
 
 export interface BulkSource {
-  /** Every live instance the alarm matches, with its period values. Throws when the store cannot answer. */
+  /** Every live instance each alarm matches, with its period values (in `jobs` order). Throws when the store cannot answer. */
+  judgeAll(jobs: readonly AlarmJob[]): Promise<Judged[]>;
+  /** One alarm's judged instances as objects (tests). */
   judge(def: AlarmDefinition, w: AlarmWindow): Promise<JudgedInstance[]>;
   /** Which of `ids` the alarm still matches, live or not (to word a resolve). */
   stillMatched(def: AlarmDefinition, ids: readonly string[]): Promise<Set<string>>;
@@ -237,86 +85,193 @@ export interface BulkSource {
   fleetMinutes(from: number, to: number): Promise<Set<number>>;
 }
 
+/** One alarm's result as objects (tests, and the per-instance source's native form). */
+export function toInstances(j: Judged): JudgedInstance[] {
+  return j.ids.map((instanceId, i) => ({
+    instanceId,
+    name: j.names[i]!,
+    agentId: j.agents[i]!,
+    values: Array.from(j.values.subarray(i * j.n, (i + 1) * j.n), (v) => (Number.isFinite(v) ? v : null)),
+  }));
+}
+
+export function fromInstances(list: readonly JudgedInstance[], n: number): Judged {
+  const values = new Float64Array(list.length * n).fill(NaN);
+  list.forEach((x, i) => x.values.forEach((v, k) => v !== null && k < n && (values[i * n + k] = v)));
+  return { n, ids: list.map((x) => x.instanceId), names: list.map((x) => x.name), agents: list.map((x) => x.agentId), values, pos: Int32Array.from(list, (_, i) => i) };
+}
+
+/** Period accumulators of one instance, reused across instances and alarms. */
+class Acc {
+  mn = new Float64Array(0);
+  mx = new Float64Array(0);
+  s = new Float64Array(0);
+  c = new Float64Array(0);
+  reset(n: number): void {
+    if (this.c.length < n) {
+      this.mn = new Float64Array(n);
+      this.mx = new Float64Array(n);
+      this.s = new Float64Array(n);
+      this.c = new Float64Array(n);
+    }
+    this.c.fill(0, 0, n);
+  }
+  /** metric-data's addTo; c = 0 marks a period without data (every added part has count > 0). */
+  add(k: number, min: number, max: number, sum: number, count: number, has: boolean): void {
+    if (!has) {
+      this.mn[k] = min;
+      this.mx[k] = max;
+      this.s[k] = sum;
+      this.c[k] = count;
+      return;
+    }
+    if (min < this.mn[k]!) this.mn[k] = min;
+    if (max > this.mx[k]!) this.mx[k] = max;
+    this.s[k] += sum;
+    this.c[k] += count;
+  }
+}
+
+/** Status parts have count = minutes judged ≥ 1; a period with data is one whose c > 0. */
+function statOf(def: AlarmDefinition, a: Acc, k: number): number {
+  switch (def.statistic) {
+    case 'Minimum':
+      return a.mn[k]!;
+    case 'Maximum':
+      return a.mx[k]!;
+    case 'Sum':
+      return a.s[k]!;
+    case 'SampleCount':
+      return a.c[k]!;
+    case 'Average':
+      return a.s[k]! / a.c[k]!;
+  }
+}
+
 export function bulkSource(store: BulkStore): BulkSource {
   const db = store.db;
   const engine = db.dialect.kind;
-  /** Rows of one piece as [instance_id, name, agent_id, f, packed or null] (PostgreSQL) or one per bucket (SQLite). */
-  async function read(def: AlarmDefinition, w: AlarmWindow, piece: Piece, byId: Map<string, Seen>, out: JudgedInstance[], n: number): Promise<void> {
-    const q = alarmQuery(def, w, piece, engine);
-    const rows = await db.all(q.sql, q.params);
-    const entry = (r: Record<string, unknown>): Seen => {
-      const id = String(r.instance_id);
-      let e = byId.get(id);
-      if (!e) {
-        e = { inst: { instanceId: id, name: String(r.name), agentId: String(r.agent_id), values: new Array(n).fill(null) }, f: r.f === null || r.f === undefined ? null : Number(r.f), acc: new Map(), masks: new Map() };
-        byId.set(id, e);
-        out.push(e.inst);
+  const acc = new Acc();
+  const hostMask: MaskRow = { t: 0, lo: 0, hi: 0 };
+  const vmMask: MaskRow = { t: 0, lo: 0, hi: 0 };
+
+  /** One alarm's values from the frame. */
+  function judgeFrom(f: FleetFrame, def: AlarmDefinition, w: AlarmWindow, pieces: readonly Piece[]): Judged {
+    const n = Math.round((w.end - w.start) / def.period);
+    const P = def.period;
+    const first0 = w.start / P;
+    const metric = METRICS[def.metricName];
+    const match = f.matches.get(targetKey(def))!;
+    const out: Judged = { n, ids: [], names: [], agents: [], values: new Float64Array(0), pos: new Int32Array(0) };
+    const live: number[] = [];
+    for (let i = 0; i < f.ids.length; i++) if (match[i] === 1 && w.now - f.lastSeen[i]! <= w.goneAfter) live.push(i);
+    const values = new Float64Array(live.length * n).fill(NaN);
+    const statusLastAll = statusLast(w);
+    // Per piece: its tier's rows, and the columns of [min, max, sum, count] this statistic reads
+    // (−1: not read; a minute total's one value stands for min, max and sum, with count 1), then the
+    // first column read.
+    const tiersIn = pieces.map((pc) => f.tiers.get(pc.tier)!);
+    const colsIn = pieces.map((pc) => {
+      if (metric.kind === 'status') return [-1, -1, -1, -1, -1];
+      const col = f.tiers.get(pc.tier)!.col;
+      const at = (part: string) => col.get(`${metric.stat}.${part}`) ?? -1;
+      const cs = pc.tier === 60 && metric.kind === 'total' ? [at('sum'), at('sum'), at('sum'), -1] : [at('min'), at('max'), at('sum'), at('count')];
+      const used = partsOf(def).map((part) => ['min', 'max', 'sum', 'count'].indexOf(part));
+      for (let x = 0; x < 4; x++) if (!used.includes(x) && !(pc.tier === 60 && metric.kind === 'total')) cs[x] = -1;
+      const first = pc.tier === 60 && metric.kind === 'total' ? at('sum') : cs[used[0]!]!;
+      return [...cs, first] as [number, number, number, number, number];
+    });
+    for (let x = 0; x < live.length; x++) {
+      const i = live[x]!;
+      out.ids.push(f.ids[i]!);
+      out.names.push(f.names[i]!);
+      out.agents.push(f.agents[i]!);
+      acc.reset(n);
+      if (metric.kind === 'status') {
+        const fm = f.first[i]!;
+        if (Number.isNaN(fm)) continue;
+        const first = Math.max(w.start, fm);
+        const delay = agentWindowDelay(store, f.agents[i]!);
+        const last = delay === 0 ? statusLastAll : statusLast(w, delay);
+        if (first >= last) continue;
+        for (const piece of pieces) statusPiece(f, i, metric.check, piece, first, last, P, first0, n);
+      } else {
+        for (let q = 0; q < pieces.length; q++) {
+          const piece = pieces[q]!;
+          const tf = tiersIn[q]!;
+          const [cMin, cMax, cSum, cCount, cFirst] = colsIn[q]!;
+          for (let y = tf.first[i]!; y >= 0; y = tf.next[y]!) {
+            const r = tf.rows[y]!;
+            const t = r[1] as number;
+            if (t < piece.from || t >= piece.to) continue;
+            // NULL: the row does not count for this statistic (fleet-frame.ts).
+            if (r[cFirst] === null) continue;
+            const k = Math.floor(t / P) - first0;
+            if (k < 0 || k >= n) continue;
+            acc.add(k, cMin < 0 ? 0 : Number(r[cMin]), cMax < 0 ? 0 : Number(r[cMax]), cSum < 0 ? 0 : Number(r[cSum]), cCount < 0 ? 1 : Number(r[cCount]), acc.c[k]! > 0);
+          }
+        }
       }
-      return e;
-    };
-    const take = (e: Seen, x: number[]) => {
-      if (q.kind === 'status') e.masks.set(x[0]!, [x[1]!, x[2]!, x[3]!, x[4]!]);
-      else addTo(e.acc, x[0]! * def.period, x[1]!, x[2]!, x[3]!, x[4]!);
-    };
-    if (engine === 'postgres') {
-      for (const r of rows) {
-        const e = entry(r);
-        if (typeof r.v === 'string' && r.v !== '') for (const part of r.v.split(',')) take(e, part.split(':').map(Number));
-      }
-    } else {
-      for (const r of rows) {
-        const e = entry(r);
-        if (r.b === null || r.b === undefined) continue;
-        take(e, q.kind === 'status' ? [Number(r.b), Number(r.hl), Number(r.hh), Number(r.vl), Number(r.vh)] : [Number(r.b), Number(r.mn), Number(r.mx), Number(r.s), Number(r.c)]);
+      for (let k = 0; k < n; k++) {
+        if (acc.c[k] === 0) continue;
+        const v = statOf(def, acc, k);
+        if (Number.isFinite(v)) values[x * n + k] = v;
       }
     }
+    out.values = values;
+    out.pos = Int32Array.from(live);
+    return out;
   }
 
-  /** statusBuckets (metric-data.ts) for one instance and piece, from the masks read. */
-  function statusPiece(def: AlarmDefinition, w: AlarmWindow, piece: Piece, e: Seen): void {
-    if (e.f === null) return;
-    const check = (METRICS[def.metricName] as { check: 'any' | 'instance' | 'system' }).check;
-    const first = Math.max(w.start, e.f);
-    const last = statusLast(w, agentWindowDelay(store, e.inst.agentId));
-    if (first >= last) return;
-    const from = Math.max(piece.from, Math.floor(first / piece.tier) * piece.tier);
+  /** statusBuckets (metric-data.ts) for one instance and piece, into acc. */
+  function statusPiece(f: FleetFrame, i: number, check: 'any' | 'instance' | 'system', piece: Piece, first: number, last: number, P: number, first0: number, n: number): void {
+    const tier = piece.tier;
+    const from = Math.max(piece.from, Math.floor(first / tier) * tier);
     const to = Math.min(piece.to, last);
     if (from >= to) return;
     const lo = Math.max(first, piece.from);
     const hi = Math.min(last, piece.to);
-    for (let t = Math.floor(from / piece.tier) * piece.tier; t < to; t += piece.tier) {
-      const m = e.masks.get(t);
-      const c = statusOf(t, piece.tier, m ? { t, lo: m[0]!, hi: m[1]! } : undefined, m ? { t, lo: m[2]!, hi: m[3]! } : undefined, lo, hi);
+    const tf = f.tiers.get(tier)!;
+    const hosts = tf.hosts.get(f.agents[i]!);
+
+    for (let t = Math.floor(from / tier) * tier; t < to; t += tier) {
+      const h = hosts?.get(t);
+      let v: unknown[] | undefined;
+      for (let y = tf.first[i]!; y >= 0; y = tf.next[y]!) if (tf.rows[y]![1] === t) v = tf.rows[y];
+      if (h) {
+        hostMask.t = t;
+        hostMask.lo = h[0];
+        hostMask.hi = h[1];
+      }
+      // Minutes: the VM's bit is a record with samples > 0; tiers: its mask.
+      if (v) {
+        vmMask.t = t;
+        // Status columns come first (fleet-frame.ts): `vm`, or `vm_lo` and `vm_hi`.
+        vmMask.lo = Number(v[2]);
+        vmMask.hi = tier === 60 ? 0 : Number(v[3]);
+      }
+      const c = statusOf(t, tier, h ? hostMask : undefined, v ? vmMask : undefined, lo, hi);
       if (c.minutes === 0) continue;
       const failed = check === 'system' ? c.system : check === 'instance' ? c.instance : c.any;
-      addTo(e.acc, Math.floor(t / def.period) * def.period, failed === c.minutes ? 1 : 0, failed > 0 ? 1 : 0, failed, c.minutes);
+      const k = Math.floor(t / P) - first0;
+      if (k < 0 || k >= n) continue;
+      acc.add(k, failed === c.minutes ? 1 : 0, failed > 0 ? 1 : 0, failed, c.minutes, acc.c[k]! > 0);
     }
-    e.masks.clear();
   }
 
   return {
     async judge(def, w) {
-      const n = Math.round((w.end - w.start) / def.period);
-      const pieces = planPieces(w.start, w.end, def.period, w.now, store.retentionDays);
-      const status = METRICS[def.metricName].kind === 'status';
-      const byId = new Map<string, Seen>();
-      const out: JudgedInstance[] = [];
-      // Pieces in time order, as metric-data adds them. Every piece's query returns every live
-      // instance; a window with no piece (nothing retained) still lists them.
-      const list = pieces.length ? pieces : [{ tier: 60 as Tier, from: w.start, to: w.start }];
-      for (const piece of list) {
-        await read(def, w, piece, byId, out, n);
-        if (status) for (const e of byId.values()) statusPiece(def, w, piece, e);
-      }
-      for (const e of byId.values()) {
-        for (let k = 0; k < n; k++) {
-          const a = e.acc.get(w.start + k * def.period);
-          if (!a) continue;
-          const v = statOf(def, a);
-          if (Number.isFinite(v)) e.inst.values[k] = v;
-        }
-      }
-      return out;
+      return toInstances((await this.judgeAll([{ def, w }]))[0]!);
+    },
+
+    async judgeAll(jobs) {
+      const withPieces = jobs.map((j) => {
+        const pieces = planPieces(j.w.start, j.w.end, j.def.period, j.w.now, store.retentionDays);
+        return { ...j, pieces };
+      });
+      const frameJobs: FrameJob[] = withPieces.map((j) => ({ def: j.def, now: j.w.now, goneAfter: j.w.goneAfter, pieces: j.pieces }));
+      const f = await readFleet(db, frameJobs);
+      return withPieces.map((j) => judgeFrom(f, j.def, j.w, j.pieces));
     },
 
     async stillMatched(def, ids) {
@@ -340,3 +295,10 @@ SELECT l.instance_id FROM latest l LEFT JOIN agents a ON a.agent_id = l.agent_id
     },
   };
 }
+
+/** The last minute (exclusive) status checks judge for an agent: the current window is not shipped yet. */
+export function statusLast(w: AlarmWindow, delay = 0): number {
+  return Math.min(w.end, Math.floor((w.now - w.lagSeconds - delay) / 60) * 60 + 60);
+}
+
+export type { Tier };

@@ -75,6 +75,57 @@ function fmt(v: number): string {
 }
 
 /**
+ * Which rule of the table above applies, from the counts alone (the one place the table is
+ * written): ALARM by `count` points, OK, the current state kept (no data, or undecided), or
+ * INSUFFICIENT_DATA.
+ */
+type Branch = 'crossed' | 'fine' | 'keepEmpty' | 'keepUndecided' | 'insufficient';
+
+function branchOf(rule: EvaluationRule, b: number, g: number): Branch {
+  const n = rule.evaluationPeriods;
+  const m = rule.datapointsToAlarm;
+  const p = b + g;
+  const x = n - p;
+  switch (rule.treatMissingData) {
+    case 'breaching':
+      return b + x >= m ? 'crossed' : 'fine';
+    case 'notBreaching':
+      return b >= m ? 'crossed' : 'fine';
+    case 'ignore':
+      if (p === 0) return 'keepEmpty';
+      if (b >= m) return 'crossed';
+      if (g > n - m) return 'fine';
+      return 'keepUndecided';
+    case 'missing':
+      if (p === 0) return 'insufficient';
+      if (b >= m) return 'crossed';
+      if (b === 0 || p >= m || g > n - m) return 'fine';
+      return 'keepUndecided';
+  }
+}
+
+function stateOf(br: Branch, current: AlarmState): AlarmState {
+  return br === 'crossed' ? 'ALARM' : br === 'fine' ? 'OK' : br === 'insufficient' ? 'INSUFFICIENT_DATA' : current;
+}
+
+/**
+ * The state evaluate() decides, without its reason text: the evaluator's hot loop. `values` holds
+ * the N periods at [offset, offset + N), oldest first, NaN (or any non-finite value) = missing.
+ */
+export function decideState(rule: EvaluationRule, values: ArrayLike<number>, offset: number, current: AlarmState): AlarmState {
+  let b = 0;
+  let g = 0;
+  const end = offset + rule.evaluationPeriods;
+  for (let i = offset; i < end; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) continue;
+    if (breaches(rule.comparisonOperator, v, rule.threshold)) b++;
+    else g++;
+  }
+  return stateOf(branchOf(rule, b, g), current);
+}
+
+/**
  * `points` are the N most recent periods, oldest first (missing as value null); fewer than N
  * entries means the missing ones are the oldest.
  */
@@ -100,32 +151,26 @@ export function evaluate(rule: EvaluationRule, points: readonly (Datapoint | num
     .join(', ')}]`;
   const cmp = `${OP_TEXT[rule.comparisonOperator]} the threshold (${fmt(rule.threshold)})`;
   const base = { breaching: b, present: p };
-  const crossed = (count: number, how: string): Decision => ({
-    ...base,
-    state: 'ALARM',
-    reason: `Threshold Crossed: ${count} out of the last ${n} datapoints ${shown} were ${cmp}${how} (minimum ${m} datapoints for ALARM).`,
-  });
-  const fine = (how: string): Decision => ({
-    ...base,
-    state: 'OK',
-    reason: `Threshold Crossed: ${b} out of the last ${n} datapoints ${shown} were ${cmp}${how}; ${m} needed for ALARM.`,
-  });
-  const keep = (why: string): Decision => ({ ...base, state: current, reason: why });
-
-  switch (rule.treatMissingData) {
-    case 'breaching':
-      return b + x >= m ? crossed(b + x, x ? ` (${x} missing, treated as breaching)` : '') : fine(x ? ` (${x} missing, treated as breaching)` : '');
-    case 'notBreaching':
-      return b >= m ? crossed(b, '') : fine(x ? ` (${x} missing, treated as not breaching)` : '');
-    case 'ignore':
-      if (p === 0) return keep(`No datapoints in the last ${n} periods; missing data is ignored, state kept.`);
-      if (b >= m) return crossed(b, '');
-      if (g > n - m) return fine('');
-      return keep(`Not enough datapoints to decide: ${b} breaching, ${g} not, ${x} missing ${shown}; missing data is ignored, state kept.`);
-    case 'missing':
-      if (p === 0) return { ...base, state: 'INSUFFICIENT_DATA', reason: `Insufficient Data: all ${n} datapoints ${shown} were missing.` };
-      if (b >= m) return crossed(b, '');
-      if (b === 0 || p >= m || g > n - m) return fine(x ? ` (${x} missing)` : '');
-      return keep(`Not enough datapoints to decide: ${b} breaching out of ${p} present ${shown}, ${m} needed for ALARM; state kept.`);
+  const br = branchOf(rule, b, g);
+  const state = stateOf(br, current);
+  const t = rule.treatMissingData;
+  switch (br) {
+    case 'crossed': {
+      const count = t === 'breaching' ? b + x : b;
+      const how = t === 'breaching' && x ? ` (${x} missing, treated as breaching)` : '';
+      return { ...base, state, reason: `Threshold Crossed: ${count} out of the last ${n} datapoints ${shown} were ${cmp}${how} (minimum ${m} datapoints for ALARM).` };
+    }
+    case 'fine': {
+      const how = !x ? '' : t === 'breaching' ? ` (${x} missing, treated as breaching)` : t === 'notBreaching' ? ` (${x} missing, treated as not breaching)` : t === 'missing' ? ` (${x} missing)` : '';
+      return { ...base, state, reason: `Threshold Crossed: ${b} out of the last ${n} datapoints ${shown} were ${cmp}${how}; ${m} needed for ALARM.` };
+    }
+    case 'keepEmpty':
+      return { ...base, state, reason: `No datapoints in the last ${n} periods; missing data is ignored, state kept.` };
+    case 'insufficient':
+      return { ...base, state, reason: `Insufficient Data: all ${n} datapoints ${shown} were missing.` };
+    case 'keepUndecided':
+      return t === 'ignore'
+        ? { ...base, state, reason: `Not enough datapoints to decide: ${b} breaching, ${g} not, ${x} missing ${shown}; missing data is ignored, state kept.` }
+        : { ...base, state, reason: `Not enough datapoints to decide: ${b} breaching out of ${p} present ${shown}, ${m} needed for ALARM; state kept.` };
   }
 }

@@ -1,8 +1,14 @@
-// The evaluation loop: at each tick, for every alarm, ONE set-based query (bulk-source.ts) for the
-// period values of every instance it matches, the pure decision of evaluate.ts per instance, and
-// one transaction per alarm writing the changed states, their history and the notifications to
-// send (db.ts applyPass, multi-row statements). Delivery is not done here (see delivery.ts), so a
-// dead receiver never slows evaluation down.
+// The evaluation loop: at each tick, ONE set-based read of the fleet for all alarms (bulk-source.ts,
+// fleet-frame.ts) gives the period values of every instance each alarm matches; the pure decision
+// of evaluate.ts per instance (its state only, decideState; the reason text is built for
+// transitions); and one transaction per alarm writing the changed states, their history and the
+// notifications to send (db.ts applyPass, multi-row statements). Delivery is not done here (see
+// delivery.ts), so a dead receiver never slows evaluation down.
+//
+// The current states of each alarm are kept in memory between passes (only changed states are
+// written), and trusted only while the alarm's row says this process wrote its last pass: its
+// evaluated_ms and created_ms are those this process saw. A pass by another replica (after a lease
+// handover), or an alarm deleted and created again, makes the next pass read them from the table.
 //
 // Window: with lag L (VMPULSE_ALARM_EVAL_LAG_SECONDS) an alarm of period P evaluated at time t
 // judges the N periods ending at floor((t − L) / P) × P. A newly matched instance starts in
@@ -14,13 +20,13 @@
 // server cannot vouch for having been up with its store reachable (before this process's first
 // successful pass, or between a failed pass and the next good one), makes the alarm wait: its
 // states stay as they are until the agents' backfill arrives or the minute leaves the window.
-import { monotonicFactory, ulid } from 'ulid';
-import type { AlertDb, OutboxRow, PassWrite } from './db.js';
-import { evaluate } from './evaluate.js';
-import { amAlert } from './notify/alertmanager.js';
-import { webhookBody } from './notify/webhook.js';
-import type { BulkSource } from './bulk-source.js';
-import type { AlarmDefinition, AlarmState, Datapoint, HistoryEntry, InstanceState } from './types.js';
+import { monotonicFactory } from 'ulid';
+import type { AlertDb, PassWrite, StateHead } from './db.js';
+import { decideState, evaluate } from './evaluate.js';
+import { notificationsFor, type Transition } from './notifications.js';
+import { StoreHealth } from './store-health.js';
+import type { AlarmWindow, BulkSource, Judged } from './bulk-source.js';
+import type { AlarmDefinition, AlarmState, Datapoint, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
 
 export interface EvaluatorOptions {
   db: AlertDb;
@@ -77,52 +83,21 @@ const emptyStats = (): PassStats => ({
   ms: 0,
 });
 
-interface Transition {
-  inst: { instanceId: string; name: string; agentId: string };
-  from: AlarmState | null;
-  to: AlarmState;
-  /** When the instance entered `from` (for Alertmanager's startsAt of a resolve). */
-  fromSinceMs: number;
-  reason: string;
-  datapoints: Datapoint[];
-  notify: boolean;
-}
-
-/** Outbox rows for one transition, after notificationEnabled / notificationTriggers filtering. */
-export function notificationsFor(def: AlarmDefinition, t: Transition, historyId: string, atMs: number, publicUrl: string, newId: (ms: number) => string = ulid): OutboxRow[] {
-  if (!def.notificationEnabled || !t.notify) return [];
-  const out: OutboxRow[] = [];
-  const dedupKey = `${def.alarmName}/${t.inst.instanceId}/${historyId}`;
-  const row = (kind: OutboxRow['kind'], url: string, body: string): OutboxRow => ({
-    id: newId(atMs),
-    kind,
-    url,
-    alarmName: def.alarmName,
-    instanceId: t.inst.instanceId,
-    dedupKey,
-    body,
-    attempts: 0,
-    nextMs: atMs,
-    createdMs: atMs,
-  });
-  if (def.notificationTriggers.includes(t.to)) {
-    const body = JSON.stringify(webhookBody(def, t.inst, { dedupKey, state: t.to, previousState: t.from, reason: t.reason, datapoints: t.datapoints, atMs }));
-    for (const url of def.contacts.webhooks) out.push(row('webhook', url, body));
-  }
-  // Alertmanager sees only firing and resolved: an alert exists while the instance is in ALARM.
-  // A resolve is always sent for an alert that was pushed, whatever the triggers say now.
-  if (def.notificationTriggers.includes('ALARM')) {
-    const st = { instanceId: t.inst.instanceId, instanceName: t.inst.name, agentId: t.inst.agentId, reason: t.reason };
-    let alert: string | null = null;
-    if (t.to === 'ALARM') alert = JSON.stringify([amAlert(def, { ...st, sinceMs: atMs }, publicUrl)]);
-    else if (t.from === 'ALARM') alert = JSON.stringify([amAlert(def, { ...st, sinceMs: t.fromSinceMs }, publicUrl, atMs)]);
-    if (alert) for (const url of def.contacts.alertmanagers) out.push(row('alertmanager', url, alert));
-  }
-  return out;
+/** A current state as the evaluator keeps it; `seen` = the last pass generation that judged it. */
+type Head = StateHead & { seen: number };
+interface HeadCache {
+  /** The alarm row's evaluated_ms and created_ms when these states were last known to be the table's. */
+  evaluatedMs: number | null;
+  createdMs: number;
+  map: Map<string, Head>;
+  /** The heads by their instance's place in the last pass's instance list (Judged.pos). */
+  byPos: (Head | undefined)[];
 }
 
 export class Evaluator {
   private timer: NodeJS.Timeout | null = null;
+  private readonly heads = new Map<string, HeadCache>();
+  private generation = 0;
   private running: Promise<PassStats> | null = null;
   private stopped = true;
   lastPass: PassStats | null = null;
@@ -135,16 +110,13 @@ export class Evaluator {
     failedAlarms: 0,
     deferredAlarms: 0,
   };
-  /** Evaluation time (ms) of this process's first pass that reached the store. */
-  private firstGoodMs: number | null = null;
-  private lastGoodMs: number | null = null;
-  /** Spans (ms) in which the store failed: from the last good pass before to the next good pass after. */
-  private outages: { fromMs: number; toMs: number }[] = [];
-  private inOutage = false;
+  private readonly health: StoreHealth;
   /** Called with every finished pass (metrics). */
   onPass: ((s: PassStats) => void) | null = null;
 
-  constructor(private readonly o: EvaluatorOptions) {}
+  constructor(private readonly o: EvaluatorOptions) {
+    this.health = new StoreHealth(o.lagSeconds);
+  }
 
   /** One pass over every alarm. Concurrent calls share the pass already running. */
   evaluateOnce(nowMs: number = Date.now()): Promise<PassStats> {
@@ -155,60 +127,62 @@ export class Evaluator {
     return this.running;
   }
 
-  private noteHealth(nowMs: number, good: boolean): void {
-    if (good) {
-      this.firstGoodMs ??= nowMs;
-      if (this.inOutage) {
-        this.outages[this.outages.length - 1]!.toMs = nowMs;
-        this.inOutage = false;
-      }
-      this.lastGoodMs = nowMs;
-      // Windows are at most 15 days long: older outages no longer matter.
-      this.outages = this.outages.filter((x) => x.toMs > nowMs - 16 * 86400_000);
-    } else if (!this.inOutage) {
-      this.outages.push({ fromMs: this.lastGoodMs ?? -Infinity, toMs: Infinity });
-      this.inOutage = true;
-    }
-  }
-
-  /** True when the server was up with its store reachable from minute m until its data was due. */
-  private vouched(m: number): boolean {
-    if (this.firstGoodMs === null || m * 1000 < this.firstGoodMs) return false;
-    const dueMs = (m + 60 + this.o.lagSeconds) * 1000;
-    return !this.outages.some((x) => x.fromMs < dueMs && x.toMs > m * 1000);
-  }
-
   private async pass(nowMs: number): Promise<PassStats> {
     const t0 = performance.now();
     const stats = emptyStats();
-    let alarms;
+    let alarms: StoredAlarm[];
     try {
       alarms = await this.o.db.listAlarms();
     } catch (e) {
-      this.noteHealth(nowMs, false);
+      this.health.note(nowMs, false);
       this.totals.passes++;
       this.totals.failedPasses++;
       throw e;
     }
     stats.alarms = alarms.length;
+    const listed = new Set(alarms.map((a) => a.definition.alarmName));
+    for (const name of this.heads.keys()) if (!listed.has(name)) this.heads.delete(name);
     let good = true;
-    let next = 0;
-    const worker = async () => {
-      while (next < alarms.length) {
-        const a = alarms[next++]!;
-        try {
-          await this.evaluateAlarm(a.definition, nowMs, stats);
-        } catch (e) {
-          // One alarm failing (a query error, a dropped connection) must not stop the others; its
-          // states are left exactly as they were.
-          good = false;
-          stats.failed++;
-          this.o.log?.warn({ alarm: a.definition.alarmName, err: (e as Error).message }, 'alarm evaluation failed');
-        }
-      }
+    const failed = (name: string, e: unknown) => {
+      // One alarm failing (a query error, a dropped connection) must not stop the others; its
+      // states are left exactly as they were.
+      good = false;
+      stats.failed++;
+      this.heads.delete(name);
+      this.o.log?.warn({ alarm: name, err: (e as Error).message }, 'alarm evaluation failed');
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.o.concurrency ?? 1, alarms.length)) }, worker));
-    this.noteHealth(nowMs, good);
+    const jobs: { stored: StoredAlarm; w: AlarmWindow }[] = [];
+    for (const a of alarms) {
+      try {
+        const w = this.windowOf(a.definition, nowMs);
+        if (await this.waits(a.definition, w, stats)) continue;
+        jobs.push({ stored: a, w });
+      } catch (e) {
+        failed(a.definition.alarmName, e);
+      }
+    }
+    let judged: Judged[] | null = null;
+    try {
+      if (jobs.length) judged = await this.o.source.judgeAll(jobs.map((j) => ({ def: j.stored.definition, w: j.w })));
+    } catch (e) {
+      for (const j of jobs) failed(j.stored.definition.alarmName, e);
+    }
+    if (judged) {
+      let next = 0;
+      const worker = async () => {
+        while (next < jobs.length) {
+          const k = next++;
+          const j = jobs[k]!;
+          try {
+            await this.decide(j.stored, j.w, judged[k]!, nowMs, stats);
+          } catch (e) {
+            failed(j.stored.definition.alarmName, e);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(this.o.concurrency ?? 1, jobs.length)) }, worker));
+    }
+    this.health.note(nowMs, good);
     stats.ms = performance.now() - t0;
     this.lastPass = stats;
     const t = this.totals;
@@ -223,41 +197,73 @@ export class Evaluator {
     return stats;
   }
 
+  private windowOf(def: AlarmDefinition, nowMs: number): AlarmWindow {
+    const now = nowMs / 1000;
+    const p = def.period;
+    const n = def.evaluationPeriods;
+    const end = Math.floor((now - this.o.lagSeconds) / p) * p;
+    return { start: end - n * p, end, now, lagSeconds: this.o.lagSeconds, goneAfter: n * p + this.o.goneGraceSeconds };
+  }
+
+  /** True (and counted as deferred) when the alarm must wait for minutes missing through the server's own outage. */
+  private async waits(def: AlarmDefinition, w: AlarmWindow, into: PassStats): Promise<boolean> {
+    const blind = await this.blindMinutes(w.start, w.end);
+    if (!blind.length) return false;
+    into.deferred++;
+    this.o.log?.info?.(
+      { alarm: def.alarmName, minutes: blind.length, first: new Date(blind[0]! * 1000).toISOString() },
+      'alarm waits: no agent has data for minutes the server was not up to receive',
+    );
+    return true;
+  }
+
+  /** The alarm's current states: the ones in memory while this process wrote the alarm's last pass, else the table's. */
+  private async headsOf(stored: StoredAlarm | null, name: string): Promise<HeadCache> {
+    const c = this.heads.get(name);
+    if (c && stored && c.evaluatedMs === stored.evaluatedMs && c.createdMs === stored.createdMs) return c;
+    const rows = await this.o.db.stateHeads(name);
+    const fresh: HeadCache = { evaluatedMs: stored?.evaluatedMs ?? null, createdMs: stored?.createdMs ?? NaN, map: new Map(rows.map((h) => [h.instanceId, { ...h, seen: 0 }])), byPos: [] };
+    this.heads.set(name, fresh);
+    return fresh;
+  }
+
   /**
    * Minutes of [start, end) that no agent has a record for and that the server cannot vouch for:
    * missing there is the server's outage, not the instances' (empty when every minute is vouched).
    */
   private async blindMinutes(start: number, end: number): Promise<number[]> {
     const unvouched: number[] = [];
-    for (let m = Math.floor(start / 60) * 60; m < end; m += 60) if (!this.vouched(m)) unvouched.push(m);
+    for (let m = Math.floor(start / 60) * 60; m < end; m += 60) if (!this.health.vouched(m)) unvouched.push(m);
     if (!unvouched.length) return [];
     const seen = await this.o.source.fleetMinutes(unvouched[0]!, unvouched[unvouched.length - 1]! + 60);
     return unvouched.filter((m) => !seen.has(m));
   }
 
+  /** One alarm on its own (as a pass does it, with a query of its own). */
   async evaluateAlarm(def: AlarmDefinition, nowMs: number, into: PassStats = emptyStats()): Promise<void> {
-    // Counted into `into` only once the pass of this alarm is committed.
-    const stats = emptyStats();
-    const now = nowMs / 1000;
-    const p = def.period;
-    const n = def.evaluationPeriods;
-    const end = Math.floor((now - this.o.lagSeconds) / p) * p;
-    const start = end - n * p;
-    const goneAfter = n * p + this.o.goneGraceSeconds;
-    const blind = await this.blindMinutes(start, end);
-    if (blind.length) {
-      into.deferred++;
-      this.o.log?.info?.(
-        { alarm: def.alarmName, minutes: blind.length, first: new Date(blind[0]! * 1000).toISOString() },
-        'alarm waits: no agent has data for minutes the server was not up to receive',
-      );
-      return;
+    const w = this.windowOf(def, nowMs);
+    if (await this.waits(def, w, into)) return;
+    const stored = await this.o.db.getAlarm(def.alarmName);
+    const [judged] = await this.o.source.judgeAll([{ def, w }]);
+    try {
+      await this.decide(stored && { ...stored, definition: def }, w, judged!, nowMs, into);
+    } catch (e) {
+      this.heads.delete(def.alarmName);
+      throw e;
     }
-    const [judged, heads] = await Promise.all([
-      this.o.source.judge(def, { start, end, now, lagSeconds: this.o.lagSeconds, goneAfter }),
-      this.o.db.stateHeads(def.alarmName),
-    ]);
-    const existing = new Map(heads.map((s) => [s.instanceId, s]));
+  }
+
+  /** Decisions of one alarm over its judged instances, committed in one transaction; counted into `into` once committed. */
+  private async decide(stored: StoredAlarm | null, win: AlarmWindow, j: Judged, nowMs: number, into: PassStats): Promise<void> {
+    const def = stored?.definition;
+    if (!def) return;
+    const stats = emptyStats();
+    const p = def.period;
+    const n = j.n;
+    const start = win.start;
+    const cache = await this.headsOf(stored, def.alarmName);
+    const heads = cache.map;
+    const gen = ++this.generation;
 
     const w: PassWrite = { upserts: [], removals: [], history: [], outbox: [], evaluatedMs: nowMs };
     // One random draw per alarm pass, then increments: a cold pass over a fleet writes one history
@@ -279,34 +285,55 @@ export class Evaluator {
       };
       w.history.push(h);
       const rows = notificationsFor(def, t, id, nowMs, this.o.publicUrl, newId);
-      w.outbox.push(...rows);
+      for (const r of rows) w.outbox.push(r);
       stats.transitions++;
       stats.entered[t.to]++;
       stats.notifications += rows.length;
     };
+    const valuesOf = (i: number): (number | null)[] => {
+      const out: (number | null)[] = new Array(n);
+      for (let k = 0; k < n; k++) {
+        const v = j.values[i * n + k]!;
+        out[k] = Number.isFinite(v) ? v : null;
+      }
+      return out;
+    };
     const pointsOf = (values: readonly (number | null)[]): Datapoint[] => values.map((value, k) => ({ timestamp: start + k * p, value }));
 
-    const live = new Set<string>();
-    for (const t of judged) {
-      live.add(t.instanceId);
-      const prev = existing.get(t.instanceId);
+    const byPos = cache.byPos;
+    const nextPos: (Head | undefined)[] = [];
+    const upPos: number[] = [];
+    for (let i = 0; i < j.ids.length; i++) {
+      const id = j.ids[i]!;
+      const at = j.pos[i]!;
+      let prev = byPos[at];
+      if (prev === undefined || prev.instanceId !== id) prev = heads.get(id);
+      if (prev) {
+        prev.seen = gen;
+        nextPos[at] = prev;
+      }
       const current: AlarmState = prev?.state ?? 'INSUFFICIENT_DATA';
-      const d = evaluate(def, t.values, current);
+      const state = decideState(def, j.values, i * n, current);
       stats.evaluated++;
-      const inst = { instanceId: t.instanceId, name: t.name, agentId: t.agentId };
+      if (prev && state === prev.state) continue;
+      // A new state or a new instance: the full decision, with its reason.
+      const values = valuesOf(i);
+      const d = evaluate(def, values, current);
+      const inst = { instanceId: id, name: j.names[i]!, agentId: j.agents[i]! };
+      upPos.push(at);
+      w.upserts.push({ alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
       if (!prev) {
-        w.upserts.push({ alarmName: def.alarmName, instanceId: t.instanceId, agentId: t.agentId, instanceName: t.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
         // The starting INSUFFICIENT_DATA is a placeholder, not an observation: leaving it for OK on
         // the first pass is recorded but not announced (a new fleet alarm would otherwise send
         // one OK per VM). Leaving it for ALARM is announced.
-        if (d.state !== 'INSUFFICIENT_DATA') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(t.values), notify: d.state !== 'OK' });
-      } else if (d.state !== prev.state) {
-        w.upserts.push({ alarmName: def.alarmName, instanceId: t.instanceId, agentId: t.agentId, instanceName: t.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
-        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(t.values), notify: true });
+        if (d.state !== 'INSUFFICIENT_DATA') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(values), notify: d.state !== 'OK' });
+      } else {
+        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(values), notify: true });
       }
     }
 
-    const leaving = heads.filter((s) => !live.has(s.instanceId));
+    const leaving: Head[] = [];
+    for (const h of heads.values()) if (h.seen !== gen) leaving.push(h);
     const firing = leaving.filter((s) => s.state === 'ALARM');
     const matched = firing.length ? await this.o.source.stillMatched(def, firing.map((s) => s.instanceId)) : new Set<string>();
     for (const prev of leaving) {
@@ -314,12 +341,21 @@ export class Evaluator {
       stats.removed++;
       if (prev.state === 'ALARM') {
         const why = matched.has(prev.instanceId)
-          ? `Resolved: the instance has not been seen for more than ${goneAfter} s (evaluation range + grace) and is taken as gone for good.`
+          ? `Resolved: the instance has not been seen for more than ${win.goneAfter} s (evaluation range + grace) and is taken as gone for good.`
           : 'Resolved: the instance is no longer matched by the alarm.';
         record({ inst: { instanceId: prev.instanceId, name: prev.instanceName, agentId: prev.agentId }, from: 'ALARM', to: 'OK', fromSinceMs: prev.sinceMs, reason: why, datapoints: [], notify: true });
       }
     }
     await this.o.db.applyPass(def.alarmName, w);
+    // Committed: the states in memory follow the table.
+    for (const id of w.removals) heads.delete(id);
+    w.upserts.forEach((u, x) => {
+      const h: Head = { instanceId: u.instanceId, agentId: u.agentId, instanceName: u.instanceName, state: u.state, sinceMs: u.sinceMs, seen: gen };
+      heads.set(u.instanceId, h);
+      nextPos[upPos[x]!] = h;
+    });
+    cache.byPos = nextPos;
+    cache.evaluatedMs = nowMs;
     into.evaluated += stats.evaluated;
     into.transitions += stats.transitions;
     for (const k of Object.keys(into.entered) as AlarmState[]) into.entered[k] += stats.entered[k];
@@ -356,3 +392,4 @@ export class Evaluator {
 }
 
 export type { InstanceState };
+export { notificationsFor };

@@ -5,7 +5,7 @@
 // alarm, which is what limits such a fleet's evaluation.
 import { getMetricDataFor } from '../metric-data.js';
 import type { InstanceRow, Store } from '../store/store.js';
-import type { AlarmWindow, BulkSource, JudgedInstance } from './bulk-source.js';
+import { fromInstances, type AlarmWindow, type BulkSource, type JudgedInstance } from './bulk-source.js';
 import { selectTargets } from './selector.js';
 import { METRIC_UNITS, type AlarmDefinition, type TargetInstance } from './types.js';
 
@@ -29,34 +29,40 @@ export function instanceSource(store: Store, opts: { concurrency?: number } = {}
     const rows = latestPerInstance(await store.listInstances());
     return { rows, targets: selectTargets(def, [...rows.values()].map(target)) };
   };
-  return {
-    async judge(def: AlarmDefinition, w: AlarmWindow): Promise<JudgedInstance[]> {
-      const { rows, targets } = await matched(def);
-      const live = targets.filter((t) => w.now - t.lastSeen <= w.goneAfter);
-      const n = Math.round((w.end - w.start) / def.period);
-      const out: JudgedInstance[] = live.map((t) => ({ instanceId: t.instanceId, name: t.name, agentId: t.agentId, values: new Array(n).fill(null) }));
-      let next = 0;
-      const worker = async () => {
-        while (next < out.length) {
-          const j = out[next++]!;
-          const res = await getMetricDataFor(store, rows.get(j.instanceId)!, {
-            metricName: def.metricName,
-            period: def.period,
-            startTime: w.start,
-            endTime: w.end,
-            unit: METRIC_UNITS[def.metricName],
-            statistics: [def.statistic],
-            now: w.now,
-            graceSeconds: w.lagSeconds,
-          });
-          for (const d of res.datapoints) {
-            const v = d[STAT_FIELD[def.statistic]];
-            const k = Math.round((d.timestamp - w.start) / def.period);
-            if (typeof v === 'number' && Number.isFinite(v) && k >= 0 && k < n) j.values[k] = v;
-          }
+  async function judge(def: AlarmDefinition, w: AlarmWindow): Promise<JudgedInstance[]> {
+    const { rows, targets } = await matched(def);
+    const live = targets.filter((t) => w.now - t.lastSeen <= w.goneAfter);
+    const n = Math.round((w.end - w.start) / def.period);
+    const out: JudgedInstance[] = live.map((t) => ({ instanceId: t.instanceId, name: t.name, agentId: t.agentId, values: new Array(n).fill(null) }));
+    let next = 0;
+    const worker = async () => {
+      while (next < out.length) {
+        const j = out[next++]!;
+        const res = await getMetricDataFor(store, rows.get(j.instanceId)!, {
+          metricName: def.metricName,
+          period: def.period,
+          startTime: w.start,
+          endTime: w.end,
+          unit: METRIC_UNITS[def.metricName],
+          statistics: [def.statistic],
+          now: w.now,
+          graceSeconds: w.lagSeconds,
+        });
+        for (const d of res.datapoints) {
+          const v = d[STAT_FIELD[def.statistic]];
+          const k = Math.round((d.timestamp - w.start) / def.period);
+          if (typeof v === 'number' && Number.isFinite(v) && k >= 0 && k < n) j.values[k] = v;
         }
-      };
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, out.length)) }, worker));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, out.length)) }, worker));
+    return out;
+  }
+  return {
+    judge,
+    async judgeAll(jobs) {
+      const out = [];
+      for (const j of jobs) out.push(fromInstances(await judge(j.def, j.w), Math.round((j.w.end - j.w.start) / j.def.period)));
       return out;
     },
 

@@ -82,5 +82,20 @@ export const ALERT_MIGRATIONS: readonly AlertMigration[] = [
     sqlite: 'SELECT 1;',
     postgres: 'CREATE INDEX IF NOT EXISTS instance_minutes_minute ON instance_minutes (minute); CREATE INDEX IF NOT EXISTS host_minutes_minute ON host_minutes (minute);',
   },
+  {
+    // SQLite keeps instance_minutes in (agent, instance, minute) order, so the alarm tick's scan of
+    // the last minutes of the whole fleet (fleet-frame.ts) would read every instance's rows from
+    // scattered pages. This index holds, in minute order, exactly the columns that scan reads (the
+    // metric catalogue's stored columns, samples and unsampled); it starts with minute, so it also
+    // serves everything instance_minutes_minute served, which it replaces (one index per row to
+    // write at ingest, as before). PostgreSQL stores minutes in arrival order per daily partition
+    // and reads the window through its minute index (1003).
+    version: 1004,
+    name: 'alerts: covering minute index for the fleet scan (SQLite)',
+    sqlite: `DROP INDEX IF EXISTS instance_minutes_minute;
+CREATE INDEX IF NOT EXISTS instance_minutes_fleet ON instance_minutes (minute, agent_id, instance_id, samples, unsampled,
+  cpu_min, cpu_max, cpu_sum, cpu_count, memory_utilization_min, memory_utilization_max, memory_utilization_sum, memory_utilization_count,
+  steal_min, steal_max, steal_sum, steal_count, net_in, net_out, disk_read, disk_write);`,
+    postgres: 'SELECT 1;',
+  },
 ];
-

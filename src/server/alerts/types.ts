@@ -1,36 +1,13 @@
+import { METRIC_NAMES, METRIC_UNITS, STATISTICS, type MetricName, type Statistic } from '../metric-catalogue.js';
+
 // Alarm model: Lightsail PutAlarm field names and values, extended with fleet-wide targets
 // (`selector`) and delivery contacts. Everything else in src/server/alerts speaks these types.
 
-export const ALARM_METRICS = [
-  'CPUUtilization',
-  'NetworkIn',
-  'NetworkOut',
-  'StatusCheckFailed',
-  'StatusCheckFailed_Instance',
-  'StatusCheckFailed_System',
-  'MemoryUtilization',
-  'DiskReadBytes',
-  'DiskWriteBytes',
-  'CPUStealPercent',
-] as const;
-export type AlarmMetric = (typeof ALARM_METRICS)[number];
-
-/** The unit GetInstanceMetricData publishes for each metric (it refuses any other). */
-export const METRIC_UNITS: Record<AlarmMetric, string> = {
-  CPUUtilization: 'Percent',
-  NetworkIn: 'Bytes',
-  NetworkOut: 'Bytes',
-  StatusCheckFailed: 'Count',
-  StatusCheckFailed_Instance: 'Count',
-  StatusCheckFailed_System: 'Count',
-  MemoryUtilization: 'Percent',
-  DiskReadBytes: 'Bytes',
-  DiskWriteBytes: 'Bytes',
-  CPUStealPercent: 'Percent',
-};
-
-export const STATISTICS = ['Minimum', 'Maximum', 'Sum', 'Average', 'SampleCount'] as const;
-export type Statistic = (typeof STATISTICS)[number];
+// The metric names, their units and the statistics are the server's one catalogue
+// (src/server/metric-catalogue.ts), shared with GetInstanceMetricData.
+export const ALARM_METRICS = METRIC_NAMES;
+export type AlarmMetric = MetricName;
+export { METRIC_UNITS, STATISTICS, type Statistic };
 
 export const COMPARISON_OPERATORS = [
   'GreaterThanOrEqualToThreshold',

@@ -115,6 +115,15 @@ export class PgDb extends PgExec implements SqlDb {
     }
   }
 
+  async arrays(queries: readonly { sql: string; params: readonly Value[] }[]): Promise<unknown[][][]> {
+    return Promise.all(
+      queries.map(async (q) => {
+        const p = prepared(q.sql);
+        return (await this.pool.query({ name: p.name, text: p.text, values: q.params as Value[], rowMode: 'array' })).rows as unknown[][];
+      }),
+    );
+  }
+
   async lockForMigration(e: Exec): Promise<void> {
     await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_MIGRATE]);
   }

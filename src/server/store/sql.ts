@@ -30,6 +30,12 @@ export interface SqlDb extends Exec {
   readonly dialect: Dialect;
   /** Runs fn in one transaction (SQLite: BEGIN IMMEDIATE; transactions never interleave). */
   tx<T>(fn: (e: Exec) => Promise<T>): Promise<T>;
+  /**
+   * Several read statements, rows as arrays of column values (no per-row objects): SQLite runs them
+   * back to back with nothing in between on its connection; PostgreSQL runs them concurrently on
+   * the pool. For fleet-wide scans (alerts/fleet-frame.ts) that return many rows.
+   */
+  arrays(queries: readonly { sql: string; params: readonly Value[] }[]): Promise<unknown[][][]>;
   /** Serialises schema changes across processes sharing the database, inside a transaction. */
   lockForMigration(e: Exec): Promise<void>;
   /**

@@ -31,6 +31,16 @@ class Direct implements Exec {
     }
     return s;
   }
+  private readonly rawCache = new Map<string, Database.Statement>();
+  /** The same statement text in array row mode (its own cache: raw() changes a statement for good). */
+  stRaw(sql: string): Database.Statement {
+    let s = this.rawCache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql).raw(true);
+      this.rawCache.set(sql, s);
+    }
+    return s;
+  }
   async all(sql: string, params: readonly Value[] = []): Promise<Row[]> {
     const s = this.st(sql);
     if (s.reader) return s.all(params) as Row[];
@@ -108,6 +118,12 @@ export class SqliteDb implements SqlDb {
   async exec(sql: string): Promise<void> {
     await this.idle();
     return this.direct.exec(sql);
+  }
+
+  async arrays(queries: readonly { sql: string; params: readonly Value[] }[]): Promise<unknown[][][]> {
+    await this.idle();
+    // Synchronous from here on: no other statement on this connection runs between these.
+    return queries.map((q) => this.direct.stRaw(q.sql).all(q.params) as unknown[][]);
   }
 
   tx<T>(fn: (e: Exec) => Promise<T>): Promise<T> {
