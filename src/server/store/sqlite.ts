@@ -31,7 +31,6 @@ class Direct implements Exec {
     }
     return s;
   }
-  private readonly rawCache = new Map<string, Database.Statement>();
   /** The same statement text in array row mode (its own cache: raw() changes a statement for good). */
   stRaw(sql: string): Database.Statement {
     let s = this.rawCache.get(sql);
@@ -48,12 +47,7 @@ class Direct implements Exec {
     return [];
   }
   async rows(sql: string, params: readonly Value[] = []): Promise<unknown[][]> {
-    let s = this.rawCache.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql).raw(true);
-      this.rawCache.set(sql, s);
-    }
-    return s.all(params) as unknown[][];
+    return this.stRaw(sql).all(params) as unknown[][];
   }
   async run(sql: string, params: readonly Value[] = []): Promise<number> {
     return this.st(sql).run(params).changes;
