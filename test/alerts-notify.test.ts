@@ -4,7 +4,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { startServer, type RunningServer } from '../src/server/app.js';
 import type { CreatedCredential } from '../src/server/credentials.js';
 import { needs } from './helpers/needs.js';
@@ -14,6 +13,7 @@ import { ENGINES, createTestDb, engineReady, ingest, nowMinute, request, testCon
 import type { ServerConfig } from '../src/server/config.js';
 import type { Payload } from '../src/ship/payload.js';
 import { agg, hostWindow, instanceRecord, instanceWindow, payload } from './helpers/server.js';
+import { freePort } from '../src/bench/proc-usage.js';
 
 // As in alerts-server.test.ts (importing it would run its suites a second time).
 const ALERT_TEST_OVERRIDES = {
@@ -39,13 +39,6 @@ function batch(minutes: number[], vms: { id: string; name: string; cpu: number }
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i * 60);
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Env {
   db: TestDb;

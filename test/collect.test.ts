@@ -364,12 +364,8 @@ test('TAP: counters read, a deleted TAP is missing (not 0), a recreated or late 
 });
 
 test('TAP: frames the host could not hand to the VM (its queue full) are tx_dropped, the VM\'s rx_dropped; errors are the kernel\'s', async () => {
-  if (!(await needs('TAP drops', 'root', 'tun'))) return;
-  const py = spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
-  if (!py) {
-    skipped.push('TAP drops: python3 is not installed (it attaches to the TAP and sends into it)');
-    return;
-  }
+  if (!(await needs('TAP drops', 'root', 'tun', 'python3'))) return;
+  const py = 'python3';
   const tap = `vpt${randomBytes(4).toString('hex')}`;
   let holder: ChildProcess | undefined;
   const reader = new VmReader(vmFor(process.pid, { taps: [tap] }), { constants });
@@ -447,12 +443,8 @@ test('TAP: the readers of one namespace share one /proc/<pid>/net/dev read per t
 });
 
 test('TAP: bytes a process writes into its TAP fd show as rx_bytes', async () => {
-  if (!(await needs('TAP rx_bytes', 'root', 'tun'))) return;
-  const py = spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
-  if (!py) {
-    skipped.push('TAP rx_bytes: python3 is not installed (it attaches to the TAP)');
-    return;
-  }
+  if (!(await needs('TAP rx_bytes', 'root', 'tun', 'python3'))) return;
+  const py = 'python3';
   const tap = `vpt${randomBytes(4).toString('hex')}`;
   let holder: ChildProcess | undefined;
   const reader = new VmReader(vmFor(process.pid, { taps: [tap] }), { constants });

@@ -5,12 +5,13 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { distRoot } from '../src/paths.js';
 import { hostWindow, ingest, nowMinute, payload, request } from './helpers/server.js';
 import { waitFor } from './helpers/procs.js';
+import { freePort } from '../src/bench/proc-usage.js';
 
 const cli = join(distRoot, 'src', 'cli.js');
 
@@ -24,14 +25,6 @@ function run(args: string[], env: Record<string, string>): { code: number; out: 
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function startCliServer(env: Record<string, string>): Promise<{ child: ChildProcess; logs: () => string; exit: Promise<number | null> }> {
   const child = spawn(process.execPath, [cli, 'server'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,10 +4,9 @@
 // span of its own ticks counted by its /readyz; its RSS from /proc/<pid>/status at the end. It
 // ships nothing (no endpoint) and nothing scrapes it while it is measured.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { distRoot } from '../paths.js';
+import { cpuTicks, freePort, vmRssBytes } from './proc-usage.js';
 
 export interface AgentProcessRun {
   /** Process CPU per VM per tick, µs. */
@@ -29,30 +28,10 @@ export interface AgentProcessOptions {
   started(child: ChildProcess): void;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function cpuTicks(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
 
-function rssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
 
 export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProcessRun> {
   const port = await freePort();
@@ -109,7 +88,7 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProc
     const c0 = cpuTicks(child.pid!);
     const end = await waitTicks(start + o.ticks);
     const c1 = cpuTicks(child.pid!);
-    const rss = rssBytes(child.pid!);
+    const rss = vmRssBytes(child.pid!);
     const ticks = end - start;
     const cpuUs = ((c1 - c0) / o.clockTicksPerSecond) * 1e6;
     return { usPerVm: cpuUs / ticks / vms, rssBytes: rss, ticks, vmsObserved: vms, intervalMs: o.intervalMs };

@@ -20,12 +20,12 @@
 //   VMPULSE_BENCH_PG_URL     PostgreSQL for a throwaway database  default postgres://postgres@127.0.0.1:5432/postgres
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { distRoot } from '../paths.js';
 import { auditBatches, readSent, type Audit } from './batch-audit.js';
+import { freePort } from './proc-usage.js';
 
 const CLI = join(distRoot, 'src', 'cli.js');
 const SIM = join(distRoot, 'src', 'bench', 'sim-agents.js');
@@ -36,16 +36,6 @@ const WINDOW_MS = Number(process.env.VMPULSE_LOAD_WINDOW_MS ?? 6000);
 const DRAIN_S = Number(process.env.VMPULSE_LOAD_DRAIN_S ?? 600);
 const PG_URL = process.env.VMPULSE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 function rssOf(pid: number): number {
   try {

@@ -4,9 +4,9 @@
 // Its cost is its own: utime + stime from /proc/<its pid>/stat over the measured scrapes (every
 // thread, the ones that ended included), and its VmRSS at the end.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpuTicks, freePort, vmRssBytes } from './proc-usage.js';
 
 export const PROCESS_EXPORTER_PACKAGE = 'prometheus-process-exporter';
 
@@ -49,27 +49,8 @@ export interface PeerOptions {
   clockTicksPerSecond: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
-function cpuTicks(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
 
-function vmRssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,11 +3,13 @@
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INSTANCE_STATS_KEYS } from '../../src/agent/instance-stats.js';
+import { freePort } from '../../src/bench/proc-usage.js';
 import { killChild } from './procs.js';
+
+export { freePort };
 
 export async function getJson(url: string, init: RequestInit = {}) {
   const res = await fetch(url, init);
@@ -70,17 +72,6 @@ export function checkInstanceStatsShape(body: Record<string, unknown>, allocated
   if (allocatedMemory > 0) assert.type(body.memory_utilization_ratio, 'number');
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Prometheus {
   readonly port: number;

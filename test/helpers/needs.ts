@@ -9,7 +9,7 @@ import { accelUnavailable } from './accel.js';
 export const skipped: string[] = [];
 const requireAll = process.env.VMPULSE_TEST_REQUIRE_ALL === '1';
 
-export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium' | 'victoria-metrics' | 'postgres-server' | 'haproxy' | 'libvirt';
+export type Need = 'root' | 'qemu' | 'tun' | 'cc' | 'postgres' | 'promtool' | 'prometheus' | 'alertmanager' | 'systemd-analyze' | 'tmux' | 'chromium' | 'victoria-metrics' | 'postgres-server' | 'haproxy' | 'libvirt' | 'python3';
 
 function which(cmd: string): string | null {
   try {
@@ -79,6 +79,8 @@ async function check(need: Need): Promise<string | null> {
       return which('virsh') && existsSync('/usr/sbin/libvirtd') && existsSync('/usr/sbin/virtlogd')
         ? null
         : 'libvirt is not installed (apt-get install libvirt-daemon-system)';
+    case 'python3':
+      return which('python3') ? null : 'python3 is not installed (apt-get install python3)';
     case 'haproxy':
       return which('haproxy') || existsSync('/usr/sbin/haproxy') ? null : 'haproxy is not installed (apt-get install haproxy)';
     case 'alertmanager':
