@@ -5,7 +5,7 @@ import { AlertDb } from '../alerts/db.js';
 import type { Payload } from '../../ship/payload.js';
 import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge.js';
 import { appliedMigrations, migrate } from './migrations.js';
-import { LOCK_PARTITION, dayFromName, dayName } from './postgres.js';
+import { Retention, type PartitionedTable } from './retention.js';
 import { TierBatch, rebuildSql, tierMergeTail, tierSpec, type TierKind } from './tiers.js';
 import { statQuery, toStatRows } from './series-sql.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
@@ -51,23 +51,7 @@ import {
   DEFAULT_RETENTION_DAYS,
 } from './store.js';
 
-import { insertDiskMinutes, readDiskMinutes, retainDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
-/**
- * Tables partitioned on PostgreSQL, one partition per table and period (epoch-aligned spans);
- * partition names are `<table>_pYYYYMMDD` of the span's first day, made from integers only.
- */
-const PARTITIONED = [
-  { table: 'host_minutes', span: DAY_SECONDS },
-  { table: 'instance_minutes', span: DAY_SECONDS },
-  { table: 'host_5m', span: 7 * DAY_SECONDS },
-  { table: 'instance_5m', span: 7 * DAY_SECONDS },
-  { table: 'host_1h', span: 28 * DAY_SECONDS },
-  { table: 'instance_1h', span: 28 * DAY_SECONDS },
-] as const;
-type PartitionedTable = (typeof PARTITIONED)[number]['table'];
-/** SQLite retention deletes at most this many rows per transaction, so ingest never waits long. */
-const DELETE_CHUNK = 5000;
-const HOUR = 3600;
+import { insertDiskMinutes, readDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
 const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
 const INSTANCE_SELECT = `SELECT i.*, a.hostname FROM instances i LEFT JOIN agents a ON a.agent_id = i.agent_id`;
@@ -76,8 +60,7 @@ export class SqlStore implements Store {
   readonly engine: 'sqlite' | 'postgres';
   readonly alarms: AlertDb;
   readonly retentionDays: RetentionDays;
-  /** PostgreSQL: `table:start` of partitions known to exist, so most batches skip the DDL round trip. */
-  private readonly partitions = new Set<string>();
+  private readonly retention: Retention;
   private readonly tails;
   private readonly tierTails;
 
@@ -88,6 +71,7 @@ export class SqlStore implements Store {
     this.engine = db.dialect.kind;
     this.retentionDays = { ...DEFAULT_RETENTION_DAYS, ...retentionDays };
     this.alarms = new AlertDb(db);
+    this.retention = new Retention(db);
     const d = db.dialect;
     this.tails = {
       agent: agentUpsertTail(d),
@@ -132,34 +116,9 @@ export class SqlStore implements Store {
     return appliedMigrations(this.db);
   }
 
-  /** PostgreSQL: creates the partitions (every partitioned table) covering the given minutes, and caches which exist. */
-  async ensurePartitions(minutes: Iterable<number>): Promise<string[]> {
-    if (!this.partitioned) return [];
-    const need = new Map<string, { table: string; start: number; span: number }>();
-    const seen = new Set<number>();
-    for (const m of minutes) {
-      const day = floorTo(m, DAY_SECONDS);
-      if (seen.has(day)) continue;
-      seen.add(day);
-      for (const p of PARTITIONED) {
-        const start = floorTo(day, p.span);
-        const id = `${p.table}:${start}`;
-        if (!this.partitions.has(id)) need.set(id, { table: p.table, start, span: p.span });
-      }
-    }
-    if (need.size === 0) return [];
-    const created: string[] = [];
-    await this.db.tx(async (e) => {
-      await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_PARTITION]);
-      for (const x of [...need.values()].sort((a, b) => a.start - b.start)) {
-        const name = `${x.table}_p${dayName(x.start)}`;
-        // start and span are integers computed here, never text from a request.
-        await e.exec(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${x.table} FOR VALUES FROM (${x.start}) TO (${x.start + x.span})`);
-        created.push(name);
-      }
-    });
-    for (const id of need.keys()) this.partitions.add(id);
-    return created;
+  /** PostgreSQL: creates the partitions (every partitioned table) covering the given minutes. */
+  ensurePartitions(minutes: Iterable<number>): Promise<string[]> {
+    return this.retention.ensurePartitions(minutes);
   }
 
   async ingest(p: Payload, opts: IngestOptions): Promise<IngestResult> {
@@ -168,7 +127,7 @@ export class SqlStore implements Store {
     } catch (e) {
       // Another server sharing the database may have dropped a partition this one still has cached.
       if (!this.partitioned || (e as { code?: string }).code !== '23514') throw e;
-      this.partitions.clear();
+      this.retention.forgetPartitions();
       return this.ingestOnce(p, opts);
     }
   }
@@ -374,72 +333,13 @@ export class SqlStore implements Store {
   }
 
   /** PostgreSQL: the existing partitions of a partitioned table, with the first day they hold (none on SQLite). */
-  async listPartitions(table: PartitionedTable): Promise<{ name: string; day: number }[]> {
-    if (!this.partitioned) return [];
-    const r = await this.db.all(
-      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ? ORDER BY c.relname`,
-      [table],
-    );
-    const out: { name: string; day: number }[] = [];
-    for (const row of r) {
-      const day = dayFromName(String(row.name));
-      if (day !== null) out.push({ name: String(row.name), day });
-    }
-    return out;
+  listPartitions(table: PartitionedTable): Promise<{ name: string; day: number }[]> {
+    return this.retention.listPartitions(table);
   }
 
-  /**
-   * Drops data older than the cutoffs: minutes before `cutoff`, tier rows before `tiers[300]` /
-   * `tiers[3600]` (a tier without a cutoff is kept), batch ids received before `cutoff`. Cutoffs
-   * are rounded down to whole hours, so a tier bucket never loses part of its minutes while it can
-   * still be merged into. SQLite deletes in bounded chunks, each its own short transaction (ingest
-   * runs between them); PostgreSQL drops whole partitions only (one straddling a cutoff stays until
-   * all of it is older).
-   */
-  async retain(cutoff: number, tiers: RetentionCutoffs = {}): Promise<RetentionResult> {
-    const cut: Record<string, number | undefined> = {
-      host_minutes: cutoff,
-      instance_minutes: cutoff,
-      host_5m: tiers[300],
-      instance_5m: tiers[300],
-      host_1h: tiers[3600],
-      instance_1h: tiers[3600],
-    };
-    let deletedRows = 0;
-    const dropped: string[] = [];
-    if (!this.partitioned) {
-      for (const p of PARTITIONED) {
-        const c = cut[p.table];
-        if (c === undefined) continue;
-        const col = p.table.endsWith('minutes') ? 'minute' : 'bucket';
-        const key = (p.table.startsWith('host') ? ['agent_id'] : ['agent_id', 'instance_id']).concat(col).join(', ');
-        const sql = `DELETE FROM ${p.table} WHERE (${key}) IN (SELECT ${key} FROM ${p.table} WHERE ${col} < ? LIMIT ${DELETE_CHUNK})`;
-        for (;;) {
-          const n = await this.db.tx((e) => e.run(sql, [floorTo(c, HOUR)]));
-          deletedRows += n;
-          if (n < DELETE_CHUNK) break;
-          await new Promise((r) => setImmediate(r));
-        }
-      }
-    } else {
-      for (const p of PARTITIONED) {
-        const c = cut[p.table];
-        if (c === undefined) continue;
-        for (const part of await this.listPartitions(p.table)) {
-          if (part.day + p.span > floorTo(c, HOUR)) continue;
-          await this.db.tx(async (e) => {
-            await e.all('SELECT pg_advisory_xact_lock(?::bigint) AS l', [LOCK_PARTITION]);
-            // part.name matched /_pYYYYMMDD$/ on a catalogue name of our own table; still quote it.
-            await e.exec(`DROP TABLE IF EXISTS "${part.name.replace(/"/g, '""')}"`);
-          });
-          this.partitions.delete(`${p.table}:${part.day}`);
-          dropped.push(part.name);
-        }
-      }
-    }
-    deletedRows += await retainDiskMinutes(this.db, floorTo(cutoff, HOUR), DELETE_CHUNK);
-    const deletedBatches = await this.db.run('DELETE FROM batches WHERE received_at < ?', [cutoff]);
-    return { deletedRows, droppedPartitions: dropped, deletedBatches };
+  /** Drops data older than the cutoffs (retention.ts). */
+  retain(cutoff: number, tiers: RetentionCutoffs = {}): Promise<RetentionResult> {
+    return this.retention.retain(cutoff, tiers);
   }
 
   instanceDiskMinutes(agentId: string, instanceId: string, from: number, to: number): Promise<DiskMinuteRow[]> {
