@@ -365,7 +365,6 @@ test('TAP: counters read, a deleted TAP is missing (not 0), a recreated or late 
 
 test('TAP: frames the host could not hand to the VM (its queue full) are tx_dropped, the VM\'s rx_dropped; errors are the kernel\'s', async () => {
   if (!(await needs('TAP drops', 'root', 'tun', 'python3'))) return;
-  const py = 'python3';
   const tap = `vpt${randomBytes(4).toString('hex')}`;
   let holder: ChildProcess | undefined;
   const reader = new VmReader(vmFor(process.pid, { taps: [tap] }), { constants });
@@ -384,7 +383,7 @@ frame = b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x01' + b'\\x88\\xb5' + b'\\x
 for _ in range(100): s.send(frame)
 print('done', flush=True)
 time.sleep(600)`;
-    holder = spawn(py, ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    holder = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
     const before = value(reader.read()).taps[0]!;
     await new Promise((r) => holder!.stdout!.once('data', r));
     await waitFor(() => sysCounter(tap, 'tx_dropped') - before.txDropped >= 80, 5000, 'the kernel to count the drops');
@@ -444,7 +443,6 @@ test('TAP: the readers of one namespace share one /proc/<pid>/net/dev read per t
 
 test('TAP: bytes a process writes into its TAP fd show as rx_bytes', async () => {
   if (!(await needs('TAP rx_bytes', 'root', 'tun', 'python3'))) return;
-  const py = 'python3';
   const tap = `vpt${randomBytes(4).toString('hex')}`;
   let holder: ChildProcess | undefined;
   const reader = new VmReader(vmFor(process.pid, { taps: [tap] }), { constants });
@@ -460,7 +458,7 @@ frame = b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x01' + b'\\x88\\xb5' + b'\\x
 for _ in range(10): os.write(fd, frame)
 print('done', flush=True)
 time.sleep(600)`;
-    holder = spawn(py, ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    holder = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
     const before = value(reader.read()).taps[0]!;
     await new Promise((r) => holder!.stdout!.once('data', r));
     const after = value(reader.read()).taps[0]!;

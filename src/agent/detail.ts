@@ -74,7 +74,7 @@ export interface InstanceDetail {
   Disk: { ReadBytesPerSec: number; WriteBytesPerSec: number; ReadBytes: number | null; WriteBytes: number | null };
   /**
    * PSI of the VM's own cgroup v2 (cumulative µs stalled); Measured false with the Reason when the
-   * VM has none (cgroup v1 host, root or shared cgroup): the totals are then placeholder 0s.
+   * VM has none (cgroup v1 host, root or shared cgroup): the totals are then null, never 0.
    */
   Pressure: PressureDetail;
   /** Length of the interval the rates cover, seconds (0 before the agent's second read). */
@@ -86,14 +86,14 @@ export interface InstanceDetail {
 export interface PressureDetail {
   Measured: boolean;
   Reason?: string;
-  Cpu: { SomeTotalUs: number; FullTotalUs: number | null };
-  Memory: { SomeTotalUs: number; FullTotalUs: number | null };
-  Io: { SomeTotalUs: number; FullTotalUs: number | null };
+  Cpu: { SomeTotalUs: number | null; FullTotalUs: number | null };
+  Memory: { SomeTotalUs: number | null; FullTotalUs: number | null };
+  Io: { SomeTotalUs: number | null; FullTotalUs: number | null };
 }
 
 export function pressureDetail(sample: VmSample): PressureDetail {
   const p = sample.pressure;
-  const one = (t: { someUs: number; fullUs: number | null } | undefined) => ({ SomeTotalUs: t?.someUs ?? 0, FullTotalUs: t ? t.fullUs : null });
+  const one = (t: { someUs: number; fullUs: number | null } | undefined) => ({ SomeTotalUs: t ? t.someUs : null, FullTotalUs: t ? t.fullUs : null });
   if (p) return { Measured: true, Cpu: one(p.cpu), Memory: one(p.memory), Io: one(p.io) };
   const why = sample.errors.find((e) => e.field === 'pressure')?.detail ?? 'not measured';
   return { Measured: false, Reason: why, Cpu: one(undefined), Memory: one(undefined), Io: one(undefined) };
