@@ -58,6 +58,24 @@ s('a tick slower than the interval: the boundaries it runs over are counted as o
   assert.is(overrun.length, overrun.filter((n) => n < started[1]!).length, 'every counted boundary came before the next tick ran');
 });
 
+s('timers that fire before the wall clock reaches the boundary: each boundary ticks once', async () => {
+  // Node's timers run on the monotonic clock; Date.now() can read a few ms behind when one fires.
+  // A clock that reads 7 ms behind every other time does that at every boundary.
+  const interval = 20;
+  const seen: number[] = [];
+  let reads = 0;
+  const now = () => Date.now() - (reads++ % 2 === 1 ? 7 : 0);
+  const sched = new TickScheduler({ intervalMs: interval, tick: async (n) => void seen.push(n), now });
+  sched.start();
+  try {
+    await waitFor(() => seen.length >= 6, 5000, 'six ticks');
+  } finally {
+    await sched.stop();
+  }
+  assert.equal(seen.length, new Set(seen).size, `no boundary ticked twice: ${seen.join(',')}`);
+  for (let i = 1; i < seen.length; i++) assert.is(seen[i]! - seen[i - 1]!, interval, 'consecutive boundaries');
+});
+
 s('a full report queue makes push wait (counted), then delivers every report in order', async () => {
   const got: number[] = [];
   let open: () => void = () => {};

@@ -12,6 +12,8 @@ export interface TickSchedulerOptions {
   readonly failed?: (err: unknown) => void;
   /** Wall seconds a tick took. */
   readonly took?: (seconds: number) => void;
+  /** The wall clock (tests put it behind the timers). */
+  readonly now?: () => number;
 }
 
 export class TickScheduler {
@@ -19,6 +21,10 @@ export class TickScheduler {
   private running: Promise<void> | null = null;
   private stopped = false;
   private overrunCount = 0;
+  /** The boundary last fired: a timer may fire a little before Date.now() reaches its boundary
+   * (timers run on the monotonic clock), and re-arming from the clock alone would then fire the
+   * same boundary twice. */
+  private lastNominal = -Infinity;
 
   constructor(private readonly opts: TickSchedulerOptions) {}
 
@@ -43,14 +49,15 @@ export class TickScheduler {
   private arm(): void {
     if (this.stopped) return;
     const i = this.opts.intervalMs;
-    const now = Date.now();
-    const nominal = Math.floor(now / i) * i + i;
-    this.timer = setTimeout(() => this.fire(nominal), nominal - now);
+    const now = (this.opts.now ?? Date.now)();
+    const nominal = Math.max(Math.floor(now / i) * i + i, this.lastNominal + i);
+    this.timer = setTimeout(() => this.fire(nominal), Math.max(0, nominal - now));
   }
 
   private fire(nominal: number): void {
     this.timer = null;
     if (this.stopped) return;
+    this.lastNominal = nominal;
     this.arm();
     if (this.running) {
       this.overrunCount++;
