@@ -3,7 +3,7 @@
 // pid files name). Domains are transient (`virsh create`), TCG (`<domain type='qemu'>`), and
 // destroyed by the test.
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -12,9 +12,31 @@ import { waitFor } from './procs.js';
 export const LIBVIRT_URI = 'qemu:///system';
 
 export function virsh(...args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  return virshWithin(30_000, ...args);
+}
+
+/** stderr carries the reason; a timeout (no stderr) says so. */
+function virshWithin(timeoutMs: number, ...args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('virsh', ['-c', LIBVIRT_URI, ...args], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ ok: !err, stdout, stderr }));
+    execFile('virsh', ['-c', LIBVIRT_URI, ...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve({ ok: !err, stdout, stderr: err && !stderr ? `${err.message}${err.killed ? ` (no answer within ${timeoutMs / 1000} s)` : ''}` : stderr }),
+    );
   });
+}
+
+/**
+ * libvirt runs QEMU as libvirt-qemu (group kvm). Where /dev/kvm is root's alone (a host without
+ * udev's rule giving it to group kvm), libvirt finds its cached QEMU capabilities (probed with
+ * KVM) invalid at every lookup and probes QEMU again, about ten times per `virsh create`: 40 s
+ * and more instead of a fraction of a second. `.ci/run` gives /dev/kvm to group kvm as udev would.
+ */
+export function kvmHiddenFromLibvirt(): boolean {
+  try {
+    const st = statSync('/dev/kvm');
+    return st.isCharacterDevice() && (st.mode & 0o060) !== 0o060;
+  } catch {
+    return false;
+  }
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
@@ -118,10 +140,11 @@ export async function createDomain(prefix = 'vpt-dom'): Promise<Domain> {
 </domain>
 `;
   writeFileSync(join(dir, 'dom.xml'), xml);
-  const c = await virsh('create', join(dir, 'dom.xml'));
+  const c = await virshWithin(kvmHiddenFromLibvirt() ? 180_000 : 60_000, 'create', join(dir, 'dom.xml'));
   if (!c.ok) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`virsh create failed: ${c.stderr}`);
+    const why = kvmHiddenFromLibvirt() ? ' (/dev/kvm is not open to group kvm: libvirt probes QEMU again at every lookup; see .ci/run)' : '';
+    throw new Error(`virsh create failed: ${c.stderr}${why}`);
   }
   const destroy = async () => {
     await virsh('destroy', name);
