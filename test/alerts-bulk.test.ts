@@ -290,6 +290,7 @@ for (const engine of ENGINES) {
       let compared = 0;
       let present = 0;
       let transitions = 0;
+      let startedTotal = 0;
       let deferred = 0;
       const entered = new Set<string>();
       let nowMs = (m0 + 4 * 60) * 1000 + 250;
@@ -306,6 +307,7 @@ for (const engine of ENGINES) {
           lastSeen: x.lastSeen,
         }));
         const want: RefTransition[] = [];
+        const startedOk = new Map<string, string>();
         for (const def of defs) {
           const end = Math.floor((now - lag) / def.period) * def.period;
           const start = end - def.evaluationPeriods * def.period;
@@ -342,7 +344,9 @@ for (const engine of ENGINES) {
             assert.is(d.state, evaluate(def, values, prev?.state ?? 'INSUFFICIENT_DATA').state, `${ctx}: ${def.alarmName} ${x.instanceId} at ${now}: state from the API's values`);
             if (!prev) {
               states.set(x.instanceId, { state: d.state });
-              if (d.state !== 'INSUFFICIENT_DATA') want.push({ alarm: def.alarmName, id: x.instanceId, from: 'INSUFFICIENT_DATA', to: d.state, reason: d.reason, values: got.values });
+              // A new instance starting OK: its state row only (reason and since), no history.
+              if (d.state === 'ALARM') want.push({ alarm: def.alarmName, id: x.instanceId, from: 'INSUFFICIENT_DATA', to: d.state, reason: d.reason, values: got.values });
+              else if (d.state === 'OK') startedOk.set(`${def.alarmName}/${x.instanceId}`, d.reason);
             } else if (d.state !== prev.state) {
               want.push({ alarm: def.alarmName, id: x.instanceId, from: prev.state, to: d.state, reason: d.reason, values: got.values });
               prev.state = d.state;
@@ -359,12 +363,22 @@ for (const engine of ENGINES) {
         const pass = await ev.evaluateOnce(nowMs);
         assert.is(pass.failed, 0, ctx);
         deferred += pass.deferred;
-        // States: exactly the reference's, alarm by alarm.
+        // States: exactly the reference's, alarm by alarm; those that started OK in this pass with their reason.
+        let startedSeen = 0;
         for (const def of defs) {
-          const got = (await alerts.states(def.alarmName)).map((s) => `${s.instanceId}=${s.state}`).sort();
+          const rows = await alerts.states(def.alarmName);
+          const got = rows.map((s) => `${s.instanceId}=${s.state}`).sort();
           const exp = [...ref.get(def.alarmName)!].map(([id, s]) => `${id}=${s.state}`).sort();
           assert.equal(got, exp, `${ctx}: ${def.alarmName} states at ${now}`);
+          for (const row of rows) {
+            const reason = startedOk.get(`${def.alarmName}/${row.instanceId}`);
+            if (reason === undefined) continue;
+            assert.is(row.reason, reason, `${ctx}: ${def.alarmName} ${row.instanceId} started OK`);
+            assert.is(row.sinceMs, nowMs);
+            startedSeen++;
+          }
         }
+        assert.is(startedSeen, startedOk.size, `${ctx}: every instance that started OK has its state row`);
         // Transitions of this pass: the same set, reasons and datapoints.
         const got: RefTransition[] = [];
         for (const def of defs) {
@@ -377,16 +391,19 @@ for (const engine of ENGINES) {
         got.sort((a, b) => key(a).localeCompare(key(b)));
         want.sort((a, b) => key(a).localeCompare(key(b)));
         assert.equal(got, want, `${ctx}: transitions at ${now}`);
-        assert.is(pass.transitions, want.length);
+        assert.is(pass.transitions, want.length + startedOk.size, `${ctx}: transitions counted, those starting OK included`);
+        assert.is(pass.entered.OK, want.filter((w) => w.to === 'OK').length + startedOk.size);
         transitions += want.length;
+        startedTotal += startedOk.size;
         for (const w of want) entered.add(w.to);
         nowMs += (60 + Math.floor(r() * 6) * 60 + Math.floor(r() * 50)) * 1000;
       }
-      process.stdout.write(`\n  [${engine}] ${ctx}: ${compared} instance windows, ${present} values, ${transitions} transitions, ${deferred} deferred alarm passes\n`);
+      process.stdout.write(`\n  [${engine}] ${ctx}: ${compared} instance windows, ${present} values, ${transitions} transitions, ${startedTotal} started OK, ${deferred} deferred alarm passes\n`);
       // The comparison covered real ground.
       assert.ok(compared > 1000, `${ctx}: ${compared} instance-alarm windows compared`);
       assert.ok(present > 1000, `${ctx}: ${present} values compared`);
       assert.ok(transitions > 50, `${ctx}: ${transitions} transitions`);
+      assert.ok(startedTotal > 10, `${ctx}: ${startedTotal} instances started OK`);
       assert.equal([...entered].sort(), ['ALARM', 'INSUFFICIENT_DATA', 'OK'], ctx);
       assert.ok(deferred > 0, `${ctx}: the first passes wait for the minute no agent reported`);
     } finally {

@@ -1,7 +1,9 @@
 // One alarm evaluation pass over a fleet: 10,000 instances (100 hosts × 100 VMs) and 5 fleet-wide
 // alarms, on SQLite and on PostgreSQL, with per-minute data ingested through the server's store.
 //
-//   node dist/src/bench/alerts-bench.js [--instances 10000] [--minutes 20] [--engines sqlite,postgres] [--json] [--reference]
+//   node dist/src/bench/alerts-bench.js [--instances 10000] [--minutes 20] [--engines sqlite,postgres] [--json] [--reference] [--profile DIR]
+//
+// --profile DIR writes the CPU profile of each pass (DIR/<engine>-cold.cpuprofile, -steady2, -steady3).
 //
 // --json prints one JSON object: per engine { steady_ms, cold_ms, ... } (wall time of the pass) and
 // steady_cpu_ms / cold_cpu_ms (this process's CPU time: on SQLite all of the work, on PostgreSQL
@@ -27,6 +29,7 @@ import { getMetricDataFor } from '../server/metric-data.js';
 import type { InstanceRow, Store } from '../server/store/store.js';
 import { parseAlarm } from '../server/alerts/validate.js';
 import { openStore } from '../server/store/store.js';
+import { profiler } from './profile.js';
 import type { Agg, Payload } from '../ship/payload.js';
 
 function arg(name: string, dflt: string): string {
@@ -39,6 +42,7 @@ const MINUTES = Number(arg('minutes', '20'));
 const ENGINES = arg('engines', 'sqlite,postgres').split(',');
 const JSON_OUT = process.argv.includes('--json');
 const REFERENCE = process.argv.includes('--reference');
+const PROFILE_DIR = arg('profile', '') || null;
 
 const STAT_FIELD = { Minimum: 'minimum', Maximum: 'maximum', Sum: 'sum', Average: 'average', SampleCount: 'sampleCount' } as const;
 
@@ -164,9 +168,11 @@ async function runEngine(engine: string): Promise<Record<string, number>> {
       return { ...r, cpuMs: (d.user + d.system) / 1000 };
     };
     const load1 = loadavg()[0]!;
-    const p1 = await cpu(() => ev.evaluateOnce(now * 1000));
-    const p2 = await cpu(() => ev.evaluateOnce(now * 1000));
-    const p3 = await cpu(() => ev.evaluateOnce(now * 1000));
+    const prof = await profiler(PROFILE_DIR);
+    const p1 = await prof.around(`${engine}-cold`, () => cpu(() => ev.evaluateOnce(now * 1000)));
+    const p2 = await prof.around(`${engine}-steady2`, () => cpu(() => ev.evaluateOnce(now * 1000)));
+    const p3 = await prof.around(`${engine}-steady3`, () => cpu(() => ev.evaluateOnce(now * 1000)));
+    await prof.close();
     const defs = (await alerts.listAlarms()).map((a) => a.definition);
     const referenceMs = REFERENCE ? await referencePass(store, defs, now * 1000) : null;
     // Per-alarm cost of the steady pass, to see which metric kinds dominate.

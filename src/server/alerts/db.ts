@@ -93,26 +93,23 @@ type ColType = 'text' | 'bigint' | 'int';
 const PG_CHUNK = 10000;
 
 /**
- * Multi-row INSERTs: on PostgreSQL the rows go as ONE JSON parameter (an array of row arrays,
+ * Many rows of one shape. PostgreSQL: ONE JSON parameter per PG_CHUNK rows (an array of row arrays,
  * serialised by V8's JSON.stringify and read by json_array_elements, far cheaper for a cold pass's
- * 100,000s of rows than pg's text encoding of one array per column) in chunks of PG_CHUNK rows;
- * on SQLite multi-row VALUES in chunks of CHUNK rows.
+ * 100,000s of rows than pg's text encoding of one array per column). SQLite: the store's insertRows
+ * (one prepared statement run per row, cheaper than multi-row VALUES: no flattened parameter
+ * arrays to build and bind).
  */
-async function insertRows(kind: SqlDb['dialect']['kind'], e: Exec, table: string, cols: readonly [string, ColType][], rows: Param[][], tail = ''): Promise<void> {
+async function insertRows(db: SqlDb, e: Exec, table: string, cols: readonly [string, ColType][], rows: Param[][], tail = ''): Promise<void> {
   if (!rows.length) return;
-  const names = cols.map((c) => c[0]).join(', ');
-  if (kind === 'postgres') {
-    const fields = cols.map((c, i) => `(r->>${i})::${c[1]}`).join(', ');
-    for (let i = 0; i < rows.length; i += PG_CHUNK) {
-      const json = JSON.stringify(rows.length <= PG_CHUNK ? rows : rows.slice(i, i + PG_CHUNK));
-      await e.run(`INSERT INTO ${table} (${names}) SELECT ${fields} FROM json_array_elements(?::json) AS r ${tail}`, [json]);
-    }
+  if (db.dialect.kind === 'sqlite') {
+    await db.insertRows(e, table, cols.map(([name, t]) => ({ name, kind: t === 'text' ? 'text' : 'int' })), rows as Value[][], tail);
     return;
   }
-  const one = `(${Array(cols.length).fill('?').join(', ')})`;
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const part = rows.slice(i, i + CHUNK);
-    await e.run(`INSERT INTO ${table} (${names}) VALUES ${part.map(() => one).join(', ')} ${tail}`, asParams(part.flat()));
+  const names = cols.map((c) => c[0]).join(', ');
+  const fields = cols.map((c, i) => `(r->>${i})::${c[1]}`).join(', ');
+  for (let i = 0; i < rows.length; i += PG_CHUNK) {
+    const json = JSON.stringify(rows.length <= PG_CHUNK ? rows : rows.slice(i, i + PG_CHUNK));
+    await e.run(`INSERT INTO ${table} (${names}) SELECT ${fields} FROM json_array_elements(?::json) AS r ${tail}`, [json]);
   }
 }
 
@@ -209,7 +206,7 @@ export class AlertDb {
       await e.run('DELETE FROM alarm_states WHERE alarm_name = ?', [name]);
       await e.run('DELETE FROM alarm_history WHERE alarm_name = ?', [name]);
       await e.run('DELETE FROM alarm_outbox WHERE alarm_name = ? AND done_ms IS NULL AND kind = ?', [name, 'alertmanager']);
-      await insertRows(this.e.dialect.kind, e, 'alarm_outbox', OUTBOX_COLS, outbox.map(outboxParams));
+      await insertRows(this.e, e, 'alarm_outbox', OUTBOX_COLS, outbox.map(outboxParams));
       return n > 0;
     });
   }
@@ -257,7 +254,7 @@ export class AlertDb {
       if ((await e.run('UPDATE alarms SET evaluated_ms = ? WHERE alarm_name = ?', [w.evaluatedMs, alarmName])) === 0) return;
       await whereIn(kind, e, 'DELETE FROM alarm_states WHERE alarm_name = ? AND', 'instance_id', [alarmName], w.removals);
       await insertRows(
-        kind,
+        this.e,
         e,
         'alarm_states',
         STATE_COLS,
@@ -266,7 +263,7 @@ export class AlertDb {
          reason = excluded.reason, since_ms = excluded.since_ms, evaluated_ms = excluded.evaluated_ms`,
       );
       await insertRows(
-        kind,
+        this.e,
         e,
         'alarm_history',
         HISTORY_COLS,
@@ -289,7 +286,7 @@ export class AlertDb {
           ids,
         );
       }
-      await insertRows(kind, e, 'alarm_outbox', OUTBOX_COLS, w.outbox.map(outboxParams));
+      await insertRows(this.e, e, 'alarm_outbox', OUTBOX_COLS, w.outbox.map(outboxParams));
     });
   }
 

@@ -323,10 +323,16 @@ export class Evaluator {
       upPos.push(at);
       w.upserts.push({ alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
       if (!prev) {
-        // The starting INSUFFICIENT_DATA is a placeholder, not an observation: leaving it for OK on
-        // the first pass is recorded but not announced (a new fleet alarm would otherwise send
-        // one OK per VM). Leaving it for ALARM is announced.
-        if (d.state !== 'INSUFFICIENT_DATA') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(values), notify: d.state !== 'OK' });
+        // The starting INSUFFICIENT_DATA is a placeholder, not an observation. A newly matched
+        // instance judged OK starts OK: its state row (reason, since) says so, and it is counted,
+        // but it is neither history nor announced (a new fleet alarm, or a fleet seen for the
+        // first time, would otherwise write and send one OK per VM). Starting in ALARM is a
+        // transition like any other: history and notifications.
+        if (d.state === 'ALARM') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(values), notify: true });
+        else if (d.state === 'OK') {
+          stats.transitions++;
+          stats.entered.OK++;
+        }
       } else {
         record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(values), notify: true });
       }
