@@ -94,10 +94,11 @@ const PG_CHUNK = 10000;
 
 /**
  * Many rows of one shape. PostgreSQL: ONE JSON parameter per PG_CHUNK rows (an array of row arrays,
- * serialised by V8's JSON.stringify and read by json_array_elements, far cheaper for a cold pass's
- * 100,000s of rows than pg's text encoding of one array per column). SQLite: the store's insertRows
- * (one prepared statement run per row, cheaper than multi-row VALUES: no flattened parameter
- * arrays to build and bind).
+ * serialised by V8's JSON.stringify), read as jsonb (parsed once; a json value is scanned again for
+ * every `->>`): half the cost of the same rows as json, and less than pg's text encoding of one
+ * array per column, for a cold pass's 100,000s of rows. SQLite: the store's insertRows (one
+ * prepared statement run per row, cheaper than multi-row VALUES: no flattened parameter arrays to
+ * build and bind).
  */
 async function insertRows(db: SqlDb, e: Exec, table: string, cols: readonly [string, ColType][], rows: Param[][], tail = ''): Promise<void> {
   if (!rows.length) return;
@@ -109,7 +110,7 @@ async function insertRows(db: SqlDb, e: Exec, table: string, cols: readonly [str
   const fields = cols.map((c, i) => `(r->>${i})::${c[1]}`).join(', ');
   for (let i = 0; i < rows.length; i += PG_CHUNK) {
     const json = JSON.stringify(rows.length <= PG_CHUNK ? rows : rows.slice(i, i + PG_CHUNK));
-    await e.run(`INSERT INTO ${table} (${names}) SELECT ${fields} FROM json_array_elements(?::json) AS r ${tail}`, [json]);
+    await e.run(`INSERT INTO ${table} (${names}) SELECT ${fields} FROM jsonb_array_elements(?::jsonb) AS r ${tail}`, [json]);
   }
 }
 

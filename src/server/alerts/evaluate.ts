@@ -132,23 +132,25 @@ export function decideState(rule: EvaluationRule, values: ArrayLike<number>, off
 export function evaluate(rule: EvaluationRule, points: readonly (Datapoint | number | null)[], current: AlarmState): Decision {
   const n = rule.evaluationPeriods;
   const m = rule.datapointsToAlarm;
-  const values: (number | null)[] = points.slice(-n).map((p) => (p === null || typeof p === 'number' ? p : p.value));
-  while (values.length < n) values.unshift(null);
-
+  // The last n points, oldest first; those before the first given are missing. One pass, no
+  // intermediate arrays: a cold pass decides this for every instance of the fleet.
+  const skip = points.length - n;
   let b = 0;
   let g = 0;
-  for (const v of values) {
-    if (v === null || !Number.isFinite(v)) continue;
-    if (breaches(rule.comparisonOperator, v, rule.threshold)) b++;
-    else g++;
+  let shown = '[';
+  for (let k = n - 1; k >= 0; k--) {
+    const p = k + skip >= 0 ? points[k + skip]! : null;
+    const v = p === null || typeof p === 'number' ? p : p.value;
+    const present = v !== null && Number.isFinite(v);
+    if (present) {
+      if (breaches(rule.comparisonOperator, v, rule.threshold)) b++;
+      else g++;
+    }
+    shown += `${k === n - 1 ? '' : ', '}${v === null ? 'missing' : fmt(v)}`;
   }
+  shown += ']';
   const p = b + g;
   const x = n - p;
-  const shown = `[${values
-    .slice()
-    .reverse()
-    .map((v) => (v === null ? 'missing' : fmt(v)))
-    .join(', ')}]`;
   const cmp = `${OP_TEXT[rule.comparisonOperator]} the threshold (${fmt(rule.threshold)})`;
   const base = { breaching: b, present: p };
   const br = branchOf(rule, b, g);
