@@ -131,18 +131,36 @@ export function decideState(rule: EvaluationRule, values: ArrayLike<number>, off
  */
 export function evaluate(rule: EvaluationRule, points: readonly (Datapoint | number | null)[], current: AlarmState): Decision {
   const n = rule.evaluationPeriods;
-  const m = rule.datapointsToAlarm;
-  // The last n points, oldest first; those before the first given are missing. One pass, no
-  // intermediate arrays: a cold pass decides this for every instance of the fleet.
   const skip = points.length - n;
+  return decide(rule, current, (k) => {
+    const p = k + skip >= 0 ? points[k + skip]! : null;
+    return p === null || typeof p === 'number' ? p : p.value;
+  });
+}
+
+/**
+ * evaluate() on the evaluator's column of values: the N periods at [offset, offset + N) of
+ * `values`, oldest first, a non-finite value = missing (no array per instance).
+ */
+export function evaluateAt(rule: EvaluationRule, values: ArrayLike<number>, offset: number, current: AlarmState): Decision {
+  return decide(rule, current, (k) => {
+    const v = values[offset + k]!;
+    return Number.isFinite(v) ? v : null;
+  });
+}
+
+/** The decision and its reason; `at(k)` is period k of the N (0 = oldest), null = missing. */
+function decide(rule: EvaluationRule, current: AlarmState, at: (k: number) => number | null): Decision {
+  const n = rule.evaluationPeriods;
+  const m = rule.datapointsToAlarm;
+  // One pass, newest first as the reason shows them, no intermediate arrays: a cold pass decides
+  // this for every instance of the fleet.
   let b = 0;
   let g = 0;
   let shown = '[';
   for (let k = n - 1; k >= 0; k--) {
-    const p = k + skip >= 0 ? points[k + skip]! : null;
-    const v = p === null || typeof p === 'number' ? p : p.value;
-    const present = v !== null && Number.isFinite(v);
-    if (present) {
+    const v = at(k);
+    if (v !== null && Number.isFinite(v)) {
       if (breaches(rule.comparisonOperator, v, rule.threshold)) b++;
       else g++;
     }

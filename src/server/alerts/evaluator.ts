@@ -22,7 +22,7 @@
 // states stay as they are until the agents' backfill arrives or the minute leaves the window.
 import { monotonicFactory } from 'ulid';
 import type { AlertDb, PassWrite, StateHead } from './db.js';
-import { decideState, evaluate } from './evaluate.js';
+import { decideState, evaluateAt } from './evaluate.js';
 import { notificationsFor, type Transition } from './notifications.js';
 import { StoreHealth } from './store-health.js';
 import type { AlarmWindow, BulkSource, Judged } from './bulk-source.js';
@@ -317,8 +317,7 @@ export class Evaluator {
       stats.evaluated++;
       if (prev && state === prev.state) continue;
       // A new state or a new instance: the full decision, with its reason.
-      const values = valuesOf(i);
-      const d = evaluate(def, values, current);
+      const d = evaluateAt(def, j.values, i * n, current);
       const inst = { instanceId: id, name: j.names[i]!, agentId: j.agents[i]! };
       upPos.push(at);
       w.upserts.push({ alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
@@ -328,13 +327,13 @@ export class Evaluator {
         // but it is neither history nor announced (a new fleet alarm, or a fleet seen for the
         // first time, would otherwise write and send one OK per VM). Starting in ALARM is a
         // transition like any other: history and notifications.
-        if (d.state === 'ALARM') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(values), notify: true });
+        if (d.state === 'ALARM') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(valuesOf(i)), notify: true });
         else if (d.state === 'OK') {
           stats.transitions++;
           stats.entered.OK++;
         }
       } else {
-        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(values), notify: true });
+        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(valuesOf(i)), notify: true });
       }
     }
 
