@@ -9,6 +9,7 @@ import { amAlert, sendAlerts } from './notify/alertmanager.js';
 import { sendWebhook } from './notify/webhook.js';
 import type { AlarmDefinition } from './types.js';
 import { backoffCeiling } from '../../ship/backoff.js';
+import { LeaseLoop } from './lease-loop.js';
 
 export interface DeliveryOptions {
   db: AlertDb;
@@ -39,14 +40,20 @@ export function backoffMs(attempts: number, base: number, max: number): number {
 }
 
 export class Delivery {
-  private timer: NodeJS.Timeout | null = null;
   private running: Promise<RoundStats> | null = null;
-  private stopped = true;
+  private readonly loop: LeaseLoop;
   private lastResendMs = 0;
   /** Running totals since start, for /metrics. */
   readonly totals = { delivered: 0, failed: 0, expired: 0 };
 
-  constructor(private readonly o: DeliveryOptions) {}
+  constructor(private readonly o: DeliveryOptions) {
+    this.loop = new LeaseLoop({
+      wait: () => o.intervalMs,
+      lease: o.lease,
+      round: () => this.round(),
+      failed: (e) => o.log?.warn({ err: e.message }, 'delivery round failed'),
+    });
+  }
 
   round(nowMs: number = Date.now()): Promise<RoundStats> {
     if (this.running) return this.running;
@@ -129,24 +136,11 @@ export class Delivery {
   }
 
   start(): void {
-    this.stopped = false;
-    const schedule = () => {
-      if (this.stopped) return;
-      this.timer = setTimeout(() => {
-        (this.o.lease ? this.o.lease() : Promise.resolve(true))
-          .then((mine) => (mine && !this.stopped ? this.round() : null))
-          .catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'delivery round failed'))
-          .finally(schedule);
-      }, this.o.intervalMs);
-      this.timer.unref?.();
-    };
-    schedule();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.loop.stop();
     if (this.running) await this.running.catch(() => {});
   }
 }

@@ -25,6 +25,7 @@ import type { AlertDb, PassWrite, StateHead } from './db.js';
 import { decideState, evaluateAt } from './evaluate.js';
 import { notificationsFor, type Transition } from './notifications.js';
 import { StoreHealth } from './store-health.js';
+import { LeaseLoop } from './lease-loop.js';
 import type { AlarmWindow, BulkSource, Judged } from './bulk-source.js';
 import type { AlarmDefinition, AlarmState, Datapoint, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
 
@@ -95,11 +96,10 @@ interface HeadCache {
 }
 
 export class Evaluator {
-  private timer: NodeJS.Timeout | null = null;
+  private loop: LeaseLoop | null = null;
   private readonly heads = new Map<string, HeadCache>();
   private generation = 0;
   private running: Promise<PassStats> | null = null;
-  private stopped = true;
   lastPass: PassStats | null = null;
   readonly totals: EvaluatorTotals = {
     passes: 0,
@@ -373,25 +373,18 @@ export class Evaluator {
    * multiple of 60 s, so each alarm's window moves on at most once per minute.
    */
   start(intervalMs: number | null): void {
-    this.stopped = false;
-    const schedule = () => {
-      if (this.stopped) return;
-      const wait = intervalMs ?? 60_000 - (Date.now() % 60_000) + 250;
-      this.timer = setTimeout(() => {
-        (this.o.lease ? this.o.lease() : Promise.resolve(true))
-          .then((mine) => (mine && !this.stopped ? this.evaluateOnce() : null))
-          .catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'alarm evaluation pass failed'))
-          .finally(schedule);
-      }, wait);
-      this.timer.unref?.();
-    };
-    schedule();
+    this.loop?.stop();
+    this.loop = new LeaseLoop({
+      wait: () => intervalMs ?? 60_000 - (Date.now() % 60_000) + 250,
+      lease: this.o.lease,
+      round: () => this.evaluateOnce(),
+      failed: (e) => this.o.log?.warn({ err: e.message }, 'alarm evaluation pass failed'),
+    });
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.loop?.stop();
     if (this.running) await this.running.catch(() => {});
   }
 }
