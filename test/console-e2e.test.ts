@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { GetInstanceMetricDataCommand, LightsailClient } from '@aws-sdk/client-lightsail';
 import type { Browser } from 'playwright-core';
 import { needs } from './helpers/needs.js';
-import { request, startTestServer, type TestServer } from './helpers/server.js';
+import { hostWindow, ingest, instanceRecord, instanceWindow, nowMinute, payload, request, startTestServer, type TestServer } from './helpers/server.js';
 import { startStandin, type Standin } from './helpers/standin.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { waitFor } from './helpers/procs.js';
@@ -211,6 +211,67 @@ s('sign in, fleet table, VM chart = GetInstanceMetricData, wrong secret, sign ou
     await vm?.stop();
     await srv?.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+s('VM page: the disks table adds up exactly what GET /v1/instances/{id}/disks returns; a VM without disk counters says so', async () => {
+  if (!(await needs('console disks in a browser', 'chromium'))) return;
+  let srv: TestServer | undefined;
+  let browser: Browser | undefined;
+  try {
+    srv = await startTestServer('sqlite', { alerts: { loops: false, builtins: false } });
+    const agentId = `console-disks-${process.pid}`;
+    const m0 = nowMinute(-4);
+    const minutes = [m0, m0 + 60, m0 + 120];
+    // Odd sizes, and a device that appears in two of the three minutes only.
+    const disksOf = (k: number) => [
+      { Device: 'vda', ReadBytes: 4096 * (k + 1) + 17, WriteBytes: 1_000_003 * (k + 2), ReadOps: 3 + k, WriteOps: 250 + k },
+      ...(k === 1 ? [] : [{ Device: 'vdb', ReadBytes: 123_456_789 + k, WriteBytes: 0, ReadOps: 9_999, WriteOps: 0 }]),
+    ];
+    const body = payload({
+      AgentID: agentId,
+      Stats: minutes.map((m) => hostWindow(m)),
+      Instances: [
+        { ...instanceRecord('vm-disks'), Stats: minutes.map((m, k) => ({ ...instanceWindow(m), Disks: disksOf(k) })) },
+        { ...instanceRecord('vm-nodisks'), Stats: minutes.map((m) => instanceWindow(m)) },
+      ],
+    });
+    assert.is((await ingest(srv.url, srv.agent.secret, body)).status, 200);
+    const api = (await request(`${srv.url}/v1/instances/vm-disks/disks?start=${m0 - 3600}&end=${m0 + 240}`, { secret: srv.reader.secret })).body as {
+      minutes: { device: string; read_bytes: number; write_bytes: number; read_ops: number; write_ops: number }[];
+    };
+    assert.is(api.minutes.length, 5, 'three minutes of vda, two of vdb');
+    const want = new Map<string, Record<string, number>>();
+    for (const r of api.minutes) {
+      const t = want.get(r.device) ?? { read_bytes: 0, write_bytes: 0, read_ops: 0, write_ops: 0 };
+      for (const k of ['read_bytes', 'write_bytes', 'read_ops', 'write_ops'] as const) t[k]! += r[k];
+      want.set(r.device, t);
+    }
+
+    browser = await launchChromium();
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${srv.url}/`);
+    await page.fill('input[name="token"]', srv.reader.secret);
+    await page.press('input[name="token"]', 'Enter');
+    await page.locator('#vm-table').waitFor();
+    await page.goto(`${srv.url}/#/vm/${encodeURIComponent(agentId)}/vm-disks`);
+    await page.locator('#vm-disks table').waitFor();
+    const shown = (await page.$$eval('#vm-disks tbody tr', (trs) =>
+      trs.map((tr) => [tr.getAttribute('data-device'), Object.fromEntries([...tr.querySelectorAll('td[data-field]')].map((td) => [td.getAttribute('data-field'), Number(td.getAttribute('data-value'))]))]),
+    )) as [string, Record<string, number>][];
+    assert.equal(shown, [...want].sort((a, b) => (a[0] < b[0] ? -1 : 1)), 'the table holds the API minutes added up, device by device');
+    assert.equal(shown.map((x) => x[1].read_bytes), [4096 * 6 + 51, 2 * 123_456_789 + 2], 'and those are the bytes ingested');
+    assert.match((await page.textContent('#vm-disks tr[data-device="vdb"]'))!, /235\.5 MiB/);
+
+    await page.goto(`${srv.url}/#/vm/${encodeURIComponent(agentId)}/vm-nodisks`);
+    await page.locator('#vm-disks', { hasText: 'No per-disk counters' }).waitFor();
+    assert.is(await page.locator('#vm-disks table').count(), 0);
+    assert.equal(pageErrors, [], 'no script errors');
+  } finally {
+    await browser?.close();
+    await srv?.close();
   }
 });
 

@@ -1,9 +1,10 @@
 // VM page: a chart per GetInstanceMetricData metric over the chosen range and statistic (the
-// server computes them with the same code as the API), the latest counters, the VM's alarms.
+// server computes them with the same code as the API), its disks' I/O over the range, the latest
+// counters, the VM's alarms.
 import { RANGE_KEYS, RANGES, STATISTICS, VM_METRICS, type RangeKey } from '../ranges.js';
 import { get } from './api.js';
 import { chart } from './chart.js';
-import { el, fmtAgo, fmtBytes, hostHref } from './dom.js';
+import { el, fmtAgo, fmtBytes, fmtTime, hostHref } from './dom.js';
 import type { Page } from './page.js';
 import { alarmStatesFor, type AlarmView } from './alarms.js';
 
@@ -11,6 +12,49 @@ interface VmData {
   instance: Record<string, unknown> & { instance_id: string; instance_name: string; agent_id: string; hostname: string; last_seen: string };
   range: { key: RangeKey; label: string; startTime: number; endTime: number; period: number; statistic: string };
   metrics: Record<string, { unit: string; points: [number, number][] }>;
+  /** Per virtual disk, added over [from, to) (the minutes kept: the range, or the minute tier's retention). */
+  disks: { from: number; to: number; devices: DiskTotal[] };
+}
+
+interface DiskTotal {
+  device: string;
+  read_bytes: number;
+  write_bytes: number;
+  read_ops: number;
+  write_ops: number;
+  minutes: number;
+}
+
+const DISK_COLUMNS = [
+  ['read_bytes', 'Read', fmtBytes],
+  ['write_bytes', 'Written', fmtBytes],
+  ['read_ops', 'Read ops', (v: number) => v.toLocaleString('en-US')],
+  ['write_ops', 'Write ops', (v: number) => v.toLocaleString('en-US')],
+] as const;
+
+/** The hypervisor's own per-disk counters (libvirt, Cloud Hypervisor, Firecracker) over the range. */
+function diskTable(d: VmData['disks'], range: VmData['range']): HTMLElement {
+  const head = el('h2', {}, 'Disks');
+  if (!d.devices.length) return el('div', { id: 'vm-disks' }, head, el('p', { class: 'muted' }, 'No per-disk counters: the hypervisor gives none, or none in this range.'));
+  const span = d.from > range.startTime ? el('p', { class: 'muted' }, `Since ${fmtTime(d.from)}: disk counters are kept per minute only.`) : null;
+  return el(
+    'div',
+    { id: 'vm-disks' },
+    head,
+    ...(span ? [span] : []),
+    el(
+      'table',
+      { 'aria-label': `Disk I/O over ${range.label}` },
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Device'), ...DISK_COLUMNS.map((c) => el('th', { scope: 'col' }, c[1])))),
+      el(
+        'tbody',
+        {},
+        ...d.devices.map((x) =>
+          el('tr', { 'data-device': x.device }, el('td', {}, x.device), ...DISK_COLUMNS.map(([k, , f]) => el('td', { 'data-field': k, 'data-value': String(x[k]) }, f(x[k])))),
+        ),
+      ),
+    ),
+  );
 }
 
 export function vmPage(agentId: string, instanceId: string, query: URLSearchParams): Page {
@@ -20,6 +64,7 @@ export function vmPage(agentId: string, instanceId: string, query: URLSearchPara
   const controls = el('div', { class: 'toolbar' });
   const charts = el('div', { class: 'charts', 'aria-live': 'off' });
   const counters = el('div');
+  const disks = el('div');
   const alarms = el('div');
 
   const page: Page = {
@@ -44,7 +89,7 @@ export function vmPage(agentId: string, instanceId: string, query: URLSearchPara
         );
       };
       drawControls();
-      root.replaceChildren(head, controls, charts, el('div', { class: 'two' }, counters, alarms));
+      root.replaceChildren(head, controls, charts, disks, el('div', { class: 'two' }, counters, alarms));
     },
     async refresh() {
       const base = `/console/api/vms/${encodeURIComponent(agentId)}/${encodeURIComponent(instanceId)}`;
@@ -76,6 +121,7 @@ export function vmPage(agentId: string, instanceId: string, query: URLSearchPara
           });
         }),
       );
+      disks.replaceChildren(diskTable(d.disks, r));
       const c = (k: string) => (typeof i[k] === 'number' ? (i[k] as number) : null);
       counters.replaceChildren(
         el('h2', {}, 'Latest counters'),

@@ -25,6 +25,7 @@ import { instanceStats, serverFacts, serverMinute } from '../present.js';
 import { ROLES, type Role } from '../store/store.js';
 import { buildFleet, FLEET_WINDOW_COLUMNS } from './fleet.js';
 import { SESSION_COOKIE, Sessions, clearedCookie, cookieValue, csrfTokenFor, foreignOrigin, sessionCookie } from './sessions.js';
+import { diskTotals } from '../store/disk-minutes.js';
 
 export const CONSOLE_ASSETS = join(distRoot, 'console');
 
@@ -156,7 +157,11 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
       const key = ({ Average: 'average', Maximum: 'maximum', Minimum: 'minimum', Sum: 'sum', SampleCount: 'sampleCount' } as const)[statistic as (typeof STATISTICS)[number]];
       metrics[m.name] = { unit: m.unit, points: r.datapoints.map((d) => [d.timestamp, d[key]!]) };
     }
-    return { instance: instanceStats(inst), range: { key: range, label: RANGES[range].label, ...b, statistic }, metrics };
+    // Disk counters are kept per minute only (the minute tier's retention): a longer range adds up
+    // what is kept, and says from when.
+    const disksFrom = Math.max(b.startTime, b.endTime - app.store.retentionDays[60] * 86400);
+    const disks = { from: disksFrom, to: b.endTime, devices: diskTotals(await app.store.instanceDiskMinutes(inst.agentId, inst.instanceId, disksFrom, b.endTime)) };
+    return { instance: instanceStats(inst), range: { key: range, label: RANGES[range].label, ...b, statistic }, metrics, disks };
   });
 
   const alarmService = (): AlarmService => {

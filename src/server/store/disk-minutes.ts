@@ -74,6 +74,28 @@ export async function readDiskMinutes(db: SqlDb, agentId: string, instanceId: st
   }));
 }
 
+/** One disk's counters added over minutes (the console's VM page), by device name. */
+export interface DiskTotal {
+  device: string;
+  read_bytes: number;
+  write_bytes: number;
+  read_ops: number;
+  write_ops: number;
+  /** Minutes with a record of this disk. */
+  minutes: number;
+}
+
+export function diskTotals(rows: readonly DiskMinuteRow[]): DiskTotal[] {
+  const by = new Map<string, DiskTotal>();
+  for (const r of rows) {
+    let t = by.get(r.device);
+    if (!t) by.set(r.device, (t = { device: r.device, read_bytes: 0, write_bytes: 0, read_ops: 0, write_ops: 0, minutes: 0 }));
+    for (const c of COUNTERS) t[c] += r[c];
+    t.minutes++;
+  }
+  return [...by.values()].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+}
+
 /** Retention: minutes before `cutoff`, in bounded chunks (each its own short transaction). */
 export async function retainDiskMinutes(db: SqlDb, cutoff: number, chunk: number): Promise<number> {
   const key = 'agent_id, instance_id, minute, device';
