@@ -172,12 +172,14 @@ function split(lo: number, hi: number, tiers: readonly Tier[]): Piece[] {
  * Which tier answers which part of [lo, hi) for a period, at time `now`, with the tiers kept
  * `days` days. Horizons are rounded up to whole hours, so pieces of two tiers never overlap.
  */
-export function planPieces(lo: number, hi: number, period: number, now: number, days: Record<Tier, number>): Piece[] {
+export function planPieces(lo: number, hi: number, period: number, now: number, days: Record<Tier, number>, opts: { day?: boolean } = {}): Piece[] {
   const use300 = period % 300 === 0;
   const use3600 = period % 3600 === 0;
-  const coarse: Tier[] = use3600 ? [3600, 300] : [300];
+  const useDay = opts.day === true && period % DAY === 0;
+  const day: Tier[] = useDay ? [DAY] : [];
+  const coarse: Tier[] = use3600 ? [...day, 3600, 300] : [300];
   const h60 = use300 ? ceilTo(now - days[60] * DAY, 3600) : ceilTo(now - days[60] * DAY, 60);
-  const out: Piece[] = split(Math.max(lo, h60), hi, [...(use3600 ? [3600 as Tier] : []), ...(use300 ? [300 as Tier] : []), 60]);
+  const out: Piece[] = split(Math.max(lo, h60), hi, [...day, ...(use3600 ? [3600 as Tier] : []), ...(use300 ? [300 as Tier] : []), 60]);
   if (lo < h60 && use300) {
     const a = floorTo(lo, 300);
     const b = Math.min(ceilTo(hi, 300), h60);
@@ -187,7 +189,14 @@ export function planPieces(lo: number, hi: number, period: number, now: number, 
       const a2 = floorTo(a, 3600);
       const b2 = Math.min(ceilTo(b, 3600), h300);
       const h3600 = ceilTo(now - days[3600] * DAY, 3600);
-      if (b2 > Math.max(a2, h3600)) out.push({ tier: 3600, from: Math.max(a2, h3600), to: b2 });
+      out.push(...split(Math.max(a2, h3600), b2, [...day, 3600]));
+      // Older than the hour rows: whole days only (the day straddling the hour tier's horizon
+      // has lost hours, and its day row holds them: neither answers it).
+      if (a2 < h3600 && useDay) {
+        const a3 = Math.max(floorTo(a2, DAY), ceilTo(now - days[DAY] * DAY, DAY));
+        const b3 = Math.min(ceilTo(b2, DAY), floorTo(h3600, DAY));
+        if (a3 < b3) out.push({ tier: DAY, from: a3, to: b3 });
+      }
     }
   }
   return out.filter((p) => p.from < p.to).sort((x, y) => x.from - y.from);
@@ -294,12 +303,14 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
   // Minutes whose start lies in [startTime, endTime) count; the first bucket starts at the aligned start.
   const lo = Math.ceil(req.startTime / 60) * 60;
   const hi = v.to;
+  // Status checks come from minute masks, which the day tier does not keep (schema.ts).
   const pieces = planPieces(lo, hi, period, now, store.retentionDays);
+  const dayPieces = def.kind === 'status' ? pieces : planPieces(lo, hi, period, now, store.retentionDays, { day: true });
   const target = { agentId: inst.agentId, instanceId: inst.instanceId };
   const acc = new Map<number, Acc>();
 
   if (def.kind !== 'status') {
-    const parts = await Promise.all(pieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind, period)));
+    const parts = await Promise.all(dayPieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind, period)));
     for (const rows of parts) {
       for (const r of rows) addTo(acc, floorTo(Number(r.t), period), Number(r.min), Number(r.max), Number(r.sum), Number(r.count));
     }

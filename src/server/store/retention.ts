@@ -19,6 +19,9 @@ const PARTITIONED = [
   { table: 'instance_5m', span: 7 * DAY_SECONDS },
   { table: 'host_1h', span: 28 * DAY_SECONDS },
   { table: 'instance_1h', span: 28 * DAY_SECONDS },
+  // One row per VM-day: a partition per 28 days as the 3600 s tier's, so retention drops it as soon.
+  { table: 'host_1d', span: 28 * DAY_SECONDS },
+  { table: 'instance_1d', span: 28 * DAY_SECONDS },
 ] as const;
 export type PartitionedTable = (typeof PARTITIONED)[number]['table'];
 /** SQLite retention deletes at most this many rows per transaction, so ingest never waits long. */
@@ -88,7 +91,7 @@ export class Retention {
 
   /**
    * Drops data older than the cutoffs: minutes before `cutoff`, tier rows before `tiers[300]` /
-   * `tiers[3600]` (a tier without a cutoff is kept), batch ids received before `cutoff`. Cutoffs
+   * `tiers[3600]` / `tiers[86400]` (a tier without a cutoff is kept), batch ids received before `cutoff`. Cutoffs
    * are rounded down to whole hours, so a tier bucket never loses part of its minutes while it can
    * still be merged into. SQLite deletes in bounded chunks, each its own short transaction (ingest
    * runs between them); PostgreSQL drops whole partitions only (one straddling a cutoff stays until
@@ -102,6 +105,8 @@ export class Retention {
       instance_5m: tiers[300],
       host_1h: tiers[3600],
       instance_1h: tiers[3600],
+      host_1d: tiers[86400],
+      instance_1d: tiers[86400],
     };
     let deletedRows = 0;
     const dropped: string[] = [];
