@@ -8,7 +8,10 @@
 // answered within the minute tier's retention (VMPULSE_RETENTION_DAYS); older than that the range
 // is answered from the 300 s tier, and older than the 300 s tier's retention from the 3600 s tier,
 // in whole buckets of that tier: an unaligned startTime or endTime there is rounded outward to
-// 5 minutes (or to the hour). Nothing is answered for ranges older than the 3600 s tier's retention.
+// 5 minutes (or to the hour). A period that is a multiple of 86400 reads whole days from the
+// 86400 s tier (statistics only: its rows keep no minute masks, so status checks use the hours),
+// and beyond the 3600 s tier's retention only whole days from it. Nothing else is answered for
+// ranges older than the 3600 s tier's retention.
 //
 // Buckets: the start time is rounded down to a multiple of `period` (epoch-aligned, as CloudWatch
 // does), and each datapoint covers [timestamp, timestamp + period) ∩ [startTime, endTime).
@@ -171,6 +174,7 @@ function split(lo: number, hi: number, tiers: readonly Tier[]): Piece[] {
 /**
  * Which tier answers which part of [lo, hi) for a period, at time `now`, with the tiers kept
  * `days` days. Horizons are rounded up to whole hours, so pieces of two tiers never overlap.
+ * `day`: the 86400 s tier may answer (statistics; never the masks, which it does not keep).
  */
 export function planPieces(lo: number, hi: number, period: number, now: number, days: Record<Tier, number>, opts: { day?: boolean } = {}): Piece[] {
   const use300 = period % 300 === 0;
