@@ -466,28 +466,3 @@ for (const engine of ENGINES) {
 
   t.run();
 }
-
-// The REST and AWS JSON answers are built as one string (routes/lightsail.ts wireJson): the text
-// must be exactly what JSON.stringify writes for the same object, whatever the statistics asked.
-const wire = suite('lightsail wireJson');
-wire('wireJson writes exactly JSON.stringify of the answer', async () => {
-  const { wireJson } = await import('../src/server/routes/lightsail.js');
-  const stats = ['minimum', 'maximum', 'sum', 'average', 'sampleCount'] as const;
-  let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  for (let round = 0; round < 50; round++) {
-    const asked = stats.filter(() => rnd() < 0.6);
-    const n = Math.floor(rnd() * 40);
-    const values = [0, -0, 1e-7, 1e21, 123.456, -5, 2 ** 53 + 2, 0.1 + 0.2, Infinity, NaN];
-    const datapoints = Array.from({ length: n }, (_, i) => {
-      const d: Record<string, number | string> = { timestamp: 1_700_000_000 + i * 300, unit: round % 2 ? 'Percent' : 'By"tes' };
-      for (const k of asked) d[k] = rnd() < 0.3 ? values[Math.floor(rnd() * values.length)]! : rnd() * 10 ** Math.floor(rnd() * 12);
-      return d;
-    });
-    const r = { metricName: 'CPUUtilization', datapoints } as unknown as Parameters<typeof wireJson>[0];
-    assert.is(wireJson(r), JSON.stringify({ metricName: r.metricName, metricData: datapoints }));
-    const head = { instance_id: 'vm-"1"', agent_id: 'host\\a' };
-    assert.is(wireJson(r, head), JSON.stringify({ ...head, metricName: r.metricName, metricData: datapoints }));
-  }
-});
-wire.run();
