@@ -38,7 +38,7 @@ import { LightsailError } from './errors.js';
 import { agentWindowDelay } from './agent-windows.js';
 import { METRICS, STATISTICS, type MetricDef, type MetricName, type Statistic } from './metric-catalogue.js';
 export { METRICS, STATISTICS, type MetricName, type Statistic };
-import type { InstanceRow, MaskRow, SeriesTarget, Store, Tier, TimeSeriesStore } from './store/store.js';
+import type { InstanceRow, MaskRow, SeriesTarget, StatRow, Store, Tier, TimeSeriesStore } from './store/store.js';
 
 const STAT_KEY: Record<Statistic, 'minimum' | 'maximum' | 'sum' | 'average' | 'sampleCount'> = {
   Minimum: 'minimum',
@@ -281,6 +281,47 @@ export async function statusBuckets(
   return out;
 }
 
+/**
+ * The datapoints of statRows answers, one list per piece: pieces are in time order and never
+ * overlap, each list ascends, so buckets arrive in non-decreasing order and equal ones are
+ * adjacent — one pass, no map, no sort (the per-datapoint allocations were most of a long
+ * answer's time after the SQL). Adds in the same order as addTo would.
+ */
+function mergeInOrder(parts: readonly StatRow[][], period: number, unit: string, stats: readonly Statistic[]): Datapoint[] {
+  const out: Datapoint[] = [];
+  let b = NaN;
+  let min = 0;
+  let max = 0;
+  let sum = 0;
+  let count = 0;
+  const flush = () => {
+    const d: Datapoint = { timestamp: b, unit };
+    for (const s of stats) d[STAT_KEY[s]] = s === 'Minimum' ? min : s === 'Maximum' ? max : s === 'Sum' ? sum : s === 'SampleCount' ? count : sum / count;
+    out.push(d);
+  };
+  for (const rows of parts) {
+    for (const r of rows) {
+      const t = floorTo(r.t, period);
+      if (t === b) {
+        if (r.min < min) min = r.min;
+        if (r.max > max) max = r.max;
+        sum += r.sum;
+        count += r.count;
+        continue;
+      }
+      if (t < b) throw new Error(`statRows out of order: ${t} after ${b}`);
+      if (!Number.isNaN(b)) flush();
+      b = t;
+      min = r.min;
+      max = r.max;
+      sum = r.sum;
+      count = r.count;
+    }
+  }
+  if (!Number.isNaN(b)) flush();
+  return out;
+}
+
 /** Which stored instance a request means: an id, unique across hosts unless agentId narrows it. */
 export async function resolveInstanceId(store: Store, instanceId: string, agentId?: string): Promise<InstanceRow> {
   const rows = (await store.findInstances({ id: instanceId })).filter((r) => agentId === undefined || r.agentId === agentId);
@@ -315,9 +356,7 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
 
   if (def.kind !== 'status') {
     const parts = await Promise.all(dayPieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind, period)));
-    for (const rows of parts) {
-      for (const r of rows) addTo(acc, floorTo(Number(r.t), period), Number(r.min), Number(r.max), Number(r.sum), Number(r.count));
-    }
+    return { metricName: v.metricName, datapoints: mergeInOrder(parts, period, def.unit, v.stats) };
   } else {
     // An agent with windows longer than a minute delivers its newest minutes up to a window late.
     const grace = (req.graceSeconds ?? 120) + agentWindowDelay(store, inst.agentId);
