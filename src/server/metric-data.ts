@@ -177,13 +177,20 @@ function split(lo: number, hi: number, tiers: readonly Tier[]): Piece[] {
  * `day`: the 86400 s tier may answer (statistics; never the masks, which it does not keep).
  */
 export function planPieces(lo: number, hi: number, period: number, now: number, days: Record<Tier, number>, opts: { day?: boolean } = {}): Piece[] {
+  // A day row holds every minute ever stored for its day, so it gives the same answer as any
+  // finer tiers would, wherever it is kept: the whole days of the range come from one day-tier
+  // piece (one statement, not one per finer tier's horizon), the partial days at the edges from
+  // the finer tiers.
+  if (opts.day === true && period % DAY === 0) {
+    const a = Math.max(ceilTo(lo, DAY), ceilTo(now - days[DAY] * DAY, DAY));
+    const b = floorTo(hi, DAY);
+    if (a < b) return [...planPieces(lo, a, period, now, days), { tier: DAY, from: a, to: b }, ...planPieces(b, hi, period, now, days)];
+  }
   const use300 = period % 300 === 0;
   const use3600 = period % 3600 === 0;
-  const useDay = opts.day === true && period % DAY === 0;
-  const day: Tier[] = useDay ? [DAY] : [];
-  const coarse: Tier[] = use3600 ? [...day, 3600, 300] : [300];
+  const coarse: Tier[] = use3600 ? [3600, 300] : [300];
   const h60 = use300 ? ceilTo(now - days[60] * DAY, 3600) : ceilTo(now - days[60] * DAY, 60);
-  const out: Piece[] = split(Math.max(lo, h60), hi, [...day, ...(use3600 ? [3600 as Tier] : []), ...(use300 ? [300 as Tier] : []), 60]);
+  const out: Piece[] = split(Math.max(lo, h60), hi, [...(use3600 ? [3600 as Tier] : []), ...(use300 ? [300 as Tier] : []), 60]);
   if (lo < h60 && use300) {
     const a = floorTo(lo, 300);
     const b = Math.min(ceilTo(hi, 300), h60);
@@ -193,14 +200,7 @@ export function planPieces(lo: number, hi: number, period: number, now: number, 
       const a2 = floorTo(a, 3600);
       const b2 = Math.min(ceilTo(b, 3600), h300);
       const h3600 = ceilTo(now - days[3600] * DAY, 3600);
-      out.push(...split(Math.max(a2, h3600), b2, [...day, 3600]));
-      // Older than the hour rows: whole days only (the day straddling the hour tier's horizon
-      // has lost hours, and its day row holds them: neither answers it).
-      if (a2 < h3600 && useDay) {
-        const a3 = Math.max(floorTo(a2, DAY), ceilTo(now - days[DAY] * DAY, DAY));
-        const b3 = Math.min(ceilTo(b2, DAY), floorTo(h3600, DAY));
-        if (a3 < b3) out.push({ tier: DAY, from: a3, to: b3 });
-      }
+      if (b2 > Math.max(a2, h3600)) out.push({ tier: 3600, from: Math.max(a2, h3600), to: b2 });
     }
   }
   return out.filter((p) => p.from < p.to).sort((x, y) => x.from - y.from);
