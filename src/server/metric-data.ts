@@ -184,7 +184,7 @@ export function planPieces(lo: number, hi: number, period: number, now: number, 
   if (opts.day === true && period % DAY === 0) {
     const a = Math.max(ceilTo(lo, DAY), ceilTo(now - days[DAY] * DAY, DAY));
     const b = floorTo(hi, DAY);
-    if (a < b) return [...planPieces(lo, a, period, now, days), { tier: DAY, from: a, to: b }, ...planPieces(b, hi, period, now, days)];
+    if (a < b) return coalesce([...planPieces(lo, a, period, now, days), { tier: DAY, from: a, to: b }, ...planPieces(b, hi, period, now, days)]);
   }
   const use300 = period % 300 === 0;
   const use3600 = period % 3600 === 0;
@@ -203,7 +203,18 @@ export function planPieces(lo: number, hi: number, period: number, now: number, 
       if (b2 > Math.max(a2, h3600)) out.push({ tier: 3600, from: Math.max(a2, h3600), to: b2 });
     }
   }
-  return out.filter((p) => p.from < p.to).sort((x, y) => x.from - y.from);
+  return coalesce(out.filter((p) => p.from < p.to).sort((x, y) => x.from - y.from));
+}
+
+/** Adjacent pieces of one tier (either side of a finer tier's horizon) as one: one statement each. */
+function coalesce(pieces: Piece[]): Piece[] {
+  const out: Piece[] = [];
+  for (const p of pieces) {
+    const last = out[out.length - 1];
+    if (last && last.tier === p.tier && last.to === p.from) out[out.length - 1] = { tier: p.tier, from: last.from, to: p.to };
+    else out.push(p);
+  }
+  return out;
 }
 
 const popcount = (x: number): number => {
