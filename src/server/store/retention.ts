@@ -44,8 +44,11 @@ export class Retention {
     return this.db.dialect.kind === 'postgres';
   }
 
-  /** PostgreSQL: creates the partitions (every partitioned table) covering the given minutes, and caches which exist. */
-  async ensurePartitions(minutes: Iterable<number>): Promise<string[]> {
+  /**
+   * PostgreSQL: creates the partitions (of every partitioned table, or of `only`) covering the
+   * given minutes, and caches which exist.
+   */
+  async ensurePartitions(minutes: Iterable<number>, only?: readonly PartitionedTable[]): Promise<string[]> {
     if (!this.partitioned) return [];
     const need = new Map<string, { table: string; start: number; span: number }>();
     const seen = new Set<number>();
@@ -54,6 +57,7 @@ export class Retention {
       if (seen.has(day)) continue;
       seen.add(day);
       for (const p of PARTITIONED) {
+        if (only && !only.includes(p.table)) continue;
         const start = floorTo(day, p.span);
         const id = `${p.table}:${start}`;
         if (!this.partitions.has(id)) need.set(id, { table: p.table, start, span: p.span });

@@ -103,7 +103,8 @@ export class SqlStore implements Store {
       const hi = Number(r[0].hi) + 3600;
       const steps: number[] = [];
       for (let m = lo; m < hi; m += DAY_SECONDS) steps.push(m);
-      await this.ensurePartitions(steps);
+      // Only the day tier's: no empty minute partitions for days long past.
+      await this.retention.ensurePartitions(steps, [kind === 'host' ? 'host_1d' : 'instance_1d']);
       // A month per transaction: one row per key and day, from at most 24 hour rows each.
       for (let i = 0; i < steps.length; i += 28) {
         const from = steps[i]!;
