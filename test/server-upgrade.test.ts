@@ -1,6 +1,6 @@
 // Upgrading a database whose minutes were stored before the tiers existed (migration 4): the store
-// builds the 300 s and 3600 s rows of every stored minute, so old history answers from the tiers
-// exactly as from the minutes. Both engines.
+// builds the 300 s, 3600 s and 86400 s rows of every stored minute, so old history answers from the
+// tiers exactly as from the minutes; migration 6 builds the day rows from stored hours. Both engines.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MIGRATIONS, migrate } from '../src/server/store/migrations.js';
@@ -58,7 +58,7 @@ for (const engine of ENGINES) {
           ['net_in', 'total'],
           ['disk_read', 'total'],
         ] as const) {
-          for (const tier of [300, 3600] as const) {
+          for (const tier of [300, 3600, 86400] as const) {
             const fromMinutes = await store.statRows(target, 60, start, start + 2 * DAY, stat, kind, tier);
             const fromTier = await store.statRows(target, tier, start, start + 2 * DAY, stat, kind, tier);
             assert.is(fromTier.length, (2 * DAY) / tier, `${stat} ${tier}: every bucket built`);
@@ -68,6 +68,23 @@ for (const engine of ENGINES) {
               `${stat} at ${tier}`,
             );
           }
+        }
+        // Migration 6 on a database that had its hours already: the day rows come from them.
+        for (const table of ['host_1d', 'instance_1d']) await store.db.run(`DELETE FROM ${table}`);
+        assert.equal(await store.statRows(target, 86400, start, start + 2 * DAY, 'cpu', 'gauge', 86400), [], 'the day rows are gone');
+        await store.rebuildDayTier();
+        for (const [stat, kind] of [
+          ['cpu', 'gauge'],
+          ['net_in', 'total'],
+        ] as const) {
+          const fromMinutes = await store.statRows(target, 60, start, start + 2 * DAY, stat, kind, 86400);
+          const fromDays = await store.statRows(target, 86400, start, start + 2 * DAY, stat, kind, 86400);
+          assert.is(fromDays.length, 2, `${stat}: both days rebuilt from the hours`);
+          assert.equal(
+            fromDays.map((r) => [Number(r.t), Number(r.min), Number(r.max), Number(r.sum), Number(r.count)]),
+            fromMinutes.map((r) => [Number(r.t), Number(r.min), Number(r.max), Number(r.sum), Number(r.count)]),
+            `${stat} at 86400 from the hours`,
+          );
         }
         const masks = await store.maskRows({ agentId: 'a1' }, 3600, start, start + 2 * DAY);
         const bits = masks.reduce((n, r) => n + [...Number(r.lo).toString(2), ...Number(r.hi).toString(2)].filter((b) => b === '1').length, 0);

@@ -8,7 +8,7 @@
 //   run; their ratio is the cost of everything the server does around the engine;
 // - a per-batch profile of the ingest path (gunzip, JSON parse, validation, row building, store);
 // - GetInstanceMetricData over REST, p50, for one VM with 455 days of history (minutes kept 15
-//   days, 300 s rows 63 days, 3600 s rows 455 days): 1 day at 300, 63 days at 3600, 455 days at 86400;
+//   days, 300 s rows 63 days, 3600 s and 86400 s rows 455 days): 1 day at 300, 63 days at 3600, 455 days at 86400;
 // - bytes_per_vm_day per tier on disk (tables and their indexes, per row × rows per VM-day).
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,7 +52,7 @@ interface Result {
   p50_ms_1d_300: number;
   p50_ms_63d_3600: number;
   p50_ms_455d_86400: number;
-  bytes_per_vm_day: { '60': number; '300': number; '3600': number };
+  bytes_per_vm_day: { '60': number; '300': number; '3600': number; '86400': number };
   profile_ms_per_batch: { gunzip: number; json_parse: number; validate: number; rows: number; store: number };
   batches: number;
   vms_per_batch: number;
@@ -110,8 +110,8 @@ async function rawInsert(engine: 'sqlite' | 'postgres', db: string, payloads: Pa
 }
 
 async function bytesPerVmDay(engine: 'sqlite' | 'postgres', store: SqlStore, dbPath: string): Promise<Result['bytes_per_vm_day']> {
-  const tables = { '60': ['instance_minutes', 1440], '300': ['instance_5m', 288], '3600': ['instance_1h', 24] } as const;
-  const out = { '60': 0, '300': 0, '3600': 0 };
+  const tables = { '60': ['instance_minutes', 1440], '300': ['instance_5m', 288], '3600': ['instance_1h', 24], '86400': ['instance_1d', 1] } as const;
+  const out = { '60': 0, '300': 0, '3600': 0, '86400': 0 };
   for (const [tier, [table, perDay]] of Object.entries(tables) as [keyof typeof out, readonly [string, number]][]) {
     const rows = Number((await store.db.all(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
     let bytes: number;
@@ -203,6 +203,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
       }
       tiers.values(300);
       tiers.values(3600);
+      tiers.values(86400);
       const e = process.hrtime.bigint();
       await srv.store.ingest(parsed, { receivedAt: now });
       const f = process.hrtime.bigint();
@@ -340,7 +341,7 @@ async function main(): Promise<void> {
         `  CPU of this process per VM-minute (µs): ingest ${r.ingest_cpu_us_per_vm_minute}, raw ${r.raw_cpu_us_per_vm_minute}\n` +
         `  per batch (ms): gunzip ${r.profile_ms_per_batch.gunzip}, JSON parse ${r.profile_ms_per_batch.json_parse}, validation ${r.profile_ms_per_batch.validate}, rows ${r.profile_ms_per_batch.rows}, store ${r.profile_ms_per_batch.store}\n` +
         `  p50 ms: 1 d @300 ${r.p50_ms_1d_300}, 63 d @3600 ${r.p50_ms_63d_3600}, 455 d @86400 ${r.p50_ms_455d_86400}\n` +
-        `  bytes per VM-day: 60 s ${r.bytes_per_vm_day['60']}, 300 s ${r.bytes_per_vm_day['300']}, 3600 s ${r.bytes_per_vm_day['3600']}\n`,
+        `  bytes per VM-day: 60 s ${r.bytes_per_vm_day['60']}, 300 s ${r.bytes_per_vm_day['300']}, 3600 s ${r.bytes_per_vm_day['3600']}, 86400 s ${r.bytes_per_vm_day['86400']}\n`,
     );
   }
 }

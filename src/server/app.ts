@@ -153,13 +153,13 @@ export interface RunningServer {
 }
 
 /** Opens the store and master key the config names (shared by the server and the token CLI). */
-/** Days each tier is kept, from the server's config (defaults: Lightsail's 15, 63, 455). */
-export function retentionOf(config: Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays'>>): RetentionDays {
-  return { 60: config.retentionDays ?? 15, 300: config.retention5mDays ?? 63, 3600: config.retention1hDays ?? 455 };
+/** Days each tier is kept, from the server's config (defaults: Lightsail's 15, 63, 455; the daily tier as long as the hourly one). */
+export function retentionOf(config: Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays' | 'retention1dDays'>>): RetentionDays {
+  return { 60: config.retentionDays ?? 15, 300: config.retention5mDays ?? 63, 3600: config.retention1hDays ?? 455, 86400: config.retention1dDays ?? 455 };
 }
 
 export async function openBackend(
-  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays' | 'tsdb'>>,
+  config: Pick<ServerConfig, 'db' | 'keyFile' | 'pgPoolMax'> & Partial<Pick<ServerConfig, 'retentionDays' | 'retention5mDays' | 'retention1hDays' | 'retention1dDays' | 'tsdb'>>,
 ): Promise<{ store: Store; credentials: Credentials }> {
   const masterKey = loadOrCreateMasterKey(config.keyFile);
   const store = await openStore(config.db, { poolMax: config.pgPoolMax, retentionDays: retentionOf(config), tsdb: config.tsdb ?? null });
@@ -209,7 +209,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const days = retentionOf(config);
   const runRetention = (now = Date.now() / 1000) =>
-    store.retain(Math.floor(now - days[60] * 86400), { 300: Math.floor(now - days[300] * 86400), 3600: Math.floor(now - days[3600] * 86400) });
+    store.retain(Math.floor(now - days[60] * 86400), { 300: Math.floor(now - days[300] * 86400), 3600: Math.floor(now - days[3600] * 86400), 86400: Math.floor(now - days[86400] * 86400) });
   let retaining: Promise<unknown> = Promise.resolve();
   const tick = () => {
     // Retention runs on the lease holder only (on SQLite the only process).

@@ -10,6 +10,7 @@
 //   VMPULSE_RETENTION_DAYS         days of per-minute data kept                  default 15
 //   VMPULSE_RETENTION_5M_DAYS      days of 300 s tier data kept (>= the above)   default 63
 //   VMPULSE_RETENTION_1H_DAYS      days of 3600 s tier data kept (>= the above)  default 455
+//   VMPULSE_RETENTION_1D_DAYS      days of 86400 s tier data kept (>= the above) default 455
 //   VMPULSE_RETENTION_INTERVAL_S   seconds between retention runs                default 3600
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
@@ -38,9 +39,10 @@ export interface ServerConfig {
   maxBodyBytes: number;
   retentionDays: number;
   retentionIntervalS: number;
-  /** Days the 300 s and 3600 s tiers are kept (default 63 and 455). */
+  /** Days the 300 s, 3600 s and 86400 s tiers are kept (default 63, 455 and 455). */
   retention5mDays?: number;
   retention1hDays?: number;
+  retention1dDays?: number;
   logLevel: string;
   pgPoolMax: number;
   /** Console session lifetime; unset: VMPULSE_CONSOLE_SESSION_TTL_S (src/server/console/config.ts). */
@@ -66,6 +68,7 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_RETENTION_DAYS         per-minute data kept (default 15)
   VMPULSE_RETENTION_5M_DAYS      300 s tier kept (default 63)
   VMPULSE_RETENTION_1H_DAYS      3600 s tier kept (default 455)
+  VMPULSE_RETENTION_1D_DAYS      86400 s tier kept (default 455)
   VMPULSE_RETENTION_INTERVAL_S   retention run interval (default 3600)
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
@@ -94,9 +97,11 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
   const retentionDays = intVar(raw, 'VMPULSE_RETENTION_DAYS', 15, { min: 1, max: 3660 });
   const retention5mDays = intVar(raw, 'VMPULSE_RETENTION_5M_DAYS', 63, { min: 1, max: 3660 });
   const retention1hDays = intVar(raw, 'VMPULSE_RETENTION_1H_DAYS', 455, { min: 1, max: 3660 });
+  const retention1dDays = intVar(raw, 'VMPULSE_RETENTION_1D_DAYS', 455, { min: 1, max: 3660 });
   // A coarser tier is rebuilt from the finer rows of its bucket, and answers for what they no longer hold.
   if (retention5mDays < retentionDays) throw new ConfigError('VMPULSE_RETENTION_5M_DAYS', `VMPULSE_RETENTION_5M_DAYS (${retention5mDays}) must be at least VMPULSE_RETENTION_DAYS (${retentionDays})`);
   if (retention1hDays < retention5mDays) throw new ConfigError('VMPULSE_RETENTION_1H_DAYS', `VMPULSE_RETENTION_1H_DAYS (${retention1hDays}) must be at least VMPULSE_RETENTION_5M_DAYS (${retention5mDays})`);
+  if (retention1dDays < retention1hDays) throw new ConfigError('VMPULSE_RETENTION_1D_DAYS', `VMPULSE_RETENTION_1D_DAYS (${retention1dDays}) must be at least VMPULSE_RETENTION_1H_DAYS (${retention1hDays})`);
   const tsdbUrl = env.get('VMPULSE_TSDB_URL').asUrlString();
   const tsdbWrite = env.get('VMPULSE_TSDB_WRITE_URL').asUrlString();
   const tsdbRead = env.get('VMPULSE_TSDB_READ_URL').asUrlString();
@@ -113,6 +118,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     retentionDays,
     retention5mDays,
     retention1hDays,
+    retention1dDays,
     retentionIntervalS: intVar(raw, 'VMPULSE_RETENTION_INTERVAL_S', 3600, { min: 60, max: 86_400 }),
     logLevel: env.get('VMPULSE_SERVER_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     pgPoolMax: intVar(raw, 'VMPULSE_PG_POOL_MAX', 10, { min: 1, max: 1000 }),

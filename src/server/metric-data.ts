@@ -8,7 +8,10 @@
 // answered within the minute tier's retention (VMPULSE_RETENTION_DAYS); older than that the range
 // is answered from the 300 s tier, and older than the 300 s tier's retention from the 3600 s tier,
 // in whole buckets of that tier: an unaligned startTime or endTime there is rounded outward to
-// 5 minutes (or to the hour). Nothing is answered for ranges older than the 3600 s tier's retention.
+// 5 minutes (or to the hour). A period that is a multiple of 86400 reads whole days from the
+// 86400 s tier (statistics only: its rows keep no minute masks, so status checks use the hours),
+// and beyond the 3600 s tier's retention only whole days from it. Nothing else is answered for
+// ranges older than the 3600 s tier's retention.
 //
 // Buckets: the start time is rounded down to a multiple of `period` (epoch-aligned, as CloudWatch
 // does), and each datapoint covers [timestamp, timestamp + period) ∩ [startTime, endTime).
@@ -35,7 +38,7 @@ import { LightsailError } from './errors.js';
 import { agentWindowDelay } from './agent-windows.js';
 import { METRICS, STATISTICS, type MetricDef, type MetricName, type Statistic } from './metric-catalogue.js';
 export { METRICS, STATISTICS, type MetricName, type Statistic };
-import type { InstanceRow, MaskRow, SeriesTarget, Store, Tier, TimeSeriesStore } from './store/store.js';
+import type { InstanceRow, MaskRow, SeriesTarget, StatRow, Store, Tier, TimeSeriesStore } from './store/store.js';
 
 const STAT_KEY: Record<Statistic, 'minimum' | 'maximum' | 'sum' | 'average' | 'sampleCount'> = {
   Minimum: 'minimum',
@@ -171,8 +174,18 @@ function split(lo: number, hi: number, tiers: readonly Tier[]): Piece[] {
 /**
  * Which tier answers which part of [lo, hi) for a period, at time `now`, with the tiers kept
  * `days` days. Horizons are rounded up to whole hours, so pieces of two tiers never overlap.
+ * `day`: the 86400 s tier may answer (statistics; never the masks, which it does not keep).
  */
-export function planPieces(lo: number, hi: number, period: number, now: number, days: Record<Tier, number>): Piece[] {
+export function planPieces(lo: number, hi: number, period: number, now: number, days: Record<Tier, number>, opts: { day?: boolean } = {}): Piece[] {
+  // A day row holds every minute ever stored for its day, so it gives the same answer as any
+  // finer tiers would, wherever it is kept: the whole days of the range come from one day-tier
+  // piece (one statement, not one per finer tier's horizon), the partial days at the edges from
+  // the finer tiers.
+  if (opts.day === true && period % DAY === 0) {
+    const a = Math.max(ceilTo(lo, DAY), ceilTo(now - days[DAY] * DAY, DAY));
+    const b = floorTo(hi, DAY);
+    if (a < b) return coalesce([...planPieces(lo, a, period, now, days), { tier: DAY, from: a, to: b }, ...planPieces(b, hi, period, now, days)]);
+  }
   const use300 = period % 300 === 0;
   const use3600 = period % 3600 === 0;
   const coarse: Tier[] = use3600 ? [3600, 300] : [300];
@@ -190,7 +203,18 @@ export function planPieces(lo: number, hi: number, period: number, now: number, 
       if (b2 > Math.max(a2, h3600)) out.push({ tier: 3600, from: Math.max(a2, h3600), to: b2 });
     }
   }
-  return out.filter((p) => p.from < p.to).sort((x, y) => x.from - y.from);
+  return coalesce(out.filter((p) => p.from < p.to).sort((x, y) => x.from - y.from));
+}
+
+/** Adjacent pieces of one tier (either side of a finer tier's horizon) as one: one statement each. */
+function coalesce(pieces: Piece[]): Piece[] {
+  const out: Piece[] = [];
+  for (const p of pieces) {
+    const last = out[out.length - 1];
+    if (last && last.tier === p.tier && last.to === p.from) out[out.length - 1] = { tier: p.tier, from: last.from, to: p.to };
+    else out.push(p);
+  }
+  return out;
 }
 
 const popcount = (x: number): number => {
@@ -268,6 +292,47 @@ export async function statusBuckets(
   return out;
 }
 
+/**
+ * The datapoints of statRows answers, one list per piece: pieces are in time order and never
+ * overlap, each list ascends, so buckets arrive in non-decreasing order and equal ones are
+ * adjacent — one pass, no map, no sort (the per-datapoint allocations were most of a long
+ * answer's time after the SQL). Adds in the same order as addTo would.
+ */
+function mergeInOrder(parts: readonly StatRow[][], period: number, unit: string, stats: readonly Statistic[]): Datapoint[] {
+  const out: Datapoint[] = [];
+  let b = NaN;
+  let min = 0;
+  let max = 0;
+  let sum = 0;
+  let count = 0;
+  const flush = () => {
+    const d: Datapoint = { timestamp: b, unit };
+    for (const s of stats) d[STAT_KEY[s]] = s === 'Minimum' ? min : s === 'Maximum' ? max : s === 'Sum' ? sum : s === 'SampleCount' ? count : sum / count;
+    out.push(d);
+  };
+  for (const rows of parts) {
+    for (const r of rows) {
+      const t = floorTo(r.t, period);
+      if (t === b) {
+        if (r.min < min) min = r.min;
+        if (r.max > max) max = r.max;
+        sum += r.sum;
+        count += r.count;
+        continue;
+      }
+      if (t < b) throw new Error(`statRows out of order: ${t} after ${b}`);
+      if (!Number.isNaN(b)) flush();
+      b = t;
+      min = r.min;
+      max = r.max;
+      sum = r.sum;
+      count = r.count;
+    }
+  }
+  if (!Number.isNaN(b)) flush();
+  return out;
+}
+
 /** Which stored instance a request means: an id, unique across hosts unless agentId narrows it. */
 export async function resolveInstanceId(store: Store, instanceId: string, agentId?: string): Promise<InstanceRow> {
   const rows = (await store.findInstances({ id: instanceId })).filter((r) => agentId === undefined || r.agentId === agentId);
@@ -294,15 +359,15 @@ async function computeMetricData(store: Store, inst: InstanceRow, req: Omit<Metr
   // Minutes whose start lies in [startTime, endTime) count; the first bucket starts at the aligned start.
   const lo = Math.ceil(req.startTime / 60) * 60;
   const hi = v.to;
+  // Status checks come from minute masks, which the day tier does not keep (schema.ts).
   const pieces = planPieces(lo, hi, period, now, store.retentionDays);
+  const dayPieces = def.kind === 'status' ? pieces : planPieces(lo, hi, period, now, store.retentionDays, { day: true });
   const target = { agentId: inst.agentId, instanceId: inst.instanceId };
   const acc = new Map<number, Acc>();
 
   if (def.kind !== 'status') {
-    const parts = await Promise.all(pieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind, period)));
-    for (const rows of parts) {
-      for (const r of rows) addTo(acc, floorTo(Number(r.t), period), Number(r.min), Number(r.max), Number(r.sum), Number(r.count));
-    }
+    const parts = await Promise.all(dayPieces.map((p) => store.statRows(target, p.tier, p.from, p.to, def.stat, def.kind, period)));
+    return { metricName: v.metricName, datapoints: mergeInOrder(parts, period, def.unit, v.stats) };
   } else {
     // An agent with windows longer than a minute delivers its newest minutes up to a window late.
     const grace = (req.graceSeconds ?? 120) + agentWindowDelay(store, inst.agentId);

@@ -244,7 +244,7 @@ export function storeContract(f: EngineFactory): void {
       await s.ingest(p2, { receivedAt: now });
       await s.ingest(p2, { receivedAt: now });
       for (const metric of ['CPUUtilization', 'NetworkOut', 'NetworkIn', 'DiskReadBytes'] as MetricName[]) {
-        for (const period of [60, 300, 3600]) {
+        for (const period of [60, 300, 3600, 86400]) {
           const want = (await ask(s, metric, period, m - 3600, m + 3600, now, 'whole001')).datapoints;
           assert.is(want.length, 1, `${metric} ${period}: one datapoint`);
           for (const id of ['parts001', 'parts002']) same((await ask(s, metric, period, m - 3600, m + 3600, now, id)).datapoints, want, `${id} ${metric} ${period}`);
@@ -309,6 +309,16 @@ export function storeContract(f: EngineFactory): void {
           same((await ask(s, metricName, period, BASE, BASE + 2 * DAY, muchLater)).datapoints, reference(metricName, period, BASE, BASE + 2 * DAY, ref, firstMinute), `${metricName} ${period} at +100 d`);
         }
         assert.equal((await ask(s, metricName, 300, BASE, BASE + DAY, muchLater)).datapoints, [], `${metricName} 300 at +100 d`);
+      }
+      // 500 days later, with the day tier kept longer than the hour tier, only the 86400 s tier is left:
+      // it answers period 86400 the same (status checks need minute masks, which it does not keep).
+      const past = LAST + 500 * DAY;
+      await s.retain(past - 15 * DAY, { 300: past - 63 * DAY, 3600: past - 455 * DAY, 86400: past - 1000 * DAY });
+      assert.equal(await s.statRows({ agentId: AGENT, instanceId: VM }, 3600, FIRST, LAST, 'cpu', 'gauge', 3600), [], 'no 3600 s row is left');
+      assert.is(s.retentionDays[86400], 1000, 'the factory keeps the day tier 1,000 days');
+      for (const metricName of METRIC_NAMES) {
+        if (METRICS[metricName].kind === 'status') continue;
+        same((await ask(s, metricName, 86400, BASE, BASE + 2 * DAY, past)).datapoints, reference(metricName, 86400, BASE, BASE + 2 * DAY, ref, firstMinute), `${metricName} 86400 at +500 d`);
       }
     }),
   );

@@ -5,7 +5,7 @@
 // released: later changes are new versions.
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
 import { CONSOLE_MIGRATIONS } from '../console/migrations.js';
-import { AGENT_COLS, HOST_MINUTE_COLS_V1, HOST_TIER_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS_V1, INSTANCE_TIER_COLS, TIER_SECONDS, tierTable } from './schema.js';
+import { AGENT_COLS, HOST_MINUTE_COLS_V1, HOST_TIER_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS_V1, INSTANCE_TIER_COLS, tierTable, type TierSeconds } from './schema.js';
 import { colDefs, type Dialect, type SqlDb } from './sql.js';
 import { diskMinutesDdl } from './disk-minutes.js';
 
@@ -106,18 +106,7 @@ ALTER TABLE tokens_new RENAME TO tokens;
         `ALTER TABLE host_minutes ADD COLUMN parts ${d.type('int')} NOT NULL DEFAULT 1;`,
         `ALTER TABLE instance_minutes ADD COLUMN parts ${d.type('int')} NOT NULL DEFAULT 1;`,
       ];
-      for (const tier of TIER_SECONDS) {
-        for (const kind of ['host', 'instance'] as const) {
-          const table = tierTable(kind, tier);
-          const cols = kind === 'host' ? HOST_TIER_COLS : INSTANCE_TIER_COLS;
-          const key = kind === 'host' ? 'agent_id, bucket' : 'agent_id, instance_id, bucket';
-          out.push(`CREATE TABLE ${table} (
-  ${colDefs(d, cols, ['agent_id', 'instance_id', 'bucket', 'mask_lo', 'mask_hi'])},
-  PRIMARY KEY (${key})
-) ${pg(d) ? 'PARTITION BY RANGE (bucket)' : 'WITHOUT ROWID'};`);
-          if (!pg(d)) out.push(`CREATE INDEX ${table}_bucket ON ${table} (bucket);`);
-        }
-      }
+      for (const tier of [300, 3600] as const) out.push(...tierTablesDdl(d, tier));
       return out.join('\n');
     },
   },
@@ -126,7 +115,29 @@ ALTER TABLE tokens_new RENAME TO tokens;
     name: 'instance_disk_minutes: per virtual disk counters per minute (issue 19)',
     sql: (d) => diskMinutesDdl(d),
   },
+  {
+    // Filled from the 3600 s rows right after (SqlStore.migrate), so old history answers from it too.
+    version: 6,
+    name: '86400 s tier (issue 13)',
+    sql: (d) => tierTablesDdl(d, 86400).join('\n'),
+  },
 ];
+
+/** The host and instance tables of one tier (same columns for every tier; schema.ts). */
+function tierTablesDdl(d: Dialect, tier: TierSeconds): string[] {
+  const out: string[] = [];
+  for (const kind of ['host', 'instance'] as const) {
+    const table = tierTable(kind, tier);
+    const cols = kind === 'host' ? HOST_TIER_COLS : INSTANCE_TIER_COLS;
+    const key = kind === 'host' ? 'agent_id, bucket' : 'agent_id, instance_id, bucket';
+    out.push(`CREATE TABLE ${table} (
+  ${colDefs(d, cols, ['agent_id', 'instance_id', 'bucket', 'mask_lo', 'mask_hi'])},
+  PRIMARY KEY (${key})
+) ${pg(d) ? 'PARTITION BY RANGE (bucket)' : 'WITHOUT ROWID'};`);
+    if (!pg(d)) out.push(`CREATE INDEX ${table}_bucket ON ${table} (bucket);`);
+  }
+  return out;
+}
 
 export const MIGRATIONS: readonly Migration[] = [
   ...STORE_MIGRATIONS,

@@ -19,6 +19,9 @@ const PARTITIONED = [
   { table: 'instance_5m', span: 7 * DAY_SECONDS },
   { table: 'host_1h', span: 28 * DAY_SECONDS },
   { table: 'instance_1h', span: 28 * DAY_SECONDS },
+  // One row per VM-day: a partition per 28 days as the 3600 s tier's, so retention drops it as soon.
+  { table: 'host_1d', span: 28 * DAY_SECONDS },
+  { table: 'instance_1d', span: 28 * DAY_SECONDS },
 ] as const;
 export type PartitionedTable = (typeof PARTITIONED)[number]['table'];
 /** SQLite retention deletes at most this many rows per transaction, so ingest never waits long. */
@@ -41,8 +44,11 @@ export class Retention {
     return this.db.dialect.kind === 'postgres';
   }
 
-  /** PostgreSQL: creates the partitions (every partitioned table) covering the given minutes, and caches which exist. */
-  async ensurePartitions(minutes: Iterable<number>): Promise<string[]> {
+  /**
+   * PostgreSQL: creates the partitions (of every partitioned table, or of `only`) covering the
+   * given minutes, and caches which exist.
+   */
+  async ensurePartitions(minutes: Iterable<number>, only?: readonly PartitionedTable[]): Promise<string[]> {
     if (!this.partitioned) return [];
     const need = new Map<string, { table: string; start: number; span: number }>();
     const seen = new Set<number>();
@@ -51,6 +57,7 @@ export class Retention {
       if (seen.has(day)) continue;
       seen.add(day);
       for (const p of PARTITIONED) {
+        if (only && !only.includes(p.table)) continue;
         const start = floorTo(day, p.span);
         const id = `${p.table}:${start}`;
         if (!this.partitions.has(id)) need.set(id, { table: p.table, start, span: p.span });
@@ -88,7 +95,7 @@ export class Retention {
 
   /**
    * Drops data older than the cutoffs: minutes before `cutoff`, tier rows before `tiers[300]` /
-   * `tiers[3600]` (a tier without a cutoff is kept), batch ids received before `cutoff`. Cutoffs
+   * `tiers[3600]` / `tiers[86400]` (a tier without a cutoff is kept), batch ids received before `cutoff`. Cutoffs
    * are rounded down to whole hours, so a tier bucket never loses part of its minutes while it can
    * still be merged into. SQLite deletes in bounded chunks, each its own short transaction (ingest
    * runs between them); PostgreSQL drops whole partitions only (one straddling a cutoff stays until
@@ -102,6 +109,8 @@ export class Retention {
       instance_5m: tiers[300],
       host_1h: tiers[3600],
       instance_1h: tiers[3600],
+      host_1d: tiers[86400],
+      instance_1d: tiers[86400],
     };
     let deletedRows = 0;
     const dropped: string[] = [];

@@ -247,8 +247,12 @@ export const DAY_SECONDS = 86400;
  * = minute bucket + 60k; `mask_lo` bits 0..29, `mask_hi` bits 30..59): for hosts, the minutes that
  * have a host record; for instances, the minutes in which the VM was sampled. StatusCheckFailed
  * for any range is counted from the two masks.
+ *
+ * The 86400 s tier (issue 13: 455 days at period 86400 read 455 rows, not 10,920 hourly ones)
+ * has the same columns, but its masks stay 0: a day has 1,440 minutes, more than two integers
+ * hold, so status checks are never read from it (planPieces gives it to statistics only).
  */
-export const TIER_SECONDS = [300, 3600] as const;
+export const TIER_SECONDS = [300, 3600, 86400] as const;
 export type TierSeconds = (typeof TIER_SECONDS)[number];
 export const STAT_PARTS = ['min', 'max', 'sum', 'count'] as const;
 
@@ -283,4 +287,4 @@ export const INSTANCE_TIER_COLS: readonly Col[] = [
   { name: 'mask_hi', kind: 'int' },
   ...statCols(INSTANCE_TIER_STATS),
 ];
-export const tierTable = (kind: 'host' | 'instance', tier: TierSeconds): string => `${kind}_${tier === 300 ? '5m' : '1h'}`;
+export const tierTable = (kind: 'host' | 'instance', tier: TierSeconds): string => `${kind}_${tier === 300 ? '5m' : tier === 3600 ? '1h' : '1d'}`;

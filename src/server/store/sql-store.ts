@@ -90,7 +90,28 @@ export class SqlStore implements Store {
   async migrate(): Promise<number[]> {
     const applied = await migrate(this.db);
     if (applied.includes(4)) await this.rebuildAllTiers();
+    else if (applied.includes(6)) await this.rebuildDayTier();
     return applied;
+  }
+
+  /** Builds the 86400 s rows of every stored hour row (after migration 6, for hours stored before it). */
+  async rebuildDayTier(): Promise<void> {
+    for (const kind of ['host', 'instance'] as const) {
+      const r = await this.db.all(`SELECT MIN(bucket) AS lo, MAX(bucket) AS hi FROM ${tierTable(kind, 3600)}`);
+      if (r[0]?.lo === null || r[0]?.lo === undefined) continue;
+      const lo = floorTo(Number(r[0].lo), DAY_SECONDS);
+      const hi = Number(r[0].hi) + 3600;
+      const steps: number[] = [];
+      for (let m = lo; m < hi; m += DAY_SECONDS) steps.push(m);
+      // Only the day tier's: no empty minute partitions for days long past.
+      await this.retention.ensurePartitions(steps, [kind === 'host' ? 'host_1d' : 'instance_1d']);
+      // A month per transaction: one row per key and day, from at most 24 hour rows each.
+      for (let i = 0; i < steps.length; i += 28) {
+        const from = steps[i]!;
+        const to = Math.min(from + 28 * DAY_SECONDS, floorTo(hi - 1, DAY_SECONDS) + DAY_SECONDS);
+        await this.db.tx((e) => e.run(rebuildSql(kind, 86400, false), [from, to]));
+      }
+    }
   }
 
   /** Builds the tiers of every stored minute (after migration 4, for minutes stored before it). */

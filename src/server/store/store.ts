@@ -143,11 +143,11 @@ export interface MetadataStore {
 }
 
 /** The resolutions kept: minutes, and the 300 s and 3600 s tiers. */
-export type Tier = 60 | 300 | 3600;
+export type Tier = 60 | 300 | 3600 | 86400;
 export type RetentionDays = Record<Tier, number>;
 /** Lightsail's: 60 s data for 15 days, 300 s for 63 days, 3600 s for 455 days. */
-export const DEFAULT_RETENTION_DAYS: RetentionDays = { 60: 15, 300: 63, 3600: 455 };
-export type RetentionCutoffs = Partial<Record<300 | 3600, number>>;
+export const DEFAULT_RETENTION_DAYS: RetentionDays = { 60: 15, 300: 63, 3600: 455, 86400: 455 };
+export type RetentionCutoffs = Partial<Record<300 | 3600 | 86400, number>>;
 
 /** A host (agentId alone) or one of its instances. */
 export interface SeriesTarget {

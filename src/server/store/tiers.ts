@@ -1,4 +1,4 @@
-// The 300 s and 3600 s tiers: how a batch's minutes add to them, and how a bucket is rebuilt.
+// The 300 s, 3600 s and 86400 s tiers: how a batch's minutes add to them, and how a bucket is rebuilt.
 //
 // Exactness under merged minutes and replays. A minute stored for the first time adds to its
 // buckets what it holds (gauges: min/max/sum/count of its samples; totals: its value once; its
@@ -8,7 +8,9 @@
 // min/max/count cannot follow; so the buckets of such a minute are rebuilt from the minutes in the
 // same transaction. A replayed batch is a duplicate BatchID and adds nothing. Minute retention
 // deletes whole hours only and the server accepts no minute older than retention, so every
-// minute of a bucket being rebuilt is still there.
+// minute of a bucket being rebuilt is still there. A day bucket is rebuilt from its hour rows
+// (rebuilt just before it in the same transaction), not from minutes: minute retention may have
+// taken the day's first hours already, the 3600 s tier (kept longer) has them all.
 import type { Agg, HostWindow, InstanceWindow } from '../../ship/payload.js';
 import {
   HOST_TIER_COLS,
@@ -117,7 +119,8 @@ export class TierBatch {
         a = { row, at: head.length + 1 };
         m.set(rowId, a);
       }
-      if (maskBit) {
+      // The day tier keeps no masks (schema.ts): 1,440 bits do not fit.
+      if (maskBit && tier !== 86400) {
         const k = (minute - bucket) / 60;
         if (k < 30) a.row[a.at] = (a.row[a.at] as number) | (1 << k);
         else a.row[a.at + 1] = (a.row[a.at + 1] as number) | (1 << (k - 30));
@@ -188,6 +191,7 @@ export function tierMergeTail(kind: TierKind, tier: TierSeconds, d: Dialect): st
  * (parameters: key head values, from, to), else for every key (parameters: from, to).
  */
 export function rebuildSql(kind: TierKind, tier: TierSeconds, oneKey: boolean): string {
+  if (tier === 86400) return rebuildDaySql(kind, oneKey);
   const spec = tierSpec[kind];
   const table = tierTable(kind, tier);
   const head = spec.key.filter((k) => k !== 'bucket');
@@ -210,4 +214,20 @@ export function rebuildSql(kind: TierKind, tier: TierSeconds, oneKey: boolean): 
   const cols = spec.cols.map((c: Col) => c.name);
   const sets = cols.filter((c) => !spec.key.includes(c)).map((c) => `${c} = excluded.${c}`);
   return `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${sel.join(', ')} FROM ${spec.minutes} WHERE ${where} GROUP BY ${[...head, b].join(', ')} ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
+}
+
+/** As rebuildSql for the day tier: from the hour rows of [?, ?), which hold every statistic exactly (masks stay 0). */
+function rebuildDaySql(kind: TierKind, oneKey: boolean): string {
+  const spec = tierSpec[kind];
+  const head = spec.key.filter((k) => k !== 'bucket');
+  const b = '(bucket / 86400) * 86400';
+  const sel: string[] = [...head, `${b} AS bucket`, '0', '0'];
+  for (const s of spec.stats) {
+    const has = `${s}_count > 0`;
+    sel.push(`MIN(CASE WHEN ${has} THEN ${s}_min END)`, `MAX(CASE WHEN ${has} THEN ${s}_max END)`, `SUM(CASE WHEN ${has} THEN ${s}_sum END)`, `SUM(CASE WHEN ${has} THEN ${s}_count END)`);
+  }
+  const where = [...(oneKey ? head.map((h) => `${h} = ?`) : []), 'bucket >= ?', 'bucket < ?'].join(' AND ');
+  const cols = spec.cols.map((c: Col) => c.name);
+  const sets = cols.filter((c) => !spec.key.includes(c)).map((c) => `${c} = excluded.${c}`);
+  return `INSERT INTO ${tierTable(kind, 86400)} (${cols.join(', ')}) SELECT ${sel.join(', ')} FROM ${tierTable(kind, 3600)} WHERE ${where} GROUP BY ${[...head, b].join(', ')} ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
 }
