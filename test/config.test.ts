@@ -80,6 +80,8 @@ const SERVER_REFUSED: [string, string][] = [
   ['VMPULSE_RETENTION_INTERVAL_S', '0'],
   ['VMPULSE_RETENTION_DAYS', '0'],
   ['VMPULSE_RETENTION_DAYS', '100000'],
+  ['VMPULSE_RETENTION_1H_DAYS', '15'], // not more than the minutes' 15 days
+  ['VMPULSE_RETENTION_1D_DAYS', '100'], // fewer than the hours' 455 days
   ['VMPULSE_SERVER_MAX_BODY_BYTES', '0'],
   ['VMPULSE_PG_POOL_MAX', '0'],
   ['VMPULSE_SERVER_LISTEN', 'x:99999'],

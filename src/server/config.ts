@@ -100,6 +100,9 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
   const retention1dDays = intVar(raw, 'VMPULSE_RETENTION_1D_DAYS', 455, { min: 1, max: 3660 });
   // A coarser tier is rebuilt from the finer rows of its bucket, and answers for what they no longer hold.
   if (retention5mDays < retentionDays) throw new ConfigError('VMPULSE_RETENTION_5M_DAYS', `VMPULSE_RETENTION_5M_DAYS (${retention5mDays}) must be at least VMPULSE_RETENTION_DAYS (${retentionDays})`);
+  // A merged minute rebuilds its day from the day's hour rows: the hours of any day that still
+  // takes minutes must all be kept.
+  if (retention1hDays <= retentionDays) throw new ConfigError('VMPULSE_RETENTION_1H_DAYS', `VMPULSE_RETENTION_1H_DAYS (${retention1hDays}) must be more than VMPULSE_RETENTION_DAYS (${retentionDays}): a day is rebuilt from its hours`);
   if (retention1hDays < retention5mDays) throw new ConfigError('VMPULSE_RETENTION_1H_DAYS', `VMPULSE_RETENTION_1H_DAYS (${retention1hDays}) must be at least VMPULSE_RETENTION_5M_DAYS (${retention5mDays})`);
   if (retention1dDays < retention1hDays) throw new ConfigError('VMPULSE_RETENTION_1D_DAYS', `VMPULSE_RETENTION_1D_DAYS (${retention1dDays}) must be at least VMPULSE_RETENTION_1H_DAYS (${retention1hDays})`);
   const tsdbUrl = env.get('VMPULSE_TSDB_URL').asUrlString();
