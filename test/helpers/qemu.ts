@@ -28,7 +28,7 @@
 // /proc/<pid>/fdinfo/3 (`iff:\t<tap>`) does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,13 @@ export interface QemuOptions {
   tapByFd?: string;
   /** Run the (diskless) guest instead of stopping it with -S; it then uses CPU. */
   running?: boolean;
+  /**
+   * With `running`: boot a one-sector disk whose code only spins (`jmp $`), so that vCPU 0 runs
+   * at a full core from boot on, under KVM as under TCG. Without it a KVM guest's firmware burns a
+   * core for about a second, finds nothing to boot and halts: a CPU figure then depends on whether
+   * a reading saw that second.
+   */
+  spin?: boolean;
   /** Connect the TAP to a wire this helper serves (needs `running`; see the top of this file). */
   wire?: boolean;
   /** Default: testAccel() (`kvm` or `tcg`), checked against the vCPU thread names. */
@@ -97,7 +104,7 @@ function tapRxBytes(tap: string): number {
 const WIRE_HUB = ['-netdev', 'hubport,id=vpt-nic,hubid=0', '-device', 'virtio-net-pci,netdev=vpt-nic,romfile='];
 
 /** QEMU's argv; `wirePath` is the unix socket of the wire when `o.wire`. */
-export function qemuArgs(o: QemuOptions, uuid: string, wirePath?: string): string[] {
+export function qemuArgs(o: QemuOptions, uuid: string, wirePath?: string, spinImage?: string): string[] {
   const args = [
     '-name', `guest=${o.name},debug-threads=on`,
     '-uuid', uuid,
@@ -111,6 +118,7 @@ export function qemuArgs(o: QemuOptions, uuid: string, wirePath?: string): strin
     '-serial', 'none',
   ];
   if (!o.running) args.push('-S');
+  if (spinImage) args.push('-drive', `file=${spinImage},format=raw,if=ide,snapshot=on`);
   const netdev = o.tap ? 'n0' : 'hostnet0';
   if (o.tap) {
     args.push('-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`);
@@ -214,8 +222,19 @@ export async function startQemu(o: QemuOptions): Promise<Qemu> {
   if (o.tap && o.tapByFd) throw new Error('give tap or tapByFd, not both');
   if (o.wire && !(o.running && (o.tap || o.tapByFd))) throw new Error('a wire needs a TAP and a running VM');
   const uuid = o.uuid ?? randomUUID();
+  if (o.spin && !o.running) throw new Error('a spinning guest needs a running VM');
   const wire = o.wire ? await Wire.open() : undefined;
-  const args = qemuArgs(o, uuid, wire?.path);
+  const spinDir = o.spin ? mkdtempSync(join(tmpdir(), 'vpt-spin-')) : undefined;
+  if (spinDir) {
+    // A boot sector: `jmp $` (EB FE) and the 55 AA signature the firmware boots it by.
+    const img = Buffer.alloc(512);
+    img[0] = 0xeb;
+    img[1] = 0xfe;
+    img[510] = 0x55;
+    img[511] = 0xaa;
+    writeFileSync(join(spinDir, 'spin.raw'), img);
+  }
+  const args = qemuArgs(o, uuid, wire?.path, spinDir && join(spinDir, 'spin.raw'));
   const smp = o.smp ?? 2;
   const child = o.tapByFd
     ? spawn(tapfdExecBinary(), [o.tapByFd, String(TAP_FD), 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -227,11 +246,13 @@ export async function startQemu(o: QemuOptions): Promise<Qemu> {
       await killChild(child);
     } finally {
       await wire?.close();
+      if (spinDir) rmSync(spinDir, { recursive: true, force: true });
     }
   };
   if (child.pid === undefined) {
     await sleep(10);
     await wire?.close();
+    if (spinDir) rmSync(spinDir, { recursive: true, force: true });
     throw new Error(`could not start qemu: ${stderr}`);
   }
   const pid = child.pid;
