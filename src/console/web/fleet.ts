@@ -3,7 +3,7 @@
 import { get } from './api.js';
 import { announce, card, el, fmtAgo, fmtBytes, fmtPct, fmtRate, hostHref, vmHref } from './dom.js';
 import type { Page } from './page.js';
-import type { Fleet, FleetVm } from '../fleet-types.js';
+import type { Fleet, FleetVm } from '../json-types.js';
 
 export type { Fleet };
 

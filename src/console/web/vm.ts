@@ -6,6 +6,7 @@ import { get } from './api.js';
 import { chart } from './chart.js';
 import { el, fmtAgo, fmtBytes, fmtTime, hostHref } from './dom.js';
 import type { Page } from './page.js';
+import type { DiskTotal } from '../json-types.js';
 import { alarmStatesFor, type AlarmView } from './alarms.js';
 
 interface VmData {
@@ -14,15 +15,6 @@ interface VmData {
   metrics: Record<string, { unit: string; points: [number, number][] }>;
   /** Per virtual disk, added over [from, to) (the minutes kept: the range, or the minute tier's retention). */
   disks: { from: number; to: number; devices: DiskTotal[] };
-}
-
-interface DiskTotal {
-  device: string;
-  read_bytes: number;
-  write_bytes: number;
-  read_ops: number;
-  write_ops: number;
-  minutes: number;
 }
 
 const DISK_COLUMNS = [

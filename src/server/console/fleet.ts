@@ -2,7 +2,7 @@
 // host with its latest minute, and the fleet totals. Rates are per second over the window's seconds.
 import { SILENT_AFTER_S } from '../../console/ranges.js';
 import type { AgentRow, InstanceRow, LatestInstanceWindow, MinuteRow } from '../store/store.js';
-import type { Fleet, FleetHost, FleetVm } from '../../console/fleet-types.js';
+import type { Fleet, FleetHost, FleetVm } from '../../console/json-types.js';
 
 export type { Fleet, FleetHost, FleetVm };
 

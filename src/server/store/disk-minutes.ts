@@ -5,6 +5,7 @@
 // the other minutes by retention, read back per instance. No 300 s / 3600 s tiers and no
 // VictoriaMetrics series: with VictoriaMetrics these rows stay in SQLite/PostgreSQL.
 import type { InstanceWindow } from '../../ship/payload.js';
+import type { DiskTotal } from '../../console/json-types.js';
 import type { Col } from './schema.js';
 import type { Dialect, Exec, SqlDb, Value } from './sql.js';
 import { colDefs } from './sql.js';
@@ -74,17 +75,7 @@ export async function readDiskMinutes(db: SqlDb, agentId: string, instanceId: st
   }));
 }
 
-/** One disk's counters added over minutes (the console's VM page), by device name. */
-export interface DiskTotal {
-  device: string;
-  read_bytes: number;
-  write_bytes: number;
-  read_ops: number;
-  write_ops: number;
-  /** Minutes with a record of this disk. */
-  minutes: number;
-}
-
+/** The console's VM page: each disk's minutes added up, by device name. */
 export function diskTotals(rows: readonly DiskMinuteRow[]): DiskTotal[] {
   const by = new Map<string, DiskTotal>();
   for (const r of rows) {

@@ -1,5 +1,7 @@
-// The fleet page's JSON (GET /console/api/fleet): what the server builds (server/console/fleet.ts)
-// and the browser reads (console/web/fleet.ts). No imports: the browser build includes it too.
+// The console's JSON shapes shared by the server that builds them and the browser that reads them:
+// the fleet page (GET /console/api/fleet: server/console/fleet.ts, console/web/fleet.ts) and the VM
+// page's disks (server/store/disk-minutes.ts, console/web/vm.ts). No imports: the browser build
+// includes it too.
 
 export interface FleetVm {
   agent_id: string;
@@ -45,4 +47,15 @@ export interface Fleet {
   hosts: FleetHost[];
   vms: FleetVm[];
   totals: { hosts: number; silent_hosts: number; vms: number; running_vms: number; cpu: number | null; net_in: number; net_out: number };
+}
+
+/** One virtual disk's counters added over minutes (the VM page's disks table). */
+export interface DiskTotal {
+  device: string;
+  read_bytes: number;
+  write_bytes: number;
+  read_ops: number;
+  write_ops: number;
+  /** Minutes with a record of this disk. */
+  minutes: number;
 }
