@@ -55,7 +55,7 @@ export function agentConfig(source: NodeJS.ProcessEnv = process.env): AgentConfi
     windowSeconds,
     discoveryIntervalMs: intVar(env, 'VMPULSE_DISCOVERY_INTERVAL_MS', 30_000, { min: 100, max: 86_400_000 }),
     workers: intVar(env, 'VMPULSE_WORKERS', Math.min(4, availableParallelism()), { min: 1, max: 256 }),
-    vmsPerWorker: intVar(env, 'VMPULSE_VMS_PER_WORKER', 1000, { min: 1, max: 1_000_000 }),
+    vmsPerWorker: intVar(env, 'VMPULSE_VMS_PER_WORKER', 2000, { min: 1, max: 1_000_000 }),
     apiTimeoutMs: intVar(env, 'VMPULSE_HYPERVISOR_API_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
     devices: deviceConfig(source),
   };
