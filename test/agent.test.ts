@@ -143,14 +143,18 @@ s('200 stand-ins coming and going while ticks run: no fd leak, vanished VMs clos
   };
   try {
     const fdsBefore = fdCount();
-    const cfg = config({ intervalMs: 250, windowSeconds: 1, discoveryIntervalMs: 300 });
+    // One worker per 80 VMs, at most 3: the pool starts with one and grows while the 200 arrive.
+    const cfg = config({ intervalMs: 250, windowSeconds: 1, discoveryIntervalMs: 300, workers: 3, vmsPerWorker: 80 });
     let goneKeys: string[] = [];
     let goneAt = 0;
     await withAgent(cfg, async (agent, reports) => {
+      const othersAtStart = agent.instances().length;
+      if (othersAtStart <= 80) assert.is(agent.samplerPool.size, 1, `${othersAtStart} VMs at start`);
       for (let i = 0; i < 200; i += 20) await Promise.all(Array.from({ length: 20 }, (_, j) => start(i + j)));
       const mine = () => new Set(running.map((r) => r.pid));
       await waitFor(() => agent.instances().filter((v) => mine().has(v.vm.pid) && v.latest).length === 200, 30_000, 'all 200 sampled', 100);
       const sizes = agent.samplerPool.shardSizes();
+      assert.is(sizes.length, 3);
       assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `balanced shards ${sizes}`);
       // Half of them go away while ticks run.
       const leaving = running.splice(0, 100);

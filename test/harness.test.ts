@@ -262,6 +262,52 @@ test('VPT_BURN_DUTY=50 burns about half a CPU', async () => {
   }
 });
 
+/** voluntary_ctxt_switches of one thread: how often it blocked and was woken. */
+function voluntarySwitches(pid: number, tid: number): number {
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1]);
+}
+
+test('pulse mode: each pulse burns real CPU on the burner and writes into the TAP; nothing else wakes', async () => {
+  if (!(await needs('stand-in pulses', 'root', 'tun', 'cc'))) return;
+  const tap = uniqueTapName();
+  let s: Standin | undefined;
+  try {
+    // 2,500 bytes a pulse: frames of 1000, 1000 and 500.
+    s = await startStandin({ kind: 'crosvm', argv: ['run', '--net', `tap-name=${tap}`], threads: 2, burn: [0], taps: [tap], pulseMs: 50, pulseBurnUs: 2000, pulseTxBytes: 2500 });
+    const [burner, idle] = s.tids;
+    const reader = [...threadNames(s.pid)].find(([, name]) => name === 'vpt-tap-rx')![0];
+    const st0 = await s.status();
+    const q0 = schedstat(s.pid, burner);
+    const steal0 = hostStealSeconds();
+    const v0 = [burner, idle, reader].map((t) => voluntarySwitches(s!.pid, t));
+    const st1 = await waitFor(async () => {
+      const x = await s!.status();
+      return x.pulses >= st0.pulses + 20 ? x : undefined;
+    }, 20_000, '20 pulses', 100);
+    const q1 = schedstat(s.pid, burner);
+    const stolen = hostStealSeconds() - steal0;
+    const v1 = [burner, idle, reader].map((t) => voluntarySwitches(s!.pid, t));
+    const c = tapCounters(tap);
+    // Written by the main thread before it dumps the status: the TAP has exactly what it counts.
+    assert.is(st1.taps[0].written_bytes, st1.pulses * 2500);
+    assert.is(st1.taps[0].written_frames, st1.pulses * 3);
+    assert.is(st1.taps[0].write_errors, 0);
+    assert.is(c.rx_bytes, st1.taps[0].written_bytes);
+    assert.is(c.rx_packets, st1.taps[0].written_frames);
+    // Each burst is busy for 2 ms of wall clock: running, waiting for a CPU, or stolen.
+    const pulses = st1.pulses - st0.pulses;
+    const busy = q1.runS - q0.runS + (q1.waitS - q0.waitS) + stolen;
+    assert.ok(busy >= (pulses - 1) * 0.002 * 0.9, `burner busy ${busy} s over ${pulses} pulses`);
+    assert.ok(q1.runS - q0.runS > 0, 'the burner ran');
+    // The burner blocks once per pulse; the idle vCPU and the TAP reader never wake.
+    assert.ok(v1[0]! - v0[0]! >= pulses - 2 && v1[0]! - v0[0]! <= pulses + 2, `burner woke ${v1[0]! - v0[0]!} times in ${pulses} pulses`);
+    assert.is(v1[1]! - v0[1]!, 0, 'the idle vCPU thread woke');
+    assert.is(v1[2]! - v0[2]!, 0, 'the TAP reader woke with no frame to read');
+  } finally {
+    await s?.stop();
+  }
+});
+
 /** Resident and anonymous kB of each mapping of a process, from /proc/<pid>/smaps. */
 function mappings(pid: number): { rssKiB: number; anonKiB: number; sizeKiB: number }[] {
   const out: { rssKiB: number; anonKiB: number; sizeKiB: number }[] = [];

@@ -77,7 +77,7 @@ export class Agent implements AgentView {
     this.clockTicksPerSecond = constants.clockTicksPerSecond;
     this.windowSeconds = config.windowSeconds;
     this.discovery = new Discovery({ procRoot: config.procRoot, sysRoot: config.sysRoot, apiTimeoutMs: config.apiTimeoutMs });
-    this.pool = new SamplerPool({ size: config.workers, procRoot: config.procRoot, sysRoot: config.sysRoot, constants });
+    this.pool = new SamplerPool({ size: config.workers, vmsPerWorker: config.vmsPerWorker, procRoot: config.procRoot, sysRoot: config.sysRoot, constants });
     this.windows = new Windows(config.windowSeconds, config.intervalMs);
     this.hostSampler = new HostSampler(config.procRoot);
     this.emitter = new WindowEmitter(config.windowSeconds, this.registry, this.hostSampler, new NicDeltas(), () => this.physical);

@@ -9,7 +9,10 @@ export interface AgentConfig {
   readonly intervalMs: number;
   readonly windowSeconds: number;
   readonly discoveryIntervalMs: number;
+  /** The most sampler worker threads. */
   readonly workers: number;
+  /** One sampler worker per this many VMs, up to `workers` (absent: all of them from the start). */
+  readonly vmsPerWorker?: number;
   readonly apiTimeoutMs: number;
   /** Per-disk I/O and balloon rounds (collect/disks/config.ts); absent: no device rounds. */
   readonly devices?: DeviceConfig;
@@ -52,6 +55,7 @@ export function agentConfig(source: NodeJS.ProcessEnv = process.env): AgentConfi
     windowSeconds,
     discoveryIntervalMs: intVar(env, 'VMPULSE_DISCOVERY_INTERVAL_MS', 30_000, { min: 100, max: 86_400_000 }),
     workers: intVar(env, 'VMPULSE_WORKERS', Math.min(4, availableParallelism()), { min: 1, max: 256 }),
+    vmsPerWorker: intVar(env, 'VMPULSE_VMS_PER_WORKER', 2000, { min: 1, max: 1_000_000 }),
     apiTimeoutMs: intVar(env, 'VMPULSE_HYPERVISOR_API_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
     devices: deviceConfig(source),
   };

@@ -1,5 +1,6 @@
 // `npm run bench`: what sampling costs per VM per tick. Starts N stand-in VMs (crosvm stand-ins:
-// two sleeping vCPU-named threads and one real TAP each), discovers them with the real Discovery,
+// two vCPU-named threads and one real TAP each, in pulse mode: once a second vCPU 0 burns 100 µs
+// and a frame goes into the TAP, nothing wakes in between), discovers them with the real Discovery,
 // then for the same number of ticks (after the same warm-up ticks, which are not counted) runs:
 //   pool      the agent's SamplerPool (one task per shard per tick)
 //   inline    the same VmReaders on the main thread
@@ -10,7 +11,8 @@
 //   c-sysfs   the same C program on the old file set, 4 sysfs counters per TAP (11 files per VM):
 //             the floor the agent was measured against before, for the second figure
 //   raw       (for the breakdown) the same kept fds read from Node with KeptFile, nothing parsed
-//   agent     the real `vmpulse agent` process over the same stand-ins, every --interval-ms: its
+//   agent     the real `vmpulse agent` process (with the node flags of config/vmpulse-agent.service,
+//             at most --workers workers) over the same stand-ins, every --interval-ms: its
 //             own CPU (/proc/<pid>/stat, main thread and workers) per VM per tick, and its RSS
 //   process-exporter  a peer: Debian's prometheus-process-exporter following the same stand-ins
 //             (one group per VM, threads on, smaps off), scraped `ticks` times every --interval-ms
@@ -242,7 +244,7 @@ try {
   const nofile = raiseNofile(vmCount * 11 * (workers + 1) + 1000, say);
   const t0 = Date.now();
   await fleet.start(vmCount);
-  say(`started ${vmCount} stand-ins (2 vCPU threads, 1 TAP each) in ${Date.now() - t0} ms`);
+  say(`started ${vmCount} stand-ins (2 vCPU threads, 1 TAP each, pulse mode) in ${Date.now() - t0} ms`);
   const mine = new Set(fleet.members.map((m) => m.pid));
   const scan = await new Discovery({ ...roots }).scan();
   const vms = scan.all.filter((v) => mine.has(v.pid)).sort((a, b) => a.pid - b.pid);

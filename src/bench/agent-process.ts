@@ -2,10 +2,12 @@
 // pool, rates, windows, the host, its API), run over the bench's stand-ins. Its CPU comes from
 // its own /proc/<pid>/stat (utime + stime cover the main thread and every worker thread), over a
 // span of its own ticks counted by its /readyz; its RSS from /proc/<pid>/status at the end. It
-// ships nothing (no endpoint) and nothing scrapes it while it is measured.
+// ships nothing (no endpoint) and nothing scrapes it while it is measured. It runs with the node
+// flags of config/vmpulse-agent.service.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { distRoot } from '../paths.js';
+import { readFileSync } from 'node:fs';
+import { distRoot, repoRoot } from '../paths.js';
 import { cpuTicks, freePort, vmRssBytes } from './proc-usage.js';
 
 export interface AgentProcessRun {
@@ -31,12 +33,20 @@ export interface AgentProcessOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The node flags the shipped systemd unit starts the agent with (its ExecStart), so the bench measures the agent as deployed. */
+export function unitNodeFlags(): string[] {
+  const unit = readFileSync(join(repoRoot, 'config', 'vmpulse-agent.service'), 'utf8');
+  const words = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
+  const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
+  return node < 0 ? [] : words.slice(node + 1).filter((w) => w.startsWith('--'));
+}
+
 
 
 export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProcessRun> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [join(distRoot, 'src', 'cli.js'), 'agent'], {
+  const child = spawn(process.execPath, [...unitNodeFlags(), join(distRoot, 'src', 'cli.js'), 'agent'], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       VMPULSE_LISTEN: `127.0.0.1:${port}`,

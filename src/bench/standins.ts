@@ -1,9 +1,13 @@
 // Many stand-in VMs for the agent bench: the test suite's C stand-in (test/helpers/standin.c),
 // hard-linked once as `crosvm` so that discovery classifies it by its exe, each instance with two
-// sleeping threads named like crosvm's vCPU threads and one real TAP it creates itself through
-// TUNSETIFF (IPv6 off, then up; the device disappears with the process). Lighter than the test
-// helper on purpose: no status file and no temp dir per instance, and the READY pipe is closed
-// once read, so 1,000 stand-ins do not cost the bench 2,000 fds.
+// threads named like crosvm's vCPU threads and one real TAP it creates itself through TUNSETIFF
+// (IPv6 off, then up; the device disappears with the process). Lighter than the test helper on
+// purpose: no status file and no temp dir per instance, and the READY pipe is closed once read,
+// so 1,000 stand-ins do not cost the bench 2,000 fds.
+// They run in pulse mode (VPT_PULSE_MS): once a second, at a phase of their own, vCPU 0 really
+// burns PULSE_BURN_US of CPU and one frame goes into the TAP, so the agent reads counters that
+// move; between pulses every thread is blocked (futex, poll, sigtimedwait), so 1,000 stand-ins
+// cost about a thousand wake-ups a second, not the 100,000 of a 10 ms poll each.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -25,6 +29,11 @@ export function compileC(source: string, extraFlags: string[] = []): string {
   }
   return out;
 }
+
+/** The stand-ins' duty cycle: a pulse every PULSE_MS, PULSE_BURN_US of vCPU 0, PULSE_TX_BYTES into the TAP. */
+export const PULSE_MS = 1000;
+export const PULSE_BURN_US = 100;
+export const PULSE_TX_BYTES = 1000;
 
 export interface BenchStandin {
   readonly pid: number;
@@ -57,7 +66,16 @@ export class StandinFleet {
     const tap = this.tapName();
     const child = spawn(this.exe, ['run', '--cpus', '2', '--mem', '64', '--socket', join(this.dir, `vm${i}.sock`), '--net', `tap-name=${tap}`, '/kernel'], {
       argv0: this.exe,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', VPT_THREADS: '2', VPT_THREAD_NAME_FMT: 'crosvm_vcpu%d', VPT_TAPS: tap },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        VPT_THREADS: '2',
+        VPT_THREAD_NAME_FMT: 'crosvm_vcpu%d',
+        VPT_TAPS: tap,
+        VPT_BURN: '0',
+        VPT_PULSE_MS: String(PULSE_MS),
+        VPT_PULSE_BURN_US: String(PULSE_BURN_US),
+        VPT_PULSE_TX_BYTES: String(PULSE_TX_BYTES),
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     // Registered before READY so that cleanup finds it whatever happens next.

@@ -7,6 +7,8 @@
 // sends COUNT frames of SIZE bytes into IFNAME from an AF_PACKET socket (Node has no AF_PACKET).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -144,6 +146,12 @@ static const char *api_socket_path;
 static double burn_duty = 100;
 static long long tx_rate, tx_total;
 static long frame_size = 1000;
+// Pulse mode (VPT_PULSE_MS > 0): the only periodic wake-up is the main thread's, once per period;
+// it wakes the burning threads through one futex and writes into the TAPs itself, so that an idle
+// stand-in costs nothing between pulses (1,000 of them on 2 cores, for the agent bench).
+static long long pulse_ms, pulse_burn_us, pulse_tx_bytes;
+static unsigned pulse_gen;  // futex word: bumped once per pulse
+static long long pulses;
 
 static pid_t gettid_(void) { return (pid_t)syscall(SYS_gettid); }
 
@@ -181,8 +189,8 @@ static void write_status_json(FILE *f, int final) {
             ld(&t->write_errors), __atomic_load_n(&t->writer_done, __ATOMIC_RELAXED) ? "true" : "false",
             ld(&t->read_bytes), ld(&t->read_frames));
   }
-  fprintf(f, "],\"reading\":%s,\"api_requests\":%lld,\"touched_mb\":%ld}", reading_enabled ? "true" : "false",
-          ld(&api_requests), touched_mb);
+  fprintf(f, "],\"reading\":%s,\"api_requests\":%lld,\"touched_mb\":%ld,\"pulses\":%lld}",
+          reading_enabled ? "true" : "false", ld(&api_requests), touched_mb, ld(&pulses));
 }
 
 static void dump_status(int final) {
@@ -200,6 +208,26 @@ static void dump_status(int final) {
 
 // ---------------------------------------------------------------- vCPU-like threads
 
+static void burn_until(double until) {
+  volatile unsigned long long sink = 0;
+  while (now_s() < until) {
+    for (int i = 0; i < 1000; i++) sink += (unsigned long long)i * 2654435761u;
+  }
+}
+
+// A burning thread in pulse mode: blocked on the futex word, then busy for VPT_PULSE_BURN_US of
+// CPU per pulse (a real busy loop: the kernel accounts real CPU time to this thread).
+static void __attribute__((noreturn)) pulse_burner(void) {
+  unsigned seen = __atomic_load_n(&pulse_gen, __ATOMIC_ACQUIRE);
+  for (;;) {
+    syscall(SYS_futex, &pulse_gen, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+    unsigned now = __atomic_load_n(&pulse_gen, __ATOMIC_ACQUIRE);
+    if (now == seen) continue;  // spurious wake-up or EINTR
+    seen = now;
+    burn_until(now_s() + pulse_burn_us / 1e6);
+  }
+}
+
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   prctl(PR_SET_NAME, w->name, 0, 0, 0);
@@ -211,15 +239,12 @@ static void *worker_main(void *arg) {
   if (!w->burn || burn_duty <= 0) {
     for (;;) pause();
   }
+  if (pulse_ms > 0) pulse_burner();
   // Busy for duty% of every 10 ms period; a real busy loop, so the kernel accounts real CPU time.
   const double period = 0.010;
-  volatile unsigned long long sink = 0;
   for (;;) {
     double start = now_s();
-    double busy_until = start + period * burn_duty / 100.0;
-    while (now_s() < busy_until) {
-      for (int i = 0; i < 1000; i++) sink += (unsigned long long)i * 2654435761u;
-    }
+    burn_until(start + period * burn_duty / 100.0);
     if (burn_duty < 100) sleep_s(start + period - now_s());
   }
   return NULL;
@@ -266,26 +291,32 @@ static void open_tap(struct tap *t) {
 }
 
 static pthread_mutex_t read_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t read_cond = PTHREAD_COND_INITIALIZER;
 
 // Reading is checked and done under read_lock, so once set_reading(0) returns no frame is read
 // any more: tests can leave frames queued in the TAP and see that tx_bytes has not moved.
 static void set_reading(int on) {
   pthread_mutex_lock(&read_lock);
   reading_enabled = on;
+  pthread_cond_broadcast(&read_cond);
   pthread_mutex_unlock(&read_lock);
 }
 
+// Wakes only when a frame arrives (poll without a timeout) or reading is switched back on (the
+// condition variable): an idle TAP costs no wake-ups at all.
 static void *tap_reader(void *arg) {
   struct tap *t = arg;
   prctl(PR_SET_NAME, "vpt-tap-rx", 0, 0, 0);
   unsigned char buf[65536];
   for (;;) {
+    pthread_mutex_lock(&read_lock);
+    while (!reading_enabled) pthread_cond_wait(&read_cond, &read_lock);
+    pthread_mutex_unlock(&read_lock);
     struct pollfd p = {t->fd, POLLIN, 0};
-    if (poll(&p, 1, 10) <= 0) continue;
+    if (poll(&p, 1, -1) <= 0) continue;
     pthread_mutex_lock(&read_lock);
     if (!reading_enabled) {
       pthread_mutex_unlock(&read_lock);
-      sleep_s(0.005);
       continue;
     }
     ssize_t n = read(t->fd, buf, sizeof buf);  // the fd is non-blocking
@@ -334,6 +365,31 @@ static void *tap_writer(void *arg) {
   __atomic_store_n(&t->writer_done, 1, __ATOMIC_RELAXED);
   free(f);
   return NULL;
+}
+
+// One pulse: the burning threads woken through the futex, VPT_PULSE_TX_BYTES into every TAP.
+static void pulse(unsigned char *frame) {
+  add(&pulses, 1);
+  if (pulse_burn_us > 0) {
+    __atomic_add_fetch(&pulse_gen, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &pulse_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  }
+  for (int i = 0; i < ntaps && pulse_tx_bytes > 0; i++) {
+    struct tap *t = &taps[i];
+    for (long long left = pulse_tx_bytes; left > 0;) {
+      long long len = left < frame_size ? left : frame_size;
+      if (left - len > 0 && left - len < 14) len = left - 14;  // no tail under an Ethernet header
+      fill_frame(frame, (size_t)len, (uint32_t)ld(&t->written_frames));
+      ssize_t n = write(t->fd, frame, (size_t)len);
+      if (n != len) {
+        add(&t->write_errors, 1);
+        break;
+      }
+      left -= n;
+      add(&t->written_bytes, n);
+      add(&t->written_frames, 1);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- API socket
@@ -529,6 +585,12 @@ int main(int argc, char **argv) {
   if (frame_size < 28 || frame_size > 65535) die("VPT_TX_FRAME_SIZE must be 28..65535");
   if (tx_total > 0 && tx_total < 14) die("VPT_TX_TOTAL must be 0 or >= 14");
   reading_enabled = env_ll("VPT_READ_PAUSED", 0) ? 0 : 1;
+  pulse_ms = env_ll("VPT_PULSE_MS", 0);
+  pulse_burn_us = env_ll("VPT_PULSE_BURN_US", 0);
+  pulse_tx_bytes = env_ll("VPT_PULSE_TX_BYTES", 0);
+  if (pulse_ms < 0 || pulse_burn_us < 0 || pulse_tx_bytes < 0) die("VPT_PULSE_* must not be negative");
+  if (pulse_ms > 0 && pulse_burn_us >= pulse_ms * 1000) die("VPT_PULSE_BURN_US must be shorter than the pulse");
+  if (pulse_tx_bytes > 0 && pulse_tx_bytes < 14) die("VPT_PULSE_TX_BYTES must be 0 or >= 14");
 
   // Memory first, so READY means RSS has grown already.
   long mb = (long)env_ll("VPT_TOUCH_MB", 0);
@@ -605,9 +667,27 @@ int main(int argc, char **argv) {
   fflush(stdout);
   writers_go = 1;
 
+  // Pulses at a phase of their own (from the pid), so that stand-ins started together do not all
+  // wake in the same millisecond.
+  unsigned char *pulse_frame = pulse_ms > 0 ? malloc((size_t)frame_size + 64) : NULL;
+  double next_pulse = now_s() + (pulse_ms > 0 ? (double)(getpid() % pulse_ms) / 1000.0 : 0);
   for (;;) {
     siginfo_t si;
-    int sig = sigwaitinfo(&set, &si);
+    int sig;
+    if (pulse_ms > 0) {
+      double wait = next_pulse - now_s();
+      if (wait <= 0) {
+        pulse(pulse_frame);
+        next_pulse += pulse_ms / 1000.0;
+        if (next_pulse < now_s()) next_pulse = now_s() + pulse_ms / 1000.0;  // never catch up in a burst
+        continue;
+      }
+      struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
+      sig = sigtimedwait(&set, &si, &ts);
+      if (sig < 0) continue;  // EAGAIN: the pulse is due; EINTR: look again
+    } else {
+      sig = sigwaitinfo(&set, &si);
+    }
     if (sig == SIGUSR1) {
       dump_status(0);
     } else if (sig == SIGUSR2) {

@@ -19,6 +19,11 @@
 //   VPT_READ_PAUSED=1           start without reading frames the host sends into the TAPs
 //                               (SIGUSR2 starts reading, SIGWINCH stops it again)
 //   VPT_TOUCH_MB=M              allocate and touch M MiB before READY
+//   VPT_PULSE_MS=P              pulse mode, for many stand-ins at a low duty cycle: once every P ms
+//                               (at a phase taken from the pid) the main thread wakes, every
+//                               VPT_BURN thread burns VPT_PULSE_BURN_US µs (woken through one
+//                               futex, blocked on it otherwise) and VPT_PULSE_TX_BYTES are written
+//                               into every TAP; nothing else wakes between pulses
 //   VPT_API_SOCKET=path         serve HTTP/1.1 there: every GET → 200 + VPT_API_BODY_FILE's
 //                               content (re-read per request), other methods → 204
 //                               (or VPT_API_BODY_FILE.<path, '/' → '_'> when that file exists)
@@ -65,6 +70,9 @@ export interface StandinOptions {
   frameSize?: number;
   readPaused?: boolean;
   touchMiB?: number;
+  pulseMs?: number;
+  pulseBurnUs?: number;
+  pulseTxBytes?: number;
   apiSocket?: string;
   /** Body of every GET on the API socket (an object is JSON-encoded). */
   apiBody?: string | object;
@@ -100,6 +108,8 @@ export interface StandinStatus {
   reading: boolean;
   api_requests: number;
   touched_mb: number;
+  /** Pulses done so far (VPT_PULSE_MS). */
+  pulses: number;
 }
 
 export interface Standin {
@@ -153,6 +163,9 @@ export async function startStandin(opts: StandinOptions): Promise<Standin> {
   if (opts.frameSize !== undefined) env.VPT_TX_FRAME_SIZE = String(opts.frameSize);
   if (opts.readPaused) env.VPT_READ_PAUSED = '1';
   if (opts.touchMiB !== undefined) env.VPT_TOUCH_MB = String(opts.touchMiB);
+  if (opts.pulseMs !== undefined) env.VPT_PULSE_MS = String(opts.pulseMs);
+  if (opts.pulseBurnUs !== undefined) env.VPT_PULSE_BURN_US = String(opts.pulseBurnUs);
+  if (opts.pulseTxBytes !== undefined) env.VPT_PULSE_TX_BYTES = String(opts.pulseTxBytes);
   if (opts.apiSocket) {
     env.VPT_API_SOCKET = opts.apiSocket;
     const bodyFile = join(dir, 'api-body.json');
