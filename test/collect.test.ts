@@ -377,6 +377,13 @@ test('TAP: frames the host could not hand to the VM (its queue full) are tx_drop
 import fcntl, os, socket, struct, sys, time
 fd = os.open('/dev/net/tun', os.O_RDWR)
 fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'${tap}', 0x0002 | 0x1000))
+# The carrier is on once attached, but the kernel's linkwatch (rate-limited to about a second
+# between events) activates the TAP's qdisc later: frames sent before that are all dropped. It
+# sets operstate in the same step.
+t0 = time.time()
+while open('/sys/class/net/${tap}/operstate').read().strip() != 'up':
+    if time.time() - t0 > 10: sys.exit('operstate never came up')
+    time.sleep(0.01)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(('${tap}', 0))
 frame = b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x01' + b'\\x88\\xb5' + b'\\x00' * 86
