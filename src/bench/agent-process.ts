@@ -30,7 +30,6 @@ export interface AgentProcessOptions {
   started(child: ChildProcess): void;
 }
 
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The node flags the shipped systemd unit starts the agent with (its ExecStart), so the bench measures the agent as deployed. */
@@ -40,8 +39,6 @@ export function unitNodeFlags(): string[] {
   const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
   return node < 0 ? [] : words.slice(node + 1).filter((w) => w.startsWith('--'));
 }
-
-
 
 export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProcessRun> {
   const port = await freePort();

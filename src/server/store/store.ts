@@ -142,10 +142,10 @@ export interface MetadataStore {
   readonly alarms: AlertDb;
 }
 
-/** The resolutions kept: minutes, and the 300 s and 3600 s tiers. */
+/** The resolutions kept: minutes, and the 300 s, 3600 s and 86400 s tiers. */
 export type Tier = 60 | 300 | 3600 | 86400;
 export type RetentionDays = Record<Tier, number>;
-/** Lightsail's: 60 s data for 15 days, 300 s for 63 days, 3600 s for 455 days. */
+/** Lightsail's: 60 s data for 15 days, 300 s for 63 days, 3600 s for 455 days (and days as long as hours). */
 export const DEFAULT_RETENTION_DAYS: RetentionDays = { 60: 15, 300: 63, 3600: 455, 86400: 455 };
 export type RetentionCutoffs = Partial<Record<300 | 3600 | 86400, number>>;
 

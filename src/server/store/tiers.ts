@@ -193,7 +193,6 @@ export function tierMergeTail(kind: TierKind, tier: TierSeconds, d: Dialect): st
 export function rebuildSql(kind: TierKind, tier: TierSeconds, oneKey: boolean): string {
   if (tier === 86400) return rebuildDaySql(kind, oneKey);
   const spec = tierSpec[kind];
-  const table = tierTable(kind, tier);
   const head = spec.key.filter((k) => k !== 'bucket');
   const b = `(minute / ${tier}) * ${tier}`;
   const k = `((minute - ${b}) / 60)`;
@@ -202,18 +201,12 @@ export function rebuildSql(kind: TierKind, tier: TierSeconds, oneKey: boolean): 
   sel.push(`SUM(CASE WHEN ${spec.maskWhen} AND ${k} >= 30 THEN 1 << CAST(${k} - 30 AS INTEGER) ELSE 0 END)`);
   const gauges = kind === 'host' ? Object.values(HOST_TIER_GAUGES) : Object.values(INSTANCE_TIER_GAUGES);
   const totals = kind === 'host' ? Object.values(HOST_TIER_TOTALS) : Object.values(INSTANCE_TIER_TOTALS);
-  for (const g of gauges as string[]) {
-    const has = `${g}_count > 0`;
-    sel.push(`MIN(CASE WHEN ${has} THEN ${g}_min END)`, `MAX(CASE WHEN ${has} THEN ${g}_max END)`, `SUM(CASE WHEN ${has} THEN ${g}_sum END)`, `SUM(CASE WHEN ${has} THEN ${g}_count END)`);
-  }
+  for (const g of gauges as string[]) sel.push(...partsOfCounted(g));
   for (const v of totals as string[]) {
     const x = `CASE WHEN ${spec.contributes} THEN ${v} END`;
     sel.push(`MIN(${x})`, `MAX(${x})`, `SUM(${x})`, `COUNT(${x})`);
   }
-  const where = [...(oneKey ? head.map((h) => `${h} = ?`) : []), 'minute >= ?', 'minute < ?'].join(' AND ');
-  const cols = spec.cols.map((c: Col) => c.name);
-  const sets = cols.filter((c) => !spec.key.includes(c)).map((c) => `${c} = excluded.${c}`);
-  return `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${sel.join(', ')} FROM ${spec.minutes} WHERE ${where} GROUP BY ${[...head, b].join(', ')} ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
+  return upsertFrom(kind, tier, sel, spec.minutes, 'minute', oneKey, b);
 }
 
 /** As rebuildSql for the day tier: from the hour rows of [?, ?), which hold every statistic exactly (masks stay 0). */
@@ -222,12 +215,22 @@ function rebuildDaySql(kind: TierKind, oneKey: boolean): string {
   const head = spec.key.filter((k) => k !== 'bucket');
   const b = '(bucket / 86400) * 86400';
   const sel: string[] = [...head, `${b} AS bucket`, '0', '0'];
-  for (const s of spec.stats) {
-    const has = `${s}_count > 0`;
-    sel.push(`MIN(CASE WHEN ${has} THEN ${s}_min END)`, `MAX(CASE WHEN ${has} THEN ${s}_max END)`, `SUM(CASE WHEN ${has} THEN ${s}_sum END)`, `SUM(CASE WHEN ${has} THEN ${s}_count END)`);
-  }
-  const where = [...(oneKey ? head.map((h) => `${h} = ?`) : []), 'bucket >= ?', 'bucket < ?'].join(' AND ');
+  for (const st of spec.stats) sel.push(...partsOfCounted(st));
+  return upsertFrom(kind, 86400, sel, tierTable(kind, 3600), 'bucket', oneKey, b);
+}
+
+/** A coarser bucket's min, max, sum and count of a statistic from finer rows: those whose count is positive. */
+function partsOfCounted(stat: string): string[] {
+  const has = `${stat}_count > 0`;
+  return [`MIN(CASE WHEN ${has} THEN ${stat}_min END)`, `MAX(CASE WHEN ${has} THEN ${stat}_max END)`, `SUM(CASE WHEN ${has} THEN ${stat}_sum END)`, `SUM(CASE WHEN ${has} THEN ${stat}_count END)`];
+}
+
+/** INSERT of the tier's rows selected (`sel`, in column order) from `source` over [?, ?) of `time`, grouped per key and bucket `b`, replacing stored ones. */
+function upsertFrom(kind: TierKind, tier: TierSeconds, sel: readonly string[], source: string, time: string, oneKey: boolean, b: string): string {
+  const spec = tierSpec[kind];
+  const head = spec.key.filter((k) => k !== 'bucket');
+  const where = [...(oneKey ? head.map((h) => `${h} = ?`) : []), `${time} >= ?`, `${time} < ?`].join(' AND ');
   const cols = spec.cols.map((c: Col) => c.name);
   const sets = cols.filter((c) => !spec.key.includes(c)).map((c) => `${c} = excluded.${c}`);
-  return `INSERT INTO ${tierTable(kind, 86400)} (${cols.join(', ')}) SELECT ${sel.join(', ')} FROM ${tierTable(kind, 3600)} WHERE ${where} GROUP BY ${[...head, b].join(', ')} ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
+  return `INSERT INTO ${tierTable(kind, tier)} (${cols.join(', ')}) SELECT ${sel.join(', ')} FROM ${source} WHERE ${where} GROUP BY ${[...head, b].join(', ')} ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET ${sets.join(', ')}`;
 }
