@@ -27,7 +27,9 @@ export interface OutboxRow {
 
 /** What one evaluation pass of one alarm changes; committed together. */
 export interface PassWrite {
-  /** New or changed states (inserted or replaced). */
+  /** States of instances that had none (almost always absent from the table: written in bulk, merged if not). */
+  inserts: InstanceState[];
+  /** Changed states (replaced). */
   upserts: InstanceState[];
   /** Instances whose state is dropped (gone for good, or no longer matched). */
   removals: string[];
@@ -149,6 +151,9 @@ const HISTORY_COLS: [string, ColType][] = [
   ['reason', 'text'],
   ['datapoints', 'text'],
 ];
+const STATE_STORE_COLS = STATE_COLS.map(([name, t]) => ({ name, kind: t === 'text' ? ('text' as const) : ('int' as const) }));
+const STATE_UPSERT = `ON CONFLICT (alarm_name, instance_id) DO UPDATE SET agent_id = excluded.agent_id, instance_name = excluded.instance_name, state = excluded.state,
+         reason = excluded.reason, since_ms = excluded.since_ms, evaluated_ms = excluded.evaluated_ms`;
 const stateParams = (s: InstanceState): Param[] => [s.alarmName, s.instanceId, s.agentId, s.instanceName, s.state, s.reason, s.sinceMs, s.evaluatedMs];
 const OUTBOX_COLS: [string, ColType][] = [
   ['id', 'text'],
@@ -254,15 +259,10 @@ export class AlertDb {
       // An alarm deleted while its pass ran must not come back as orphan states.
       if ((await e.run('UPDATE alarms SET evaluated_ms = ? WHERE alarm_name = ?', [w.evaluatedMs, alarmName])) === 0) return;
       await whereIn(kind, e, 'DELETE FROM alarm_states WHERE alarm_name = ? AND', 'instance_id', [alarmName], w.removals);
-      await insertRows(
-        this.e,
-        e,
-        'alarm_states',
-        STATE_COLS,
-        w.upserts.map(stateParams),
-        `ON CONFLICT (alarm_name, instance_id) DO UPDATE SET agent_id = excluded.agent_id, instance_name = excluded.instance_name, state = excluded.state,
-         reason = excluded.reason, since_ms = excluded.since_ms, evaluated_ms = excluded.evaluated_ms`,
-      );
+      // A cold pass inserts a state per instance of the fleet: the store's bulk insert (COPY on
+      // PostgreSQL) under the upsert's fallback, then the changed states through the upsert.
+      await this.e.mergeRows(e, 'alarm_states', STATE_STORE_COLS, w.inserts.map(stateParams) as Value[][], STATE_UPSERT, 'instance_id');
+      await insertRows(this.e, e, 'alarm_states', STATE_COLS, w.upserts.map(stateParams), STATE_UPSERT);
       await insertRows(
         this.e,
         e,

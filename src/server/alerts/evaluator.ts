@@ -265,7 +265,7 @@ export class Evaluator {
     const heads = cache.map;
     const gen = ++this.generation;
 
-    const w: PassWrite = { upserts: [], removals: [], history: [], outbox: [], evaluatedMs: nowMs };
+    const w: PassWrite = { inserts: [], upserts: [], removals: [], history: [], outbox: [], evaluatedMs: nowMs };
     // One random draw per alarm pass, then increments: a cold pass over a fleet writes one history
     // row per instance, and a fresh random ULID each costs more than the row.
     const newId = monotonicFactory();
@@ -303,6 +303,7 @@ export class Evaluator {
     const byPos = cache.byPos;
     const nextPos: (Head | undefined)[] = [];
     const upPos: number[] = [];
+    const insPos: number[] = [];
     for (let i = 0; i < j.ids.length; i++) {
       const id = j.ids[i]!;
       const at = j.pos[i]!;
@@ -319,8 +320,14 @@ export class Evaluator {
       // A new state or a new instance: the full decision, with its reason.
       const d = evaluateAt(def, j.values, i * n, current);
       const inst = { instanceId: id, name: j.names[i]!, agentId: j.agents[i]! };
-      upPos.push(at);
-      w.upserts.push({ alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs });
+      const row = { alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs };
+      if (prev) {
+        upPos.push(at);
+        w.upserts.push(row);
+      } else {
+        insPos.push(at);
+        w.inserts.push(row);
+      }
       if (!prev) {
         // The starting INSUFFICIENT_DATA is a placeholder, not an observation. A newly matched
         // instance judged OK starts OK: its state row (reason, since) says so, and it is counted,
@@ -354,11 +361,14 @@ export class Evaluator {
     await this.o.db.applyPass(def.alarmName, w);
     // Committed: the states in memory follow the table.
     for (const id of w.removals) heads.delete(id);
-    w.upserts.forEach((u, x) => {
-      const h: Head = { instanceId: u.instanceId, agentId: u.agentId, instanceName: u.instanceName, state: u.state, sinceMs: u.sinceMs, seen: gen };
-      heads.set(u.instanceId, h);
-      nextPos[upPos[x]!] = h;
-    });
+    const written = (rows: readonly InstanceState[], pos: readonly number[]) =>
+      rows.forEach((u, x) => {
+        const h: Head = { instanceId: u.instanceId, agentId: u.agentId, instanceName: u.instanceName, state: u.state, sinceMs: u.sinceMs, seen: gen };
+        heads.set(u.instanceId, h);
+        nextPos[pos[x]!] = h;
+      });
+    written(w.inserts, insPos);
+    written(w.upserts, upPos);
     cache.byPos = nextPos;
     cache.evaluatedMs = nowMs;
     into.evaluated += stats.evaluated;
