@@ -344,9 +344,10 @@ for (const engine of ENGINES) {
             assert.is(d.state, evaluate(def, values, prev?.state ?? 'INSUFFICIENT_DATA').state, `${ctx}: ${def.alarmName} ${x.instanceId} at ${now}: state from the API's values`);
             if (!prev) {
               states.set(x.instanceId, { state: d.state });
-              // A new instance starting OK: its state row only (reason and since), no history.
+              // A new instance starting OK: its state row only (the decision's reason without its
+              // values, and since), no history.
               if (d.state === 'ALARM') want.push({ alarm: def.alarmName, id: x.instanceId, from: 'INSUFFICIENT_DATA', to: d.state, reason: d.reason, values: got.values });
-              else if (d.state === 'OK') startedOk.set(`${def.alarmName}/${x.instanceId}`, d.reason);
+              else if (d.state === 'OK') startedOk.set(`${def.alarmName}/${x.instanceId}`, d.reason.replace(/ \[[^\]]*\] were /, ' were '));
             } else if (d.state !== prev.state) {
               want.push({ alarm: def.alarmName, id: x.instanceId, from: prev.state, to: d.state, reason: d.reason, values: got.values });
               prev.state = d.state;

@@ -149,6 +149,38 @@ export function evaluateAt(rule: EvaluationRule, values: ArrayLike<number>, offs
   });
 }
 
+function fineReason(rule: EvaluationRule, b: number, g: number, shown: string): string {
+  const n = rule.evaluationPeriods;
+  const x = n - b - g;
+  const t = rule.treatMissingData;
+  const how = !x ? '' : t === 'breaching' ? ` (${x} missing, treated as breaching)` : t === 'notBreaching' ? ` (${x} missing, treated as not breaching)` : t === 'missing' ? ` (${x} missing)` : '';
+  return `Threshold Crossed: ${b} out of the last ${n} datapoints ${shown}were ${OP_TEXT[rule.comparisonOperator]} the threshold (${fmt(rule.threshold)})${how}; ${rule.datapointsToAlarm} needed for ALARM.`;
+}
+
+const startReasons = new WeakMap<EvaluationRule, string[]>();
+
+/**
+ * The reason of an instance that starts OK (decideState said OK from INSUFFICIENT_DATA): the
+ * decision's counts without its values, one string per (breaching, present) pair of the rule. A
+ * cold pass starts a whole fleet OK; one formatted string per instance and alarm cost more than
+ * judging it, and the values are in the instance's metrics. Transitions keep their values.
+ */
+export function startOkReason(rule: EvaluationRule, values: ArrayLike<number>, offset: number): string {
+  const n = rule.evaluationPeriods;
+  let b = 0;
+  let g = 0;
+  for (let i = offset; i < offset + n; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) continue;
+    if (breaches(rule.comparisonOperator, v, rule.threshold)) b++;
+    else g++;
+  }
+  let cache = startReasons.get(rule);
+  if (!cache) startReasons.set(rule, (cache = []));
+  const k = b * (n + 1) + g;
+  return (cache[k] ??= fineReason(rule, b, g, ''));
+}
+
 /** The decision and its reason; `at(k)` is period k of the N (0 = oldest), null = missing. */
 function decide(rule: EvaluationRule, current: AlarmState, at: (k: number) => number | null): Decision {
   const n = rule.evaluationPeriods;
@@ -180,10 +212,8 @@ function decide(rule: EvaluationRule, current: AlarmState, at: (k: number) => nu
       const how = t === 'breaching' && x ? ` (${x} missing, treated as breaching)` : '';
       return { ...base, state, reason: `Threshold Crossed: ${count} out of the last ${n} datapoints ${shown} were ${cmp}${how} (minimum ${m} datapoints for ALARM).` };
     }
-    case 'fine': {
-      const how = !x ? '' : t === 'breaching' ? ` (${x} missing, treated as breaching)` : t === 'notBreaching' ? ` (${x} missing, treated as not breaching)` : t === 'missing' ? ` (${x} missing)` : '';
-      return { ...base, state, reason: `Threshold Crossed: ${b} out of the last ${n} datapoints ${shown} were ${cmp}${how}; ${m} needed for ALARM.` };
-    }
+    case 'fine':
+      return { ...base, state, reason: fineReason(rule, b, g, `${shown} `) };
     case 'keepEmpty':
       return { ...base, state, reason: `No datapoints in the last ${n} periods; missing data is ignored, state kept.` };
     case 'insufficient':

@@ -22,7 +22,7 @@
 // states stay as they are until the agents' backfill arrives or the minute leaves the window.
 import { monotonicFactory } from 'ulid';
 import type { AlertDb, PassWrite, StateHead } from './db.js';
-import { decideState, evaluateAt } from './evaluate.js';
+import { decideState, evaluateAt, startOkReason } from './evaluate.js';
 import { notificationsFor, type Transition } from './notifications.js';
 import { StoreHealth } from './store-health.js';
 import { LeaseLoop } from './lease-loop.js';
@@ -317,30 +317,31 @@ export class Evaluator {
       const state = decideState(def, j.values, i * n, current);
       stats.evaluated++;
       if (prev && state === prev.state) continue;
-      // A new state or a new instance: the full decision, with its reason.
+      if (!prev && state === 'OK') {
+        // The starting INSUFFICIENT_DATA is a placeholder, not an observation. A newly matched
+        // instance judged OK starts OK: its state row (reason, since) says so, and it is counted,
+        // but it is neither history nor announced (a new fleet alarm, or a fleet seen for the
+        // first time, would otherwise write and send one OK per VM), and its reason gives the
+        // decision's counts without the values (startOkReason).
+        insPos.push(at);
+        w.inserts.push({ alarmName: def.alarmName, instanceId: id, agentId: j.agents[i]!, instanceName: j.names[i]!, state, reason: startOkReason(def, j.values, i * n), sinceMs: nowMs, evaluatedMs: nowMs });
+        stats.transitions++;
+        stats.entered.OK++;
+        continue;
+      }
+      // A new state, or a new instance not OK: the full decision, with its reason. Starting in
+      // ALARM is a transition like any other: history and notifications.
       const d = evaluateAt(def, j.values, i * n, current);
       const inst = { instanceId: id, name: j.names[i]!, agentId: j.agents[i]! };
       const row = { alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs };
       if (prev) {
         upPos.push(at);
         w.upserts.push(row);
+        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(valuesOf(i)), notify: true });
       } else {
         insPos.push(at);
         w.inserts.push(row);
-      }
-      if (!prev) {
-        // The starting INSUFFICIENT_DATA is a placeholder, not an observation. A newly matched
-        // instance judged OK starts OK: its state row (reason, since) says so, and it is counted,
-        // but it is neither history nor announced (a new fleet alarm, or a fleet seen for the
-        // first time, would otherwise write and send one OK per VM). Starting in ALARM is a
-        // transition like any other: history and notifications.
         if (d.state === 'ALARM') record({ inst, from: 'INSUFFICIENT_DATA', to: d.state, fromSinceMs: nowMs, reason: d.reason, datapoints: pointsOf(valuesOf(i)), notify: true });
-        else if (d.state === 'OK') {
-          stats.transitions++;
-          stats.entered.OK++;
-        }
-      } else {
-        record({ inst, from: prev.state, to: d.state, fromSinceMs: prev.sinceMs, reason: d.reason, datapoints: pointsOf(valuesOf(i)), notify: true });
       }
     }
 
