@@ -36,8 +36,13 @@ export class BenchClient {
     });
   }
 
+  /** The answer's status and text, once its last byte arrived. */
+  get(path: string): Promise<{ status: number; text: string }> {
+    return this.request('GET', path, {});
+  }
+
   async getJson(path: string): Promise<{ status: number; body: unknown }> {
-    const r = await this.request('GET', path, {});
+    const r = await this.get(path);
     return { status: r.status, body: JSON.parse(r.text) };
   }
 
