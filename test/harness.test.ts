@@ -287,13 +287,20 @@ test('pulse mode: each pulse burns real CPU on the burner and writes into the TA
     const q1 = schedstat(s.pid, burner);
     const stolen = hostStealSeconds() - steal0;
     const v1 = [burner, idle, reader].map((t) => voluntarySwitches(s!.pid, t));
-    const c = tapCounters(tap);
     // Written by the main thread before it dumps the status: the TAP has exactly what it counts.
-    assert.is(st1.taps[0].written_bytes, st1.pulses * 2500);
-    assert.is(st1.taps[0].written_frames, st1.pulses * 3);
-    assert.is(st1.taps[0].write_errors, 0);
-    assert.is(c.rx_bytes, st1.taps[0].written_bytes);
-    assert.is(c.rx_packets, st1.taps[0].written_frames);
+    // Pulses go on meanwhile (every 50 ms), so the kernel's counters are read between two statuses
+    // of the same pulse count.
+    const [c, st2] = await waitFor(async () => {
+      const a = await s!.status();
+      const counters = tapCounters(tap);
+      const b = await s!.status();
+      return a.pulses === b.pulses ? ([counters, b] as const) : undefined;
+    }, 10_000, 'TAP counters read between two pulses', 5);
+    assert.is(st2.taps[0].written_bytes, st2.pulses * 2500);
+    assert.is(st2.taps[0].written_frames, st2.pulses * 3);
+    assert.is(st2.taps[0].write_errors, 0);
+    assert.is(c.rx_bytes, st2.taps[0].written_bytes);
+    assert.is(c.rx_packets, st2.taps[0].written_frames);
     // Each burst is busy for 2 ms of wall clock: running, waiting for a CPU, or stolen.
     const pulses = st1.pulses - st0.pulses;
     const busy = q1.runS - q0.runS + (q1.waitS - q0.waitS) + stolen;
