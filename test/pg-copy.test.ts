@@ -36,12 +36,22 @@ const COLS: Col[] = [
   { name: 'r', kind: 'real' },
 ];
 
-test('round trip through PostgreSQL: escapes, edges, a field over a chunk, many chunks', async () => {
-  if (!(await engineReady('postgres', 'pg-copy round trip'))) return;
+/** A throwaway database holding table t (the columns of COLS, k its key), dropped after fn. */
+async function withTable(name: string, fn: (db: PgDb) => Promise<void>): Promise<void> {
+  if (!(await engineReady('postgres', name))) return;
   const t = await createTestDb('postgres');
   const db = PgDb.open(t.db, { poolMax: 2 });
   try {
     await db.exec('CREATE TABLE t (k text PRIMARY KEY, s text, i bigint, r double precision)');
+    await fn(db);
+  } finally {
+    await db.close();
+    await t.drop();
+  }
+}
+
+test('round trip through PostgreSQL: escapes, edges, a field over a chunk, many chunks', () =>
+  withTable('pg-copy round trip', async (db) => {
     const big = 'ü\t🙂\\'.repeat(40_000); // 160,000 UTF-16 units, ~360 kB of UTF-8
     const rows: Value[][] = [
       ['tabs', 'a\tb\nc\r\\N\\', -(2 ** 53 - 1), -0],
@@ -63,18 +73,10 @@ test('round trip through PostgreSQL: escapes, edges, a field over a chunk, many 
       if (typeof r[3] === 'number' && Number.isNaN(r[3])) assert.ok(Number.isNaN(got[3] as number), 'NaN');
       else assert.ok(Object.is(got[3], r[3]), `double of ${r[0]}: ${String(got[3])} vs ${String(r[3])}`);
     }
-  } finally {
-    await db.close();
-    await t.drop();
-  }
-});
+  }));
 
-test('a value of the wrong kind fails the COPY and stores nothing; a stored key goes through the upsert', async () => {
-  if (!(await engineReady('postgres', 'pg-copy errors and merge'))) return;
-  const t = await createTestDb('postgres');
-  const db = PgDb.open(t.db, { poolMax: 2 });
-  try {
-    await db.exec('CREATE TABLE t (k text PRIMARY KEY, s text, i bigint, r double precision)');
+test('a value of the wrong kind fails the COPY and stores nothing; a stored key goes through the upsert', () =>
+  withTable('pg-copy errors and merge', async (db) => {
     const bad: Value[][] = [
       ['a', 'x', 1, 1],
       ['b', 'x', 1.25, 1],
@@ -91,10 +93,6 @@ test('a value of the wrong kind fails the COPY and stores nothing; a stored key 
     assert.ok(merged.some((r) => r.k === 'a'), 'the stored key is reported merged');
     const back = Object.fromEntries((await db.rows('SELECT k, s FROM t ORDER BY k')).map((r) => [r[0], r[1]]));
     assert.equal(back, { a: 'first+second', c: 'new' });
-  } finally {
-    await db.close();
-    await t.drop();
-  }
-});
+  }));
 
 test.run();
