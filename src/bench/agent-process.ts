@@ -72,7 +72,8 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProc
     const m = /^vmpulse_agent_vms_observed (\d+)$/m.exec(text);
     return m ? Number(m[1]) : 0;
   };
-  const deadline = Date.now() + 120_000;
+  // Start-up and discovery, then the warm-up and measured ticks at their interval, with room for overruns.
+  const deadline = Date.now() + 120_000 + 2 * (o.warmupTicks + o.ticks) * o.intervalMs;
   const waitTicks = async (atLeast: number) => {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`vmpulse agent exited with ${child.exitCode}: ${logs}`);
