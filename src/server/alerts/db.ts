@@ -26,11 +26,11 @@ export interface OutboxRow {
 }
 
 /** What one evaluation pass of one alarm changes; committed together. */
-export interface PassWrite {
+export interface PassWrite<S extends InstanceState = InstanceState> {
   /** States of instances that had none (almost always absent from the table: written in bulk, merged if not). */
-  inserts: InstanceState[];
+  inserts: S[];
   /** Changed states (replaced). */
-  upserts: InstanceState[];
+  upserts: S[];
   /** Instances whose state is dropped (gone for good, or no longer matched). */
   removals: string[];
   history: HistoryEntry[];

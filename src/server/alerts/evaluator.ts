@@ -86,6 +86,8 @@ const emptyStats = (): PassStats => ({
 
 /** A current state as the evaluator keeps it; `seen` = the last pass generation that judged it. */
 type Head = StateHead & { seen: number };
+/** A state row of a pass, which becomes a head once committed. */
+type Row = InstanceState & { seen: number };
 interface HeadCache {
   /** The alarm row's evaluated_ms and created_ms when these states were last known to be the table's. */
   evaluatedMs: number | null;
@@ -265,7 +267,7 @@ export class Evaluator {
     const heads = cache.map;
     const gen = ++this.generation;
 
-    const w: PassWrite = { inserts: [], upserts: [], removals: [], history: [], outbox: [], evaluatedMs: nowMs };
+    const w: PassWrite<Row> = { inserts: [], upserts: [], removals: [], history: [], outbox: [], evaluatedMs: nowMs };
     // One random draw per alarm pass, then increments: a cold pass over a fleet writes one history
     // row per instance, and a fresh random ULID each costs more than the row.
     const newId = monotonicFactory();
@@ -324,7 +326,7 @@ export class Evaluator {
         // first time, would otherwise write and send one OK per VM), and its reason gives the
         // decision's counts without the values (startOkReason).
         insPos.push(at);
-        w.inserts.push({ alarmName: def.alarmName, instanceId: id, agentId: j.agents[i]!, instanceName: j.names[i]!, state, reason: startOkReason(def, j.values, i * n), sinceMs: nowMs, evaluatedMs: nowMs });
+        w.inserts.push({ alarmName: def.alarmName, instanceId: id, agentId: j.agents[i]!, instanceName: j.names[i]!, state, reason: startOkReason(def, j.values, i * n), sinceMs: nowMs, evaluatedMs: nowMs, seen: gen });
         stats.transitions++;
         stats.entered.OK++;
         continue;
@@ -333,7 +335,7 @@ export class Evaluator {
       // ALARM is a transition like any other: history and notifications.
       const d = evaluateAt(def, j.values, i * n, current);
       const inst = { instanceId: id, name: j.names[i]!, agentId: j.agents[i]! };
-      const row = { alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs };
+      const row: Row = { alarmName: def.alarmName, instanceId: id, agentId: inst.agentId, instanceName: inst.name, state: d.state, reason: d.reason, sinceMs: nowMs, evaluatedMs: nowMs, seen: gen };
       if (prev) {
         upPos.push(at);
         w.upserts.push(row);
@@ -362,11 +364,13 @@ export class Evaluator {
     await this.o.db.applyPass(def.alarmName, w);
     // Committed: the states in memory follow the table.
     for (const id of w.removals) heads.delete(id);
-    const written = (rows: readonly InstanceState[], pos: readonly number[]) =>
+    // The written rows become the heads (no second object per state; a cold pass writes one per
+    // instance), without their reason, which only the table keeps.
+    const written = (rows: readonly Row[], pos: readonly number[]) =>
       rows.forEach((u, x) => {
-        const h: Head = { instanceId: u.instanceId, agentId: u.agentId, instanceName: u.instanceName, state: u.state, sinceMs: u.sinceMs, seen: gen };
-        heads.set(u.instanceId, h);
-        nextPos[pos[x]!] = h;
+        u.reason = '';
+        heads.set(u.instanceId, u);
+        nextPos[pos[x]!] = u;
       });
     written(w.inserts, insPos);
     written(w.upserts, upPos);
