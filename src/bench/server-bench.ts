@@ -33,6 +33,8 @@ import { TierBatch } from '../server/store/tiers.js';
 import { parsePayload, payloadValidator } from '../server/validate.js';
 import type { Payload } from '../ship/payload.js';
 import { profiler } from './profile.js';
+import { batch, instance, pct, post, window } from './synthetic.js';
+import { BenchClient, packBodies } from './http-client.js';
 
 const PG_URL = process.env.VMPULSE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const INSTANCES_PER_BATCH = Number(process.env.VMPULSE_BENCH_INSTANCES ?? 500);
@@ -46,8 +48,6 @@ const PROFILE_AT = process.argv.indexOf('--profile');
 const PROFILE_DIR = PROFILE_AT > 0 ? (process.argv[PROFILE_AT + 1] ?? null) : null;
 const DAY = 86400;
 
-import { batch, instance, pct, post, window } from './synthetic.js';
-import { BenchClient, packBodies } from './http-client.js';
 interface Result {
   engine: 'sqlite' | 'postgres';
   ingest_vm_minutes_per_s: number;
