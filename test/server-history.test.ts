@@ -99,5 +99,34 @@ for (const engine of ENGINES) {
     }),
   );
 
+  t('1d over whole days (from the day tier) equals the same days computed from the minutes sent, a merged minute included', () =>
+    withServer(engine, 'v3 history whole days', async (s) => {
+      // Three whole UTC days before today: a few minutes each, spread over the day.
+      const today = Math.floor(nowMinute() / 86400) * 86400;
+      const sent: { m: number; cpu: number[]; ram: number; netIn: number }[] = [];
+      for (let d = 3; d >= 1; d--) for (const at of [0, 61, 600, 777, 1439]) sent.push({ m: today - d * 86400 + at * 60, cpu: [d + at / 100, 2 * d], ram: 30 + d + (at % 5), netIn: 100 * d + at });
+      const r = await ingest(s.url, s.agent.secret, payload({ Stats: sent.map((x) => hostWindow(x.m, { CPU: agg(x.cpu), RAM: agg([x.ram]), NetIn: x.netIn })) }));
+      assert.is(r.status, 200, r.text);
+      // The first minute of the middle day again, in a second part: merged after its day row exists.
+      const second = today - 2 * 86400;
+      await ingest(s.url, s.agent.secret, payload({ Stats: [hostWindow(second, { CPU: agg([95]), RAM: null, NetIn: 3 })] }));
+
+      const res = await request(`${s.url}/v1/servers/agent-1/metrics?from=${today - 3 * 86400}&to=${today}&interval=1d`, { secret: s.reader.secret });
+      assert.is(res.status, 200, res.text);
+      const data = res.body.data as Record<string, number>[];
+      assert.equal(
+        data.map((p) => p.timestamp),
+        [3, 2, 1].map((d) => today - d * 86400),
+      );
+      for (const p of data) {
+        const day = sent.filter((x) => x.m >= p.timestamp! && x.m < p.timestamp! + 86400);
+        const cpu = day.flatMap((x) => x.cpu).concat(p.timestamp === second ? [95] : []);
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        const want = { cpu: mean(cpu), ram: mean(day.map((x) => x.ram)), net_in: day.reduce((a, x) => a + x.netIn, 0) + (p.timestamp === second ? 3 : 0) };
+        for (const [k, v] of Object.entries(want)) assert.ok(Math.abs(p[k]! - v) <= 1e-9 * Math.max(1, Math.abs(v)), `day ${p.timestamp} ${k}: ${p[k]} ≠ ${v}`);
+      }
+    }),
+  );
+
   t.run();
 }
