@@ -149,7 +149,7 @@ export class PgDb extends PgExec implements SqlDb {
   }
 
   /**
-   * A plain COPY costs much less than the upsert with RETURNING (and about half an INSERT of the
+   * A plain COPY costs much less than the upsert with RETURNING (a third to a half of an INSERT of the
    * same rows), and rows are almost always new. It runs under a savepoint: a key stored already
    * (or inserted meanwhile by a concurrent transaction, which the COPY waits for) fails it whole,
    * and then the upsert runs and its RETURNING says which rows were merged.
