@@ -4,6 +4,7 @@
 // one migration registry. Every evaluation pass of one alarm commits in one transaction, so a crash
 // leaves either the old states or the new states with their history and outbox rows, never a
 // state change without its notification.
+import type { Col } from '../store/schema.js';
 import type { Exec, Row, SqlDb, Value } from '../store/sql.js';
 import type { AlarmDefinition, AlarmSource, AlarmState, HistoryEntry, InstanceState, StoredAlarm } from './types.js';
 
@@ -94,6 +95,11 @@ type ColType = 'text' | 'bigint' | 'int';
 /** Rows per PostgreSQL INSERT: bounds the one JSON parameter (a history row is about 0.5 kB). */
 const PG_CHUNK = 10000;
 
+/** The alarm tables' columns as the store's (text, or bigint for every number). */
+function storeCols(cols: readonly [string, ColType][]): Col[] {
+  return cols.map(([name, t]) => ({ name, kind: t === 'text' ? 'text' : 'int' }));
+}
+
 /**
  * Many rows of one shape. PostgreSQL: ONE JSON parameter per PG_CHUNK rows (an array of row arrays,
  * serialised by V8's JSON.stringify), read as jsonb (parsed once; a json value is scanned again for
@@ -105,7 +111,7 @@ const PG_CHUNK = 10000;
 async function insertRows(db: SqlDb, e: Exec, table: string, cols: readonly [string, ColType][], rows: Param[][], tail = ''): Promise<void> {
   if (!rows.length) return;
   if (db.dialect.kind === 'sqlite') {
-    await db.insertRows(e, table, cols.map(([name, t]) => ({ name, kind: t === 'text' ? 'text' : 'int' })), rows as Value[][], tail);
+    await db.insertRows(e, table, storeCols(cols), rows as Value[][], tail);
     return;
   }
   const names = cols.map((c) => c[0]).join(', ');
@@ -151,7 +157,7 @@ const HISTORY_COLS: [string, ColType][] = [
   ['reason', 'text'],
   ['datapoints', 'text'],
 ];
-const STATE_STORE_COLS = STATE_COLS.map(([name, t]) => ({ name, kind: t === 'text' ? ('text' as const) : ('int' as const) }));
+const STATE_STORE_COLS = storeCols(STATE_COLS);
 const STATE_UPSERT = `ON CONFLICT (alarm_name, instance_id) DO UPDATE SET agent_id = excluded.agent_id, instance_name = excluded.instance_name, state = excluded.state,
          reason = excluded.reason, since_ms = excluded.since_ms, evaluated_ms = excluded.evaluated_ms`;
 const stateParams = (s: InstanceState): Param[] => [s.alarmName, s.instanceId, s.agentId, s.instanceName, s.state, s.reason, s.sinceMs, s.evaluatedMs];
