@@ -1,8 +1,8 @@
 // A host's history in the HetrixTools v3 style: one point per interval (1m, 1h or 1d) with
 // snake_case fields — cpu, ram, disk, load_1, iowait (averages over the interval's samples, percent
 // or load) and net_in, net_out (bytes over the interval) — answered from the tiers exactly as
-// GetInstanceMetricData is (planPieces; 1d from the day tier for whole days). An interval with no host record has no point; a field
-// with no data in a point is null.
+// GetInstanceMetricData is (planPieces; 1d from the day tier for whole days). An interval with no
+// host record has no point; a field with no data in a point is null.
 import { ApiError } from './errors.js';
 import { addTo, planPieces, type Acc } from './metric-data.js';
 import { HOST_TIER_GAUGES, HOST_TIER_TOTALS } from './store/schema.js';
@@ -63,9 +63,10 @@ export async function hostHistory(ts: TimeSeriesStore, agentId: string, q: Histo
   const step = INTERVALS[q.interval];
   const lo = Math.ceil(q.from / 60) * 60;
   const pieces = planPieces(lo, q.to, step, now, ts.retentionDays);
-  // Whole days of 1d come from the day tier (one row per day instead of 24 hour rows per field);
-  // which days have a point still comes from the hours' masks, which day rows do not keep.
-  const statPieces = q.interval === '1d' ? planPieces(lo, q.to, step, now, ts.retentionDays, { day: true }) : pieces;
+  // Whole days of 1d come from the day tier (one row per day instead of 24 hour rows per field;
+  // planPieces plans day pieces only for periods of whole days); which days have a point still
+  // comes from the hours' masks, which day rows do not keep.
+  const statPieces = planPieces(lo, q.to, step, now, ts.retentionDays, { day: true });
   const target = { agentId };
   const perField = await Promise.all(
     FIELDS.map(async (f) => {
