@@ -24,6 +24,10 @@ import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
 import { installMetrics } from './metrics.js';
 import { openStore, type RetentionDays, type RetentionResult, type Store } from './store/store.js';
+import type { RollupResult } from './store/rollup.js';
+
+/** Seconds after its end a bucket is rolled up by the periodic rollup. */
+const ROLLUP_GRACE_S = 60;
 import { TsdbUnavailableError } from './store/victoria-client.js';
 import { payloadValidator } from './validate.js';
 
@@ -149,6 +153,8 @@ export interface RunningServer {
   lease: Lease;
   /** Runs retention now (also run at start and every retentionIntervalS). */
   runRetention(now?: number): Promise<RetentionResult>;
+  /** Rolls up the tier buckets closed a minute ago or earlier (also run every rollupIntervalS). */
+  runRollup(now?: number): Promise<RollupResult>;
   close(): Promise<void>;
 }
 
@@ -227,6 +233,28 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const timer = setInterval(tick, config.retentionIntervalS * 1000);
   timer.unref();
 
+  // A bucket is rolled up a minute after it ends, once its last minute's batch has normally
+  // arrived; one arriving later makes it pending again (store/rollup.ts).
+  const runRollup = async (now = Date.now() / 1000): Promise<RollupResult> => {
+    const t0 = process.hrtime.bigint();
+    const r = await store.rollup(Math.floor(now) - ROLLUP_GRACE_S);
+    app.metrics.observeRollup(r, Number(process.hrtime.bigint() - t0) / 1e9);
+    return r;
+  };
+  let rolling: Promise<unknown> = Promise.resolve();
+  let rollupBusy = false;
+  const rollupTick = () => {
+    if (rollupBusy) return;
+    rollupBusy = true;
+    rolling = held
+      .acquire()
+      .then((mine) => (mine ? runRollup() : null))
+      .catch((err) => app.log.error({ err }, 'tier rollup failed'))
+      .finally(() => (rollupBusy = false));
+  };
+  const rollupTimer = setInterval(rollupTick, (config.rollupIntervalS ?? 30) * 1000);
+  rollupTimer.unref();
+
   let closed: Promise<void> | null = null;
   return {
     url,
@@ -236,12 +264,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     alerts,
     lease: held,
     runRetention,
+    runRollup,
     close() {
       closed ??= (async () => {
         clearInterval(timer);
+        clearInterval(rollupTimer);
         await app.close();
         await alerts.stop();
         await retaining;
+        await rolling;
         await held.release();
         await store.close();
       })();

@@ -12,6 +12,7 @@
 //   VMPULSE_RETENTION_1H_DAYS      days of 3600 s tier data kept (>= the above)  default 455
 //   VMPULSE_RETENTION_1D_DAYS      days of 86400 s tier data kept (>= the above) default 455
 //   VMPULSE_RETENTION_INTERVAL_S   seconds between retention runs                default 3600
+//   VMPULSE_ROLLUP_INTERVAL_S      seconds between tier rollups                  default 30
 //   VMPULSE_SERVER_LOG_LEVEL       pino level (fatal..trace, silent)             default info
 //   VMPULSE_PG_POOL_MAX            PostgreSQL connections in the pool            default 10
 //   VMPULSE_CONSOLE_SESSION_TTL_S  console sign-in lifetime, seconds             default 43200 (console/config.ts)
@@ -39,6 +40,8 @@ export interface ServerConfig {
   maxBodyBytes: number;
   retentionDays: number;
   retentionIntervalS: number;
+  /** Seconds between tier rollups (store/rollup.ts); default 30. */
+  rollupIntervalS?: number;
   /** Days the 300 s, 3600 s and 86400 s tiers are kept (default 63, 455 and 455). */
   retention5mDays?: number;
   retention1hDays?: number;
@@ -70,6 +73,7 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_RETENTION_1H_DAYS      3600 s tier kept (default 455)
   VMPULSE_RETENTION_1D_DAYS      86400 s tier kept (default 455)
   VMPULSE_RETENTION_INTERVAL_S   retention run interval (default 3600)
+  VMPULSE_ROLLUP_INTERVAL_S      tier rollup interval (default 30)
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
   VMPULSE_CONSOLE_SESSION_TTL_S  console session lifetime in seconds (default 43200)
@@ -123,6 +127,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     retention1hDays,
     retention1dDays,
     retentionIntervalS: intVar(raw, 'VMPULSE_RETENTION_INTERVAL_S', 3600, { min: 60, max: 86_400 }),
+    rollupIntervalS: intVar(raw, 'VMPULSE_ROLLUP_INTERVAL_S', 30, { min: 1, max: 3600 }),
     logLevel: env.get('VMPULSE_SERVER_LOG_LEVEL').default('info').asEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     pgPoolMax: intVar(raw, 'VMPULSE_PG_POOL_MAX', 10, { min: 1, max: 1000 }),
     ingestMaxInFlight: intVar(raw, 'VMPULSE_SERVER_INGEST_MAX_INFLIGHT', 32, { min: 1, max: 10_000 }),

@@ -2,6 +2,7 @@
 // ingest outcomes and latency, and alerting (passes, instances judged, transitions, the
 // notification outbox). Ingest is observed from the outside of its route (the response it gave),
 // alerting from the evaluator's and delivery's running totals, read at scrape time.
+import type { RollupResult } from './store/rollup.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, type Metric } from 'prom-client';
 import type { Alerting } from './alerts/index.js';
@@ -70,6 +71,18 @@ export class ServerMetrics {
     buckets: PASS_BUCKETS,
     registers: [this.registry],
   });
+  private readonly rollupBuckets = new Counter({
+    name: 'vmpulse_server_rollup_buckets_total',
+    help: 'Agent-buckets of the 300 s, 3600 s and 86400 s tiers rebuilt by the periodic rollup, by tier (seconds).',
+    labelNames: ['tier'],
+    registers: [this.registry],
+  });
+  private readonly rollupSeconds = new Histogram({
+    name: 'vmpulse_server_rollup_duration_seconds',
+    help: 'Duration of one periodic tier rollup.',
+    buckets: PASS_BUCKETS,
+    registers: [this.registry],
+  });
   private alerting: Alerting | null = null;
 
   constructor() {
@@ -103,6 +116,11 @@ export class ServerMetrics {
     collector(this.registry, 'vmpulse_server_alarm_notifications_delivered_total', 'Notifications delivered.', 'counter', () => one(dl()?.delivered));
     collector(this.registry, 'vmpulse_server_alarm_notifications_failed_total', 'Failed delivery attempts (each is retried with backoff).', 'counter', () => one(dl()?.failed));
     collector(this.registry, 'vmpulse_server_alarm_notifications_expired_total', 'Notifications given up after VMPULSE_ALARM_DELIVERY_MAX_AGE_S.', 'counter', () => one(dl()?.expired));
+  }
+
+  observeRollup(r: RollupResult, seconds: number): void {
+    for (const [tier, n] of Object.entries(r.buckets)) this.rollupBuckets.inc({ tier }, n);
+    this.rollupSeconds.observe(seconds);
   }
 
   attachAlerting(a: Alerting): void {

@@ -269,6 +269,11 @@ export function bulkSource(store: BulkStore): BulkSource {
         const pieces = planPieces(j.w.start, j.w.end, j.def.period, j.w.now, store.retentionDays);
         return { ...j, pieces };
       });
+      // The fleet scan reads tier rows as stored: the closed buckets it is about to read are rolled
+      // up first (store/rollup.ts; usually the periodic rollup has done it and this finds nothing).
+      let closedBy = -Infinity;
+      for (const j of withPieces) for (const p of j.pieces) if (p.tier !== 60) closedBy = Math.max(closedBy, Math.min(p.to, Math.floor(j.w.now)));
+      if (closedBy > -Infinity) await store.rollup(closedBy);
       const frameJobs: FrameJob[] = withPieces.map((j) => ({ def: j.def, now: j.w.now, goneAfter: j.w.goneAfter, pieces: j.pieces }));
       const f = await readFleet(db, frameJobs);
       return withPieces.map((j) => judgeFrom(f, j.def, j.w, j.pieces));

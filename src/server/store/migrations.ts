@@ -121,6 +121,21 @@ ALTER TABLE tokens_new RENAME TO tokens;
     name: '86400 s tier (issue 13)',
     sql: (d) => tierTablesDdl(d, 86400).join('\n'),
   },
+  {
+    // Tiers stored before this version are complete (ingest upserted them), so nothing starts pending.
+    version: 7,
+    name: 'rollup_pending: tier buckets rebuilt after ingest, not in it (issue 13)',
+    sql: (d) => `
+CREATE TABLE rollup_pending (
+  agent_id ${d.type('text')} NOT NULL,
+  bucket ${d.type('int')} NOT NULL,
+  tier ${d.type('int')} NOT NULL,
+  marked_at ${d.type('int')} NOT NULL,
+  PRIMARY KEY (agent_id, bucket, tier)
+);
+CREATE INDEX rollup_pending_tier ON rollup_pending (tier, bucket);
+`,
+  },
 ];
 
 /** The host and instance tables of one tier (same columns for every tier; schema.ts). */

@@ -25,6 +25,8 @@ export const pgDialect: Dialect = {
 // Serialise migrations and partition DDL across servers sharing one database.
 const LOCK_MIGRATE = 0x766d7075;
 export const LOCK_PARTITION = 0x766d7076;
+/** Held by the transaction of a tier rollup (rollup.ts): servers sharing the database take turns. */
+export const LOCK_ROLLUP = 0x766d7078; // "vmpx" (lease.ts holds "vmpw")
 
 const numbered = new Map<string, { name: string; text: string }>();
 function prepared(sql: string): { name: string; text: string } {
@@ -154,7 +156,7 @@ export class PgDb extends PgExec implements SqlDb {
    * (or inserted meanwhile by a concurrent transaction, which the COPY waits for) fails it whole,
    * and then the upsert runs and its RETURNING says which rows were merged.
    */
-  async mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning: string): Promise<Row[]> {
+  async mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning?: string): Promise<Row[]> {
     if (rows.length === 0) return [];
     await e.exec('SAVEPOINT merge_rows');
     try {

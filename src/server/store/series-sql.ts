@@ -3,15 +3,19 @@
 // order with no GROUP BY (which would sort them through a temporary B-tree). Coarser periods are
 // grouped in SQL, which costs less than handing every finer row to JavaScript. Rows are read as
 // arrays (Exec.rows), not objects.
+//
+// Buckets not rolled up yet (rollup.ts) are read from finer data: staleBounds says where each
+// tier of the chain (say 86400 → 3600 → 300 → minutes) stops being complete, and mergeStatRows
+// reads each tier up to that point and the next finer one from there, in one statement.
 import { tierTable } from './schema.js';
 import type { Value } from './sql.js';
-import type { SeriesTarget, StatKind, StatRow, Tier } from './store.js';
+import type { MaskRow, SeriesTarget, StatKind, StatRow, Tier } from './store.js';
 import { tierSpec, type TierKind } from './tiers.js';
 
 const STAT_SETS = { host: new Set(tierSpec.host.stats), instance: new Set(tierSpec.instance.stats) };
 
 /** SQL and parameters whose rows are [t, min, max, sum, count], ascending by t. */
-export function statQuery(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): { sql: string; params: Value[] } {
+export function statQuery(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number, ordered = true): { sql: string; params: Value[] } {
   const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
   // `stat` becomes part of an identifier: only the tier's own statistic names pass.
   if (!STAT_SETS[k].has(stat)) throw new Error(`unknown ${k} statistic ${stat}`);
@@ -26,21 +30,94 @@ export function statQuery(target: SeriesTarget, tier: Tier, from: number, to: nu
   const where = `${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${has}`;
   if (period === tier) {
     const cols = minuteTotal ? `${stat}, ${stat}, ${stat}, 1` : `${stat}_min, ${stat}_max, ${stat}_sum, ${stat}_count`;
-    return { sql: `SELECT ${time}, ${cols} FROM ${table} WHERE ${where} ORDER BY ${time}`, params: [...key, from, to] };
+    return { sql: `SELECT ${time}, ${cols} FROM ${table} WHERE ${where}${ordered ? ` ORDER BY ${time}` : ''}`, params: [...key, from, to] };
   }
   const aggs = minuteTotal ? `MIN(${stat}), MAX(${stat}), SUM(${stat}), COUNT(*)` : `MIN(${stat}_min), MAX(${stat}_max), SUM(${stat}_sum), SUM(${stat}_count)`;
   return {
-    sql: `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t, ${aggs} FROM ${table} WHERE ${where} GROUP BY 1 ORDER BY 1`,
+    sql: `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t, ${aggs} FROM ${table} WHERE ${where} GROUP BY 1${ordered ? ' ORDER BY 1' : ''}`,
     params: [period, period, ...key, from, to],
   };
 }
 
-/** Array rows of statQuery as StatRows (PostgreSQL returns SUM of bigint as text). */
+/** The tiers a query at `tier` reads, coarsest first, ending with the minutes. */
+export function tierChain(tier: Tier): Tier[] {
+  return ([86400, 3600, 300, 60] as const).filter((t) => t <= tier);
+}
+
+const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
+
+/**
+ * For each tier of tierChain(tier) but the minutes: the first of its buckets in [from, to) that is
+ * not complete — it holds a pending bucket of its own tier or a finer one — or `to` when none is.
+ * `pending`: the earliest pending bucket per tier in [from, to). Ascending: a finer tier's pending
+ * buckets are also counted in every coarser tier's bound, so a finer bound is never before a
+ * coarser one.
+ */
+export function staleBounds(pending: readonly { tier: number; bucket: number }[], tier: Tier, from: number, to: number): number[] {
+  return tierChain(tier)
+    .filter((t) => t !== 60)
+    .map((t) => {
+      let first = Infinity;
+      for (const p of pending) if (p.tier <= t && p.bucket < first) first = p.bucket;
+      return first === Infinity ? to : Math.min(to, Math.max(from, floorTo(first, t)));
+    });
+}
+
+/**
+ * One statement reading [from, to) through the chain of tiers: tier i in [bound i−1, bound i),
+ * the minutes from the last bound on (see staleBounds). Rows come back ordered by t; the pieces of
+ * a period bucket read from two tiers come as two rows, which toStatRows adds up.
+ */
+export function mergeStatRows(target: SeriesTarget, tier: Tier, from: number, to: number, bounds: readonly number[], stat: string, kind: StatKind, period: number): { sql: string; params: Value[] } {
+  const chain = tierChain(tier);
+  const sql: string[] = [];
+  const params: Value[] = [];
+  let lo = from;
+  for (const [i, t] of chain.entries()) {
+    const hi = i < bounds.length ? bounds[i]! : to;
+    if (lo < hi) {
+      const q = statQuery(target, t, lo, hi, stat, kind, period, false);
+      sql.push(q.sql);
+      params.push(...q.params);
+    }
+    lo = hi;
+  }
+  return { sql: `${sql.join(' UNION ALL ')} ORDER BY 1`, params };
+}
+
+/**
+ * Masks of a tier read only before `from` (`rows`), and of the buckets from `from` on built from
+ * their `minutes` (ascending), which is what the tier will hold once they are rolled up.
+ */
+export function staleMaskRows(rows: readonly MaskRow[], minutes: readonly number[], tier: Tier, from: number): MaskRow[] {
+  const out = rows.filter((r) => Number(r.t) < from).map((r) => ({ t: Number(r.t), lo: Number(r.lo), hi: Number(r.hi) }));
+  for (const m of minutes) {
+    const t = floorTo(m, tier);
+    let last = out[out.length - 1];
+    if (!last || last.t !== t) out.push((last = { t, lo: 0, hi: 0 }));
+    const k = (m - t) / 60;
+    if (k < 30) last.lo |= 1 << k;
+    else last.hi |= 1 << (k - 30);
+  }
+  return out;
+}
+
+/** Array rows of statQuery as StatRows (PostgreSQL returns SUM of bigint as text); rows of one t (mergeStatRows) are added up. */
 export function toStatRows(rows: readonly unknown[][]): StatRow[] {
-  const out: StatRow[] = new Array(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    out[i] = { t: Number(r[0]), min: Number(r[1]), max: Number(r[2]), sum: Number(r[3]), count: Number(r[4]) };
+  const out: StatRow[] = [];
+  for (const r of rows) {
+    const t = Number(r[0]);
+    const min = Number(r[1]);
+    const max = Number(r[2]);
+    const sum = Number(r[3]);
+    const count = Number(r[4]);
+    const last = out[out.length - 1];
+    if (last && last.t === t) {
+      if (min < last.min) last.min = min;
+      if (max > last.max) last.max = max;
+      last.sum += sum;
+      last.count += count;
+    } else out.push({ t, min, max, sum, count });
   }
   return out;
 }

@@ -6,8 +6,9 @@ import type { Payload } from '../../ship/payload.js';
 import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge.js';
 import { appliedMigrations, migrate } from './migrations.js';
 import { Retention, type PartitionedTable } from './retention.js';
-import { TierBatch, rebuildSql, tierMergeTail, tierSpec, type TierKind } from './tiers.js';
-import { statQuery, toStatRows } from './series-sql.js';
+import { rebuildSql, tierSpec, type TierKind } from './tiers.js';
+import { mergeStatRows, staleBounds, statQuery, staleMaskRows, toStatRows } from './series-sql.js';
+import { PENDING_COLS, PENDING_TAIL, pendingRows, rollup, type RollupResult } from './rollup.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
   AGENT_COLS,
@@ -26,7 +27,7 @@ import {
   TIER_SECONDS,
   tierTable,
 } from './schema.js';
-import type { Exec, Row, SqlDb, Value } from './sql.js';
+import type { Row, SqlDb, Value } from './sql.js';
 import {
   checkColumns,
   type AgentRow,
@@ -62,7 +63,6 @@ export class SqlStore implements Store {
   readonly retentionDays: RetentionDays;
   private readonly retention: Retention;
   private readonly tails;
-  private readonly tierTails;
 
   constructor(
     readonly db: SqlDb,
@@ -79,8 +79,6 @@ export class SqlStore implements Store {
       hostMinute: minuteMergeTail('host_minutes', HOST_MINUTE_COLS, ['agent_id', 'minute'], Object.values(HOST_AGGS), d),
       instanceMinute: minuteMergeTail('instance_minutes', INSTANCE_MINUTE_COLS, ['agent_id', 'instance_id', 'minute'], Object.values(INSTANCE_AGGS), d),
     };
-    this.tierTails = new Map<string, string>();
-    for (const tier of TIER_SECONDS) for (const kind of ['host', 'instance'] as const) this.tierTails.set(tierTable(kind, tier), tierMergeTail(kind, tier, d));
   }
 
   private get partitioned(): boolean {
@@ -109,7 +107,7 @@ export class SqlStore implements Store {
       for (let i = 0; i < steps.length; i += 28) {
         const from = steps[i]!;
         const to = Math.min(from + 28 * DAY_SECONDS, floorTo(hi - 1, DAY_SECONDS) + DAY_SECONDS);
-        await this.db.tx((e) => e.run(rebuildSql(kind, 86400, false), [from, to]));
+        await this.db.tx((e) => e.run(rebuildSql(kind, 86400), [from, to]));
       }
     }
   }
@@ -127,7 +125,7 @@ export class SqlStore implements Store {
       // Day by day, so a large history never makes one huge transaction.
       for (const day of steps) {
         await this.db.tx(async (e) => {
-          for (const tier of TIER_SECONDS) await e.run(rebuildSql(kind, tier, false), [day, day + DAY_SECONDS]);
+          for (const tier of TIER_SECONDS) await e.run(rebuildSql(kind, tier), [day, day + DAY_SECONDS]);
         });
       }
     }
@@ -166,68 +164,72 @@ export class SqlStore implements Store {
       ]);
       if (fresh === 0) return { status: 'duplicate' };
       await this.db.insertRows(e, 'agents', AGENT_COLS, [agentValues(p, opts.receivedAt)], this.tails.agent);
-      const hostTiers = new TierBatch('host');
-      const hostBack = await this.db.mergeRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute, 'minute, parts');
-      const hostMerged = new Set(hostBack.filter((r) => Number(r.parts) > 1).map((r) => Number(r.minute)));
-      for (const w of host.kept) hostTiers.addHost(p.AgentID, w, hostMerged.has(w.Minute));
+      await this.db.mergeRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute);
       let skippedMinutes = host.skipped;
       const instanceRows: Value[][] = [];
       const minuteRows: Value[][] = [];
+      const minutes: number[] = host.kept.map((w) => w.Minute);
       for (const x of insts) {
         skippedMinutes += x.w.skipped;
         instanceRows.push(instanceValues(p.AgentID, x.rec, p.CreatedAt, x.w.kept));
-        for (const s of x.w.kept) minuteRows.push(instanceMinuteValues(p.AgentID, x.rec.InstanceID, s));
+        for (const s of x.w.kept) {
+          minuteRows.push(instanceMinuteValues(p.AgentID, x.rec.InstanceID, s));
+          minutes.push(s.Minute);
+        }
       }
       await this.db.insertRows(e, 'instances', INSTANCE_COLS, instanceRows, this.tails.instance);
-      const back = await this.db.mergeRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute, 'instance_id, minute, parts');
+      await this.db.mergeRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute);
       await insertDiskMinutes(this.db, e, p.AgentID, insts);
-      const merged = new Set<string>();
-      for (const r of back) if (Number(r.parts) > 1) merged.add(`${String(r.instance_id)}\u0000${Number(r.minute)}`);
-      const instTiers = new TierBatch('instance');
-      for (const x of insts) {
-        const id = x.rec.InstanceID;
-        for (const w of x.w.kept) instTiers.addInstance(p.AgentID, id, w, merged.size > 0 && merged.has(`${id}\u0000${w.Minute}`));
-      }
-      await this.writeTiers(e, hostTiers);
-      await this.writeTiers(e, instTiers);
+      // The tiers are rebuilt from these minutes later, by rollup() (rollup.ts).
+      await this.db.insertRows(e, 'rollup_pending', PENDING_COLS, pendingRows(p.AgentID, minutes, opts.receivedAt), PENDING_TAIL);
       return { status: 'stored', counts: { hostMinutes: host.kept.length, instanceMinutes: minuteRows.length, instances: insts.length, skippedMinutes } };
     });
   }
 
-  private async writeTiers(e: Exec, b: TierBatch): Promise<void> {
-    const spec = tierSpec[b.kind];
-    for (const tier of TIER_SECONDS) {
-      const table = tierTable(b.kind, tier);
-      await this.db.insertRows(e, table, spec.cols, b.values(tier), this.tierTails.get(table)!);
-    }
-    // Buckets holding a merged minute: rebuilt from their minutes (see tiers.ts).
-    for (const tier of TIER_SECONDS) {
-      const keys = b.rebuild.get(tier)!;
-      if (keys.size === 0) continue;
-      const sql = rebuildSql(b.kind, tier, true);
-      for (const key of keys.values()) {
-        const bucket = key[key.length - 1] as number;
-        await e.run(sql, [...key.slice(0, -1), bucket, bucket + tier]);
-      }
-    }
-  }
-
-  /** Statistics of one metric over [from, to) from one tier, per period bucket, ascending (see series-sql.ts). */
+  /**
+   * Statistics of one metric over [from, to) from one tier, per period bucket, ascending (see
+   * series-sql.ts). Buckets not rolled up yet (rollup.ts) are read from the finer tiers and the
+   * minutes instead: the tier's own statement runs alongside the lookup of pending buckets, and
+   * is only replaced when some fall in the range.
+   */
   async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]> {
     const q = statQuery(target, tier, from, to, stat, kind, period);
-    return toStatRows(await this.db.rows(q.sql, q.params));
+    if (tier === 60) return toStatRows(await this.db.rows(q.sql, q.params));
+    const [bounds, rows] = await Promise.all([this.staleBounds(target.agentId, tier, from, to), this.db.rows(q.sql, q.params)]);
+    if (bounds[0]! >= to) return toStatRows(rows);
+    const m = mergeStatRows(target, tier, from, to, bounds, stat, kind, period);
+    return toStatRows(await this.db.rows(m.sql, m.params));
   }
 
-  /** Minute masks in [from, to) from one tier: host — minutes with a host record; instance — minutes the VM was sampled. */
+  /** Minute masks in [from, to) from one tier: host — minutes with a host record; instance — minutes the VM was sampled. Pending buckets: from the minutes. */
   async maskRows(target: SeriesTarget, tier: Tier, from: number, to: number): Promise<MaskRow[]> {
     const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
     const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
-    const params: Value[] = k === 'host' ? [target.agentId, from, to] : [target.agentId, target.instanceId!, from, to];
-    const sql =
-      tier === 60
-        ? `SELECT minute AS t, 1 AS lo, 0 AS hi FROM ${tierSpec[k].minutes} WHERE ${keyWhere} AND minute >= ? AND minute < ?${k === 'instance' ? ' AND samples > 0' : ''} ORDER BY minute`
-        : `SELECT bucket AS t, mask_lo AS lo, mask_hi AS hi FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? ORDER BY bucket`;
-    return (await this.db.all(sql, params)) as unknown as MaskRow[];
+    const key: Value[] = k === 'host' ? [target.agentId] : [target.agentId, target.instanceId!];
+    const minuteSql = `SELECT minute AS t, 1 AS lo, 0 AS hi FROM ${tierSpec[k].minutes} WHERE ${keyWhere} AND minute >= ? AND minute < ?${k === 'instance' ? ' AND samples > 0' : ''} ORDER BY minute`;
+    if (tier === 60) return (await this.db.all(minuteSql, [...key, from, to])) as unknown as MaskRow[];
+    const sql = `SELECT bucket AS t, mask_lo AS lo, mask_hi AS hi FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? ORDER BY bucket`;
+    const [bounds, rows] = await Promise.all([this.staleBounds(target.agentId, tier, from, to), this.db.all(sql, [...key, from, to])]);
+    const b = bounds[0]!;
+    if (b >= to) return rows as unknown as MaskRow[];
+    const minutes = (await this.db.all(minuteSql, [...key, b, to])).map((r) => Number(r.t));
+    return staleMaskRows(rows as unknown as MaskRow[], minutes, tier, b);
+  }
+
+  /** Where each tier of the chain below `tier` stops being rolled up in [from, to) (series-sql.ts). */
+  private async staleBounds(agentId: string, tier: Tier, from: number, to: number): Promise<number[]> {
+    const rows = await this.db.all('SELECT tier, MIN(bucket) AS b FROM rollup_pending WHERE agent_id = ? AND tier <= ? AND bucket >= ? AND bucket < ? GROUP BY tier', [agentId, tier, from, to]);
+    return staleBounds(
+      rows.map((r) => ({ tier: Number(r.tier), bucket: Number(r.b) })),
+      tier,
+      from,
+      to,
+    );
+  }
+
+  /** Rebuilds the tier buckets pending that end by `closedBy` (rollup.ts). */
+  rollup(closedBy: number): Promise<RollupResult> {
+    return rollup(this.db, closedBy, Math.floor(Date.now() / 1000));
   }
 
   async insertToken(t: TokenRow): Promise<void> {
@@ -359,7 +361,9 @@ export class SqlStore implements Store {
   }
 
   /** Drops data older than the cutoffs (retention.ts). */
-  retain(cutoff: number, tiers: RetentionCutoffs = {}): Promise<RetentionResult> {
+  async retain(cutoff: number, tiers: RetentionCutoffs = {}): Promise<RetentionResult> {
+    // The buckets about to lose their minutes are rebuilt first (retention cuts at whole hours).
+    await this.rollup(Math.floor(cutoff / 3600) * 3600);
     return this.retention.retain(cutoff, tiers);
   }
 

@@ -49,7 +49,7 @@ export interface SqlDb extends Exec {
    * those whose key is stored already. Returns the `returning` columns of every merged row and
    * possibly of some new ones (the caller tells them apart by what `returning` holds).
    */
-  mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning: string): Promise<Row[]>;
+  mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning?: string): Promise<Row[]>;
   close(): Promise<void>;
 }
 

@@ -164,7 +164,7 @@ export class SqliteDb implements SqlDb {
    * first conflict were new; from the row whose key exists on (its failed INSERT undone alone), the
    * rest go through the upsert and report what they became.
    */
-  async mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning: string): Promise<Row[]> {
+  async mergeRows(e: Exec, table: string, cols: readonly Col[], rows: readonly Value[][], tail: string, returning?: string): Promise<Row[]> {
     if (rows.length === 0) return [];
     const x = e instanceof Direct ? e : this.direct;
     const plain = x.st(`INSERT INTO ${table} (${cols.map((c) => c.name).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);

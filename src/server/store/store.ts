@@ -5,6 +5,7 @@
 // default) and PostgreSQL; an engine for the time series alone (VictoriaMetrics, say) would
 // implement TimeSeriesStore beside an SQL MetadataStore, without touching the routes: victoria.ts.
 import type { DiskMinuteRow } from './disk-minutes.js';
+import type { RollupResult } from './rollup.js';
 import { isPostgresUrl } from '../../config/db-url.js';
 import type { AlertDb } from '../alerts/db.js';
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
@@ -196,7 +197,13 @@ export interface TimeSeriesStore {
   latestInstanceWindows(since: number, columns: readonly string[]): Promise<LatestInstanceWindow[]>;
   /** Per-disk counters of one instance in [from, to), by minute then device (disk-minutes.ts). */
   instanceDiskMinutes(agentId: string, instanceId: string, from: number, to: number): Promise<DiskMinuteRow[]>;
-  /** Drops minutes older than cutoff (unix seconds), tier rows older than their cutoffs, and batch ids received before cutoff. */
+  /**
+   * Builds the tier rows of minutes stored since the last rollup, for buckets that end at or
+   * before `closedBy` (store/rollup.ts). Reads never depend on it: buckets not rolled up are read
+   * from finer data. Engines that keep no tiers of their own do nothing.
+   */
+  rollup(closedBy: number): Promise<RollupResult>;
+  /** Rolls up what it cuts, then drops minutes older than cutoff (unix seconds), tier rows older than their cutoffs, and batch ids received before cutoff. */
   retain(cutoff: number, tiers?: RetentionCutoffs): Promise<RetentionResult>;
 }
 
