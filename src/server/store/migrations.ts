@@ -134,6 +134,11 @@ CREATE TABLE rollup_pending (
   PRIMARY KEY (agent_id, bucket, tier)
 );
 CREATE INDEX rollup_pending_tier ON rollup_pending (tier, bucket);
+${
+  // Every batch inserts rows and every rollup deletes them: readers look up the live few among
+  // the dead, so autovacuum should not wait for the default fifth of the table to be dead.
+  pg(d) ? 'ALTER TABLE rollup_pending SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);' : ''
+}
 `,
   },
 ];

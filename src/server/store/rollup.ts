@@ -30,6 +30,8 @@ export const PENDING_TAIL = 'ON CONFLICT (agent_id, bucket, tier) DO UPDATE SET 
 
 /** Agent-buckets per transaction: a fleet-wide backlog is rolled up in short transactions that ingest runs between. */
 const CHUNK = 64;
+/** PostgreSQL: a rollup that deleted at least this many pending rows vacuums the table. */
+const VACUUM_AFTER = 5000;
 
 export interface RollupResult {
   /** Agent-buckets rebuilt, per tier. */
@@ -58,6 +60,10 @@ export async function rollup(db: SqlDb, closedBy: number, now: number): Promise<
       if (n < CHUNK) break;
     }
   }
+  // A large backlog just rolled up (after an outage, a restart, a migration) leaves as many dead
+  // rows in rollup_pending, which every read's lookup of pending buckets would walk past until
+  // autovacuum comes: 22,000 of them made that lookup take 2.8 ms instead of 0.05.
+  if (db.dialect.kind === 'postgres' && buckets[300] + buckets[3600] + buckets[86400] >= VACUUM_AFTER) await db.exec('VACUUM rollup_pending');
   return { buckets };
 }
 
@@ -95,7 +101,11 @@ async function rollupChunk(db: SqlDb, e: Exec, tier: TierSeconds, next: TierSeco
     lo = Math.min(lo, c.bucket);
     hi = Math.max(hi, c.bucket + tier);
   }
-  for (const kind of ['host', 'instance'] as const) await e.run(rollupSql(kind, tier, work, pg ? 'JOIN' : 'CROSS JOIN'), [...workParams, lo, hi]);
+  // PostgreSQL cannot estimate how many rows the work list joins to, guesses one, and sorts them
+  // for a GroupAggregate: on text keys that took longer than the rest of the statement (500 VMs ×
+  // 5 minutes: 19 ms with the sort, 10 ms with a HashAggregate).
+  if (pg) await e.exec('SET LOCAL enable_sort = off');
+  for (const kind of ['host', 'instance'] as const) await e.run(rollupSql(kind, tier, work, db.dialect.kind), [...workParams, lo, hi]);
   if (next !== undefined) {
     const marks = new Map<string, Value[]>();
     for (const c of claimed) {

@@ -14,8 +14,24 @@ import { tierSpec, type TierKind } from './tiers.js';
 
 const STAT_SETS = { host: new Set(tierSpec.host.stats), instance: new Set(tierSpec.instance.stats) };
 
-/** SQL and parameters whose rows are [t, min, max, sum, count], ascending by t. */
-export function statQuery(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number, ordered = true): { sql: string; params: Value[] } {
+/**
+ * SQL and parameters whose rows are [t, min, max, sum, count], ascending by t. `ordered: false`
+ * leaves out the ORDER BY (a member of a UNION ALL); `pending: true` adds to every row the columns
+ * of pendingColumns (the same in every row), so that one round trip also says whether the answer
+ * is complete.
+ */
+export function statQuery(
+  target: SeriesTarget,
+  tier: Tier,
+  from: number,
+  to: number,
+  stat: string,
+  kind: StatKind,
+  period: number,
+  opts: { ordered?: boolean; pending?: boolean } = {},
+): { sql: string; params: Value[] } {
+  const ordered = opts.ordered ?? true;
+  const extra = opts.pending ? pendingColumns(target.agentId, tier, from, to) : { sql: '', params: [] };
   const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
   // `stat` becomes part of an identifier: only the tier's own statistic names pass.
   if (!STAT_SETS[k].has(stat)) throw new Error(`unknown ${k} statistic ${stat}`);
@@ -30,12 +46,12 @@ export function statQuery(target: SeriesTarget, tier: Tier, from: number, to: nu
   const where = `${keyWhere} AND ${time} >= ? AND ${time} < ? AND ${has}`;
   if (period === tier) {
     const cols = minuteTotal ? `${stat}, ${stat}, ${stat}, 1` : `${stat}_min, ${stat}_max, ${stat}_sum, ${stat}_count`;
-    return { sql: `SELECT ${time}, ${cols} FROM ${table} WHERE ${where}${ordered ? ` ORDER BY ${time}` : ''}`, params: [...key, from, to] };
+    return { sql: `SELECT ${time}, ${cols}${extra.sql} FROM ${table} WHERE ${where}${ordered ? ` ORDER BY ${time}` : ''}`, params: [...extra.params, ...key, from, to] };
   }
   const aggs = minuteTotal ? `MIN(${stat}), MAX(${stat}), SUM(${stat}), COUNT(*)` : `MIN(${stat}_min), MAX(${stat}_max), SUM(${stat}_sum), SUM(${stat}_count)`;
   return {
-    sql: `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t, ${aggs} FROM ${table} WHERE ${where} GROUP BY 1${ordered ? ' ORDER BY 1' : ''}`,
-    params: [period, period, ...key, from, to],
+    sql: `SELECT (${time} / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS t, ${aggs}${extra.sql} FROM ${table} WHERE ${where} GROUP BY 1${ordered ? ' ORDER BY 1' : ''}`,
+    params: [period, period, ...extra.params, ...key, from, to],
   };
 }
 
@@ -47,19 +63,30 @@ export function tierChain(tier: Tier): Tier[] {
 const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
 
 /**
+ * Columns (`, (SELECT ...), ...`) giving, for each tier of tierChain(tier) but the minutes, the
+ * earliest pending bucket in [from, to) of that tier or a finer one (rollup.ts), NULL when none:
+ * uncorrelated scalar subqueries, which both engines evaluate once per statement.
+ */
+export function pendingColumns(agentId: string, tier: Tier, from: number, to: number): { sql: string; params: Value[] } {
+  const levels = tierChain(tier).filter((t) => t !== 60);
+  return {
+    sql: levels.map((t) => `, (SELECT MIN(bucket) FROM rollup_pending WHERE agent_id = ? AND tier <= ${t} AND bucket >= ? AND bucket < ?)`).join(''),
+    params: levels.flatMap(() => [agentId, from, to]),
+  };
+}
+
+/**
  * For each tier of tierChain(tier) but the minutes: the first of its buckets in [from, to) that is
  * not complete — it holds a pending bucket of its own tier or a finer one — or `to` when none is.
- * `pending`: the earliest pending bucket per tier in [from, to). Ascending: a finer tier's pending
- * buckets are also counted in every coarser tier's bound, so a finer bound is never before a
- * coarser one.
+ * `firsts`: the pendingColumns values. Ascending: a finer tier's pending buckets are also counted
+ * in every coarser tier's bound, so a finer bound is never before a coarser one.
  */
-export function staleBounds(pending: readonly { tier: number; bucket: number }[], tier: Tier, from: number, to: number): number[] {
+export function staleBounds(firsts: readonly unknown[], tier: Tier, from: number, to: number): number[] {
   return tierChain(tier)
     .filter((t) => t !== 60)
-    .map((t) => {
-      let first = Infinity;
-      for (const p of pending) if (p.tier <= t && p.bucket < first) first = p.bucket;
-      return first === Infinity ? to : Math.min(to, Math.max(from, floorTo(first, t)));
+    .map((t, i) => {
+      const first = firsts[i];
+      return first === null || first === undefined ? to : Math.min(to, Math.max(from, floorTo(Number(first), t)));
     });
 }
 
@@ -76,7 +103,7 @@ export function mergeStatRows(target: SeriesTarget, tier: Tier, from: number, to
   for (const [i, t] of chain.entries()) {
     const hi = i < bounds.length ? bounds[i]! : to;
     if (lo < hi) {
-      const q = statQuery(target, t, lo, hi, stat, kind, period, false);
+      const q = statQuery(target, t, lo, hi, stat, kind, period, { ordered: false });
       sql.push(q.sql);
       params.push(...q.params);
     }
@@ -90,7 +117,7 @@ export function mergeStatRows(target: SeriesTarget, tier: Tier, from: number, to
  * their `minutes` (ascending), which is what the tier will hold once they are rolled up.
  */
 export function staleMaskRows(rows: readonly MaskRow[], minutes: readonly number[], tier: Tier, from: number): MaskRow[] {
-  const out = rows.filter((r) => Number(r.t) < from).map((r) => ({ t: Number(r.t), lo: Number(r.lo), hi: Number(r.hi) }));
+  const out = rows.filter((r) => r.t < from);
   for (const m of minutes) {
     const t = floorTo(m, tier);
     let last = out[out.length - 1];
@@ -100,6 +127,11 @@ export function staleMaskRows(rows: readonly MaskRow[], minutes: readonly number
     else last.hi |= 1 << (k - 30);
   }
   return out;
+}
+
+/** Array rows [t, lo, hi, ...] as MaskRows. */
+export function toMaskRows(rows: readonly unknown[][]): MaskRow[] {
+  return rows.map((r) => ({ t: Number(r[0]), lo: Number(r[1]), hi: Number(r[2]) }));
 }
 
 /** Array rows of statQuery as StatRows (PostgreSQL returns SUM of bigint as text); rows of one t (mergeStatRows) are added up. */

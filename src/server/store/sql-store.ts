@@ -7,7 +7,7 @@ import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge
 import { appliedMigrations, migrate } from './migrations.js';
 import { Retention, type PartitionedTable } from './retention.js';
 import { rebuildSql, tierSpec, type TierKind } from './tiers.js';
-import { mergeStatRows, staleBounds, statQuery, staleMaskRows, toStatRows } from './series-sql.js';
+import { mergeStatRows, pendingColumns, staleBounds, statQuery, staleMaskRows, tierChain, toMaskRows, toStatRows } from './series-sql.js';
 import { PENDING_COLS, PENDING_TAIL, pendingRows, rollup, type RollupResult } from './rollup.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
@@ -189,13 +189,15 @@ export class SqlStore implements Store {
   /**
    * Statistics of one metric over [from, to) from one tier, per period bucket, ascending (see
    * series-sql.ts). Buckets not rolled up yet (rollup.ts) are read from the finer tiers and the
-   * minutes instead: the tier's own statement runs alongside the lookup of pending buckets, and
-   * is only replaced when some fall in the range.
+   * minutes instead: where the tier stops being complete is asked first (PostgreSQL: by the tier's
+   * own statement, see pendingFirsts), and a second statement reads the range through the finer
+   * tiers only when that is inside it.
    */
   async statRows(target: SeriesTarget, tier: Tier, from: number, to: number, stat: string, kind: StatKind, period: number): Promise<StatRow[]> {
-    const q = statQuery(target, tier, from, to, stat, kind, period);
-    if (tier === 60) return toStatRows(await this.db.rows(q.sql, q.params));
-    const [bounds, rows] = await Promise.all([this.staleBounds(target.agentId, tier, from, to), this.db.rows(q.sql, q.params)]);
+    const q = statQuery(target, tier, from, to, stat, kind, period, { pending: tier !== 60 && this.pendingInline });
+    const rows = await this.db.rows(q.sql, q.params);
+    if (tier === 60) return toStatRows(rows);
+    const bounds = staleBounds(await this.pendingFirsts(rows, target.agentId, tier, from, to), tier, from, to);
     if (bounds[0]! >= to) return toStatRows(rows);
     const m = mergeStatRows(target, tier, from, to, bounds, stat, kind, period);
     return toStatRows(await this.db.rows(m.sql, m.params));
@@ -206,25 +208,32 @@ export class SqlStore implements Store {
     const k: TierKind = target.instanceId === undefined ? 'host' : 'instance';
     const keyWhere = k === 'host' ? 'agent_id = ?' : 'agent_id = ? AND instance_id = ?';
     const key: Value[] = k === 'host' ? [target.agentId] : [target.agentId, target.instanceId!];
-    const minuteSql = `SELECT minute AS t, 1 AS lo, 0 AS hi FROM ${tierSpec[k].minutes} WHERE ${keyWhere} AND minute >= ? AND minute < ?${k === 'instance' ? ' AND samples > 0' : ''} ORDER BY minute`;
-    if (tier === 60) return (await this.db.all(minuteSql, [...key, from, to])) as unknown as MaskRow[];
-    const sql = `SELECT bucket AS t, mask_lo AS lo, mask_hi AS hi FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? ORDER BY bucket`;
-    const [bounds, rows] = await Promise.all([this.staleBounds(target.agentId, tier, from, to), this.db.all(sql, [...key, from, to])]);
-    const b = bounds[0]!;
-    if (b >= to) return rows as unknown as MaskRow[];
-    const minutes = (await this.db.all(minuteSql, [...key, b, to])).map((r) => Number(r.t));
-    return staleMaskRows(rows as unknown as MaskRow[], minutes, tier, b);
+    const minuteSql = `SELECT minute, 1, 0 FROM ${tierSpec[k].minutes} WHERE ${keyWhere} AND minute >= ? AND minute < ?${k === 'instance' ? ' AND samples > 0' : ''} ORDER BY minute`;
+    if (tier === 60) return toMaskRows(await this.db.rows(minuteSql, [...key, from, to]));
+    const pend = this.pendingInline ? pendingColumns(target.agentId, tier, from, to) : { sql: '', params: [] };
+    const sql = `SELECT bucket, mask_lo, mask_hi${pend.sql} FROM ${tierTable(k, tier)} WHERE ${keyWhere} AND bucket >= ? AND bucket < ? ORDER BY bucket`;
+    const rows = await this.db.rows(sql, [...pend.params, ...key, from, to]);
+    const b = staleBounds(await this.pendingFirsts(rows, target.agentId, tier, from, to), tier, from, to)[0]!;
+    if (b >= to) return toMaskRows(rows);
+    const minutes = (await this.db.rows(minuteSql, [...key, b, to])).map((r) => Number(r[0]));
+    return staleMaskRows(toMaskRows(rows), minutes, tier, b);
   }
 
-  /** Where each tier of the chain below `tier` stops being rolled up in [from, to) (series-sql.ts). */
-  private async staleBounds(agentId: string, tier: Tier, from: number, to: number): Promise<number[]> {
-    const rows = await this.db.all('SELECT tier, MIN(bucket) AS b FROM rollup_pending WHERE agent_id = ? AND tier <= ? AND bucket >= ? AND bucket < ? GROUP BY tier', [agentId, tier, from, to]);
-    return staleBounds(
-      rows.map((r) => ({ tier: Number(r.tier), bucket: Number(r.b) })),
-      tier,
-      from,
-      to,
-    );
+  /**
+   * PostgreSQL: the tier's statement carries pendingColumns, which saves a round trip. SQLite asks
+   * them alone: in process that costs a few microseconds, less than an extra column in every row
+   * (measured: 60 days at 3600, 1,440 rows, about 15 % slower with the columns).
+   */
+  private get pendingInline(): boolean {
+    return this.db.dialect.kind === 'postgres';
+  }
+
+  /** The pendingColumns values: from the statement's first row, or asked alone (SQLite, or when it returned none). */
+  private async pendingFirsts(rows: readonly unknown[][], agentId: string, tier: Tier, from: number, to: number): Promise<unknown[]> {
+    const n = tierChain(tier).length - 1;
+    if (this.pendingInline && rows.length > 0) return rows[0]!.slice(rows[0]!.length - n);
+    const p = pendingColumns(agentId, tier, from, to);
+    return (await this.db.rows(`SELECT ${p.sql.slice(2)}`, p.params))[0]!;
   }
 
   /** Rebuilds the tier buckets pending that end by `closedBy` (rollup.ts). */

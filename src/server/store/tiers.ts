@@ -112,18 +112,20 @@ export function rebuildSql(kind: TierKind, tier: TierSeconds): string {
  * INSERT ... SELECT rebuilding the tier's buckets listed in `work`, a row source of
  * (w_agent, w_bucket) pairs: every key of those agents, from the finer rows (tierSelect) in
  * [?, ?), the bounds of all listed buckets (so PostgreSQL prunes partitions when planning).
- * Instance rows are reached through the instances table: (agent, instance, time) is the finer
- * table's primary key, so each instance is one index seek, not a scan of the agent's history.
- * `join`: the dialect's join keyword (SQLite keeps the loop order of CROSS JOIN; PostgreSQL has
- * no CROSS JOIN ... ON and plans the order itself).
+ * SQLite: the work drives the loop (CROSS JOIN keeps that order), and instance rows are reached
+ * through the instances table, since (agent, instance, time) is the finer table's primary key: one
+ * index seek per instance, not a scan of the agent's history. PostgreSQL plans the join itself
+ * (a scan of the time range, joined by agent; through the instances table it took twice as long).
  */
-export function rollupSql(kind: TierKind, tier: TierSeconds, work: string, join: 'JOIN' | 'CROSS JOIN'): string {
+export function rollupSql(kind: TierKind, tier: TierSeconds, work: string, engine: 'sqlite' | 'postgres'): string {
   const q = tierSelect(kind, tier, false, 'm.');
   const head = tierSpec[kind].key.filter((k) => k !== 'bucket');
   const from =
-    kind === 'host'
-      ? `${work} ${join} ${q.source} m ON m.agent_id = w.w_agent`
-      : `${work} ${join} instances i ON i.agent_id = w.w_agent ${join} ${q.source} m ON m.agent_id = i.agent_id AND m.instance_id = i.instance_id`;
+    engine === 'postgres'
+      ? `${work} JOIN ${q.source} m ON m.agent_id = w.w_agent`
+      : kind === 'host'
+        ? `${work} CROSS JOIN ${q.source} m ON m.agent_id = w.w_agent`
+        : `${work} CROSS JOIN instances i ON i.agent_id = w.w_agent CROSS JOIN ${q.source} m ON m.agent_id = i.agent_id AND m.instance_id = i.instance_id`;
   const where = `m.${q.time} >= w.w_bucket AND m.${q.time} < w.w_bucket + ${tier} AND m.${q.time} >= ? AND m.${q.time} < ?`;
   return `${insertHead(kind, tier)} SELECT ${q.sel.join(', ')} FROM ${from} WHERE ${where} GROUP BY ${[...head.map((h) => `m.${h}`), q.bucket].join(', ')} ${upsertTail(kind)}`;
 }
