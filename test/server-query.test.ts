@@ -28,6 +28,7 @@ const B = Math.floor(Date.now() / 1000 / 3600) * 3600 - 3 * 3600;
 const cpuSamples = (i: number) => (i % 2 === 0 ? [i, i + 10] : [i, i + 10, i + 20, i + 30]);
 const stealSamples = (i: number) => [i / 4, i / 2];
 const netIn = (i: number) => 1000 * (i + 1);
+const dropsIn = (i: number) => i % 3;
 const netOut = (i: number) => 10 * (i + 1);
 const INSTANCE_MINUTES = [0, 1, 2, 3, 4, 5, 6, 9];
 const HOST_MINUTES = [0, 1, 2, 3, 4, 5, 6, 7, 9];
@@ -50,7 +51,7 @@ async function seedFleet(s: TestServer): Promise<void> {
                 ...{ CPU: null, CPUCore: null, CPUUser: null, CPUSystem: null, VcpuBusy: null, Steal: null, MemoryRSS: null, MemoryUtilization: null },
                 ...{ NetIn: 0, NetOut: 0, NetInPackets: 0, NetOutPackets: 0, DiskRead: 0, DiskWrite: 0 },
               })
-            : instanceWindow(B + i * 60, { CPU: agg(cpuSamples(i)), Steal: agg(stealSamples(i)), NetIn: netIn(i), NetOut: netOut(i) }),
+            : instanceWindow(B + i * 60, { CPU: agg(cpuSamples(i)), Steal: agg(stealSamples(i)), NetIn: netIn(i), NetOut: netOut(i), NetInDropped: dropsIn(i), NetOutErrors: 0 }),
         ),
       }),
       instanceRecord('abd99999', { InstanceName: 'web-2', Hypervisor: 'cloud-hypervisor', AllocatedMemoryBytes: 0, TapDevices: [] }),
@@ -127,6 +128,7 @@ function checkPoints(actual: Array<Record<string, unknown>>, exp: Expect[], unit
 const ALL = 'Minimum,Maximum,Sum,Average,SampleCount';
 const cpuMap = new Map(SAMPLED.map((i) => [B + i * 60, cpuSamples(i)]));
 const netMap = new Map(SAMPLED.map((i) => [B + i * 60, [netIn(i)]]));
+const dropMap = new Map(SAMPLED.map((i) => [B + i * 60, [dropsIn(i)]]));
 
 async function metricRest(s: TestServer, id: string, q: Record<string, string | number>, secret = s.reader.secret) {
   const qs = new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)]));
@@ -288,6 +290,18 @@ for (const engine of ENGINES) {
         { timestamp: B, unit: 'Bytes', sum: 5 * 8192, maximum: 8192 },
         { timestamp: B + 300, unit: 'Bytes', sum: 2 * 8192, maximum: 8192 },
       ]);
+
+      // The TAPs' drops and errors, per minute as sent (the VM view: In is toward the VM).
+      const drops = await metricRest(s, 'abc12345', { ...base, metricName: 'NetworkDropsIn', period: 300, unit: 'Count' });
+      assert.is(drops.status, 200, drops.text);
+      checkPoints(drops.body.metricData, expected(300, B, B + 600, dropMap, 'total'), 'Count', 'drops300');
+      assert.ok(drops.body.metricData.some((d: Record<string, number>) => d.sum > 0), 'some drops');
+      const errors = await metricRest(s, 'abc12345', { ...base, metricName: 'NetworkErrorsOut', period: 600, unit: 'Count', statistics: 'Sum,SampleCount' });
+      assert.equal(errors.body.metricData, [{ timestamp: B, unit: 'Count', sum: 0, sampleCount: SAMPLED.length }]);
+      // Not sent at all (an older agent): unknown, so no datapoint rather than zeros.
+      const absent = await metricRest(s, 'abc12345', { ...base, metricName: 'NetworkDropsOut', period: 300, unit: 'Count' });
+      assert.equal(absent.body.metricData, []);
+      assert.is((await metricRest(s, 'abc12345', { ...base, metricName: 'NetworkDropsIn', period: 300, unit: 'Bytes' })).status, 400, 'drops are a Count');
 
       // An unaligned start: the first datapoint keeps the aligned timestamp but only minutes >= startTime.
       const late = await metricRest(s, 'abc12345', { ...base, startTime: B + 60, metricName: 'NetworkIn', period: 300, unit: 'Bytes', statistics: 'Sum,SampleCount' });

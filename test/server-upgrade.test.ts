@@ -5,7 +5,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MIGRATIONS, migrate } from '../src/server/store/migrations.js';
 import { PgDb, dayName } from '../src/server/store/postgres.js';
-import { HOST_MINUTE_COLS_V1, INSTANCE_MINUTE_COLS, hostMinuteValues, instanceMinuteValues } from '../src/server/store/schema.js';
+import { HOST_MINUTE_COLS_V1, INSTANCE_MINUTE_COLS, INSTANCE_MINUTE_COLS_V8, hostMinuteValues, instanceMinuteValues } from '../src/server/store/schema.js';
+import type { InstanceWindow } from '../src/ship/payload.js';
 import { SqlStore } from '../src/server/store/sql-store.js';
 import { SqliteDb } from '../src/server/store/sqlite.js';
 import type { SqlDb } from '../src/server/store/sql.js';
@@ -36,11 +37,16 @@ for (const engine of ENGINES) {
           for (const table of ['host_minutes', 'instance_minutes']) await old.exec(`CREATE TABLE ${table}_p${dayName(d)} PARTITION OF ${table} FOR VALUES FROM (${d}) TO (${d + DAY})`);
         }
       }
-      const instCols = INSTANCE_MINUTE_COLS.filter((c) => c.name !== 'parts');
+      // Version 3's columns: no `parts` (version 4), no error counters (version 8).
+      const instCols = INSTANCE_MINUTE_COLS.filter((c) => c.name !== 'parts' && !(INSTANCE_MINUTE_COLS_V8 as readonly string[]).includes(c.name));
+      const v3Values = (w: InstanceWindow) => {
+        const all = instanceMinuteValues('a1', 'vm1', w);
+        return instCols.map((c) => all[INSTANCE_MINUTE_COLS.indexOf(c)]!);
+      };
       await old.tx(async (e) => {
         for (const [k, m] of minutes.entries()) {
           const w = instanceWindow(m, { CPU: agg([k % 100, (k * 7) % 100]), NetIn: k % 13 === 0 ? null : 1000 + k });
-          await e.run(`INSERT INTO instance_minutes (${instCols.map((c) => c.name).join(', ')}) VALUES (${instCols.map(() => '?').join(', ')})`, instanceMinuteValues('a1', 'vm1', w).slice(0, -1));
+          await e.run(`INSERT INTO instance_minutes (${instCols.map((c) => c.name).join(', ')}) VALUES (${instCols.map(() => '?').join(', ')})`, v3Values(w));
           await e.run(
             `INSERT INTO host_minutes (${HOST_MINUTE_COLS_V1.map((c) => c.name).join(', ')}) VALUES (${HOST_MINUTE_COLS_V1.map(() => '?').join(', ')})`,
             hostMinuteValues('a1', hostWindow(m)).slice(0, -1),
@@ -57,6 +63,8 @@ for (const engine of ENGINES) {
           ['cpu', 'gauge'],
           ['net_in', 'total'],
           ['disk_read', 'total'],
+          // In the tiers since migration 8, which rebuilds them from the minutes stored before.
+          ['net_in_packets', 'total'],
         ] as const) {
           for (const tier of [300, 3600, 86400] as const) {
             const fromMinutes = await store.statRows(target, 60, start, start + 2 * DAY, stat, kind, tier);

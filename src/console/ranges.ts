@@ -22,6 +22,12 @@ export const VM_METRICS = [
   { name: 'NetworkOut', unit: 'Bytes', title: 'Network out' },
   { name: 'DiskReadBytes', unit: 'Bytes', title: 'Disk read' },
   { name: 'DiskWriteBytes', unit: 'Bytes', title: 'Disk write' },
+  { name: 'NetworkPacketsIn', unit: 'Count', title: 'Packets in' },
+  { name: 'NetworkPacketsOut', unit: 'Count', title: 'Packets out' },
+  { name: 'NetworkErrorsIn', unit: 'Count', title: 'Network errors in' },
+  { name: 'NetworkErrorsOut', unit: 'Count', title: 'Network errors out' },
+  { name: 'NetworkDropsIn', unit: 'Count', title: 'Network drops in' },
+  { name: 'NetworkDropsOut', unit: 'Count', title: 'Network drops out' },
   { name: 'StatusCheckFailed', unit: 'Count', title: 'Status check failed' },
 ] as const;
 

@@ -7,7 +7,7 @@ import { INSTANCE_TIER_GAUGES, INSTANCE_TIER_TOTALS } from './store/schema.js';
 
 export type MetricDef =
   | { kind: 'gauge'; unit: 'Percent'; stat: string }
-  | { kind: 'total'; unit: 'Bytes'; stat: string }
+  | { kind: 'total'; unit: 'Bytes' | 'Count'; stat: string }
   | { kind: 'status'; unit: 'Count'; check: 'any' | 'instance' | 'system' };
 
 export const METRICS = {
@@ -21,6 +21,14 @@ export const METRICS = {
   DiskReadBytes: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.DiskRead },
   DiskWriteBytes: { kind: 'total', unit: 'Bytes', stat: INSTANCE_TIER_TOTALS.DiskWrite },
   CPUStealPercent: { kind: 'gauge', unit: 'Percent', stat: INSTANCE_TIER_GAUGES.Steal },
+  // Beyond Lightsail's set: packets as EC2 names them, and the TAPs' errors and drops (VM view:
+  // In = toward the VM), for agents that send them.
+  NetworkPacketsIn: { kind: 'total', unit: 'Count', stat: INSTANCE_TIER_TOTALS.NetInPackets },
+  NetworkPacketsOut: { kind: 'total', unit: 'Count', stat: INSTANCE_TIER_TOTALS.NetOutPackets },
+  NetworkErrorsIn: { kind: 'total', unit: 'Count', stat: INSTANCE_TIER_TOTALS.NetInErrors },
+  NetworkErrorsOut: { kind: 'total', unit: 'Count', stat: INSTANCE_TIER_TOTALS.NetOutErrors },
+  NetworkDropsIn: { kind: 'total', unit: 'Count', stat: INSTANCE_TIER_TOTALS.NetInDropped },
+  NetworkDropsOut: { kind: 'total', unit: 'Count', stat: INSTANCE_TIER_TOTALS.NetOutDropped },
 } as const satisfies Record<string, MetricDef>;
 export type MetricName = keyof typeof METRICS;
 export const METRIC_NAMES = Object.keys(METRICS) as MetricName[];

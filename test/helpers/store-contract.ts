@@ -71,6 +71,13 @@ function history(seed: number): Payload[] {
         Steal: samples && r() > 0.5 ? agg(t.map((x) => x / 50)) : null,
         NetIn: r() < 0.04 ? null : Math.floor(r() * 1e6),
         NetOut: r() < 0.04 ? null : Math.floor(r() * 1e5),
+        NetInPackets: r() < 0.04 ? null : Math.floor(r() * 1e3),
+        NetOutPackets: Math.floor(r() * 1e3),
+        // Error and drop counters: unknown at times, and absent (an older agent) at others.
+        NetInErrors: r() < 0.04 ? null : r() < 0.05 ? undefined : Math.floor(r() * 3),
+        NetOutErrors: Math.floor(r() * 2),
+        NetInDropped: r() < 0.05 ? undefined : Math.floor(r() * 50),
+        NetOutDropped: r() < 0.04 ? null : Math.floor(r() * 5),
         DiskRead: Math.floor(r() * 4096) * 512,
         DiskWrite: Math.floor(r() * 4096) * 512,
         Unsampled: samples === 0 && r() < 0.5 ? 60 : undefined,
@@ -117,6 +124,12 @@ const METRIC_FIELDS: Record<string, keyof InstanceWindow> = {
   NetworkOut: 'NetOut',
   DiskReadBytes: 'DiskRead',
   DiskWriteBytes: 'DiskWrite',
+  NetworkPacketsIn: 'NetInPackets',
+  NetworkPacketsOut: 'NetOutPackets',
+  NetworkErrorsIn: 'NetInErrors',
+  NetworkErrorsOut: 'NetOutErrors',
+  NetworkDropsIn: 'NetInDropped',
+  NetworkDropsOut: 'NetOutDropped',
 };
 
 /** Merged minutes of the VM and the host's minute set, from the batches (a BatchID counts once). */
@@ -135,9 +148,10 @@ export function minutesOf(batches: readonly Payload[]): { vm: Map<number, Minute
         r.samples += w.Samples;
         r.unsampled += w.Unsampled ?? 0;
         for (const f of ['CPU', 'MemoryUtilization', 'Steal'] as const) addAggTo(r.gauges, f, w[f]);
-        for (const f of ['NetIn', 'NetOut', 'DiskRead', 'DiskWrite'] as const) {
+        for (const f of ['NetIn', 'NetOut', 'DiskRead', 'DiskWrite', 'NetInPackets', 'NetOutPackets', 'NetInErrors', 'NetOutErrors', 'NetInDropped', 'NetOutDropped'] as const) {
           const had = r.totals.has(f) ? r.totals.get(f)! : 0;
-          const v = w[f];
+          // Absent (an older agent) counts as unknown, as the server stores it.
+          const v = w[f] ?? null;
           r.totals.set(f, had === null || v === null ? null : had + v);
         }
       }

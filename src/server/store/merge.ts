@@ -2,9 +2,11 @@
 // middle of a minute, or windows shorter than a minute, send several partial records of one minute,
 // and each carries only its own share of the counters and samples. The rules, the same in SQL (the
 // upsert tails below) and in memory (records of one minute within a single batch):
-// - counters (bytes, packets, disk, throttling) and Seconds, Samples, Missed, Unsampled add up;
-// - a VM's network totals are null when a TAP could not be read ("unknown"); null + x stays null,
-//   because a sum that silently drops an unknown share would understate the traffic;
+// - counters (bytes, packets, errors, drops, disk, throttling) and Seconds, Samples, Missed,
+//   Unsampled add up;
+// - a VM's network totals are null when a TAP could not be read ("unknown"), and its error and
+//   drop counters also when the agent does not send them; null + x stays null, because a sum that
+//   silently drops an unknown share would understate the traffic;
 // - gauge aggregates combine by their counts: Min of mins, Max of maxes, Sum and Count added,
 //   Avg = Sum / Count; an absent aggregate (null) leaves the other side unchanged.
 import type { Agg, HostWindow, InstanceWindow } from '../../ship/payload.js';
@@ -36,6 +38,11 @@ export function mergeInstanceWindows(a: InstanceWindow, b: InstanceWindow): Inst
     NetOut: nullableAdd(a.NetOut, b.NetOut),
     NetInPackets: nullableAdd(a.NetInPackets, b.NetInPackets),
     NetOutPackets: nullableAdd(a.NetOutPackets, b.NetOutPackets),
+    // Absent (an older agent) is unknown, as the stored column holds it.
+    NetInErrors: nullableAdd(a.NetInErrors ?? null, b.NetInErrors ?? null),
+    NetOutErrors: nullableAdd(a.NetOutErrors ?? null, b.NetOutErrors ?? null),
+    NetInDropped: nullableAdd(a.NetInDropped ?? null, b.NetInDropped ?? null),
+    NetOutDropped: nullableAdd(a.NetOutDropped ?? null, b.NetOutDropped ?? null),
     DiskRead: a.DiskRead + b.DiskRead,
     DiskWrite: a.DiskWrite + b.DiskWrite,
     ThrottledPeriods: a.ThrottledPeriods + b.ThrottledPeriods,

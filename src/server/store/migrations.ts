@@ -5,7 +5,20 @@
 // released: later changes are new versions.
 import { ALERT_MIGRATIONS } from '../alerts/migrations.js';
 import { CONSOLE_MIGRATIONS } from '../console/migrations.js';
-import { AGENT_COLS, HOST_MINUTE_COLS_V1, HOST_TIER_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS_V1, INSTANCE_TIER_COLS, tierTable, type TierSeconds } from './schema.js';
+import {
+  AGENT_COLS,
+  HOST_MINUTE_COLS_V1,
+  HOST_TIER_COLS,
+  INSTANCE_COLS,
+  INSTANCE_MINUTE_COLS,
+  INSTANCE_MINUTE_COLS_V1,
+  INSTANCE_MINUTE_COLS_V8,
+  INSTANCE_TIER_COLS_V4,
+  INSTANCE_TIER_COLS_V8,
+  TIER_SECONDS,
+  tierTable,
+  type TierSeconds,
+} from './schema.js';
 import { colDefs, type Dialect, type SqlDb } from './sql.js';
 import { diskMinutesDdl } from './disk-minutes.js';
 
@@ -141,6 +154,18 @@ ${
 }
 `,
   },
+  {
+    // The tiers of the minutes stored before are rebuilt right after (SqlStore.migrate), so that
+    // packets answer from the tiers as from the minutes.
+    version: 8,
+    name: "TAP errors and drops per minute; packets, errors and drops in the instance tiers (issue 19)",
+    sql: (d) => {
+      const out: string[] = [];
+      for (const name of INSTANCE_MINUTE_COLS_V8) out.push(`ALTER TABLE instance_minutes ADD COLUMN ${name} ${d.type(INSTANCE_MINUTE_COLS.find((c) => c.name === name)!.kind)};`);
+      for (const tier of TIER_SECONDS) for (const c of INSTANCE_TIER_COLS_V8) out.push(`ALTER TABLE ${tierTable('instance', tier)} ADD COLUMN ${c.name} ${d.type(c.kind)};`);
+      return out.join('\n');
+    },
+  },
 ];
 
 /** The host and instance tables of one tier (same columns for every tier; schema.ts). */
@@ -148,7 +173,8 @@ function tierTablesDdl(d: Dialect, tier: TierSeconds): string[] {
   const out: string[] = [];
   for (const kind of ['host', 'instance'] as const) {
     const table = tierTable(kind, tier);
-    const cols = kind === 'host' ? HOST_TIER_COLS : INSTANCE_TIER_COLS;
+    // As released with migrations 4 and 6: later columns are added by later migrations.
+    const cols = kind === 'host' ? HOST_TIER_COLS : INSTANCE_TIER_COLS_V4;
     const key = kind === 'host' ? 'agent_id, bucket' : 'agent_id, instance_id, bucket';
     out.push(`CREATE TABLE ${table} (
   ${colDefs(d, cols, ['agent_id', 'instance_id', 'bucket', 'mask_lo', 'mask_hi'])},

@@ -41,6 +41,11 @@ export const INSTANCE_TOTALS = {
   NetOut: 'net_out',
   NetInPackets: 'net_in_packets',
   NetOutPackets: 'net_out_packets',
+  /** Added by migration 8 (null from agents that do not send them, and in minutes stored before). */
+  NetInErrors: 'net_in_errors',
+  NetOutErrors: 'net_out_errors',
+  NetInDropped: 'net_in_dropped',
+  NetOutDropped: 'net_out_dropped',
   DiskRead: 'disk_read',
   DiskWrite: 'disk_write',
   ThrottledPeriods: 'throttled_periods',
@@ -81,8 +86,12 @@ export const INSTANCE_MINUTE_COLS: readonly Col[] = [
   /** How many records were merged into this one (added by migration 4; 1 = never merged). */
   { name: 'parts', kind: 'int' },
 ];
-/** The instance_minutes columns migration 1 created (unsampled came with migration 2, parts with 4). */
-export const INSTANCE_MINUTE_COLS_V1: readonly Col[] = INSTANCE_MINUTE_COLS.filter((c) => c.name !== 'unsampled' && c.name !== 'parts');
+/** The columns migration 8 added to instance_minutes: the TAPs' error and drop counters. */
+export const INSTANCE_MINUTE_COLS_V8 = ['net_in_errors', 'net_out_errors', 'net_in_dropped', 'net_out_dropped'] as const;
+/** The instance_minutes columns migration 1 created (unsampled came with migration 2, parts with 4, the error counters with 8). */
+export const INSTANCE_MINUTE_COLS_V1: readonly Col[] = INSTANCE_MINUTE_COLS.filter(
+  (c) => c.name !== 'unsampled' && c.name !== 'parts' && !(INSTANCE_MINUTE_COLS_V8 as readonly string[]).includes(c.name),
+);
 
 export const COUNTER_COLS = {
   CPUSeconds: 'cpu_seconds',
@@ -167,7 +176,7 @@ export function hostMinuteValues(agentId: string, w: HostWindow): Value[] {
 
 export function instanceMinuteValues(agentId: string, instanceId: string, w: InstanceWindow): Value[] {
   const out: Value[] = [agentId, instanceId, w.Minute, w.Seconds, w.Samples, w.Missed];
-  for (const k of INSTANCE_TOTAL_KEYS) out.push(w[k]);
+  for (const k of INSTANCE_TOTAL_KEYS) out.push(w[k] ?? null);
   for (const k of INSTANCE_AGG_KEYS) pushAgg(out, w[k]);
   out.push(w.Unsampled ?? 0, 1);
   return out;
@@ -260,9 +269,21 @@ export const STAT_PARTS = ['min', 'max', 'sum', 'count'] as const;
 export const HOST_TIER_GAUGES = { CPU: 'cpu', RAM: 'ram', Disk: 'disk', Load1: 'load1', IOWait: 'iowait' } as const satisfies Partial<Record<keyof HostWindow, string>>;
 export const HOST_TIER_TOTALS = { NetIn: 'net_in', NetOut: 'net_out' } as const satisfies Partial<Record<keyof HostWindow, string>>;
 export const INSTANCE_TIER_GAUGES = { CPU: 'cpu', MemoryUtilization: 'memory_utilization', Steal: 'steal' } as const satisfies Partial<Record<keyof InstanceWindow, string>>;
-export const INSTANCE_TIER_TOTALS = { NetIn: 'net_in', NetOut: 'net_out', DiskRead: 'disk_read', DiskWrite: 'disk_write' } as const satisfies Partial<
-  Record<keyof InstanceWindow, string>
->;
+export const INSTANCE_TIER_TOTALS = {
+  NetIn: 'net_in',
+  NetOut: 'net_out',
+  DiskRead: 'disk_read',
+  DiskWrite: 'disk_write',
+  // Added by migration 8.
+  NetInPackets: 'net_in_packets',
+  NetOutPackets: 'net_out_packets',
+  NetInErrors: 'net_in_errors',
+  NetOutErrors: 'net_out_errors',
+  NetInDropped: 'net_in_dropped',
+  NetOutDropped: 'net_out_dropped',
+} as const satisfies Partial<Record<keyof InstanceWindow, string>>;
+/** The instance tier statistics migration 8 added (the tables of migrations 4 and 6 have the others). */
+export const INSTANCE_TIER_STATS_V8 = ['net_in_packets', 'net_out_packets', 'net_in_errors', 'net_out_errors', 'net_in_dropped', 'net_out_dropped'] as const;
 
 function statCols(prefixes: readonly string[]): Col[] {
   return prefixes.flatMap((p) => STAT_PARTS.map((part): Col => ({ name: `${p}_${part}`, kind: part === 'count' ? 'int' : 'real' })));
@@ -287,4 +308,7 @@ export const INSTANCE_TIER_COLS: readonly Col[] = [
   { name: 'mask_hi', kind: 'int' },
   ...statCols(INSTANCE_TIER_STATS),
 ];
+/** The columns of an instance tier table as migrations 4 and 6 created it; migration 8 adds these. */
+export const INSTANCE_TIER_COLS_V8: readonly Col[] = statCols(INSTANCE_TIER_STATS_V8);
+export const INSTANCE_TIER_COLS_V4: readonly Col[] = INSTANCE_TIER_COLS.filter((c) => !INSTANCE_TIER_COLS_V8.some((x) => x.name === c.name));
 export const tierTable = (kind: 'host' | 'instance', tier: TierSeconds): string => `${kind}_${tier === 300 ? '5m' : tier === 3600 ? '1h' : '1d'}`;

@@ -87,7 +87,7 @@ export class SqlStore implements Store {
 
   async migrate(): Promise<number[]> {
     const applied = await migrate(this.db);
-    if (applied.includes(4)) await this.rebuildAllTiers();
+    if (applied.includes(4) || applied.includes(8)) await this.rebuildAllTiers();
     else if (applied.includes(6)) await this.rebuildDayTier();
     return applied;
   }

@@ -57,6 +57,10 @@ const VM_COUNTERS: Record<string, string> = {
   net_out: 'vmpulse_vm_network_transmit_bytes_total',
   net_in_packets: 'vmpulse_vm_network_receive_packets_total',
   net_out_packets: 'vmpulse_vm_network_transmit_packets_total',
+  net_in_errors: 'vmpulse_vm_network_receive_errors_total',
+  net_out_errors: 'vmpulse_vm_network_transmit_errors_total',
+  net_in_dropped: 'vmpulse_vm_network_receive_drops_total',
+  net_out_dropped: 'vmpulse_vm_network_transmit_drops_total',
   disk_read: 'vmpulse_vm_disk_read_bytes_total',
   disk_write: 'vmpulse_vm_disk_written_bytes_total',
   throttled_periods: 'vmpulse_vm_cpu_throttled_periods_total',
@@ -66,7 +70,7 @@ const VM_COUNTERS: Record<string, string> = {
 export const UNKNOWN_SERIES = 'vmpulse_vm_unknown_total';
 /** The per-minute record exists when this series has a sample in the minute (written always, 0 included). */
 export const PRESENCE = { host: 'samples', instance: 'samples' } as const;
-const NULLABLE = new Set<string>(['net_in', 'net_out', 'net_in_packets', 'net_out_packets']);
+const NULLABLE = new Set<string>(['net_in', 'net_out', 'net_in_packets', 'net_out_packets', 'net_in_errors', 'net_out_errors', 'net_in_dropped', 'net_out_dropped']);
 
 function gaugeDefs(names: Record<string, string>): SeriesDef[] {
   const out: SeriesDef[] = [];
@@ -152,7 +156,7 @@ export function instanceSamples(w: InstanceWindow): Sample[] {
     { name: d.get('unsampled')!.name, value: w.Unsampled ?? 0 },
   ];
   for (const [k, col] of Object.entries(INSTANCE_TOTALS)) {
-    const v = w[k as keyof typeof INSTANCE_TOTALS];
+    const v = w[k as keyof typeof INSTANCE_TOTALS] ?? null;
     if (v === null) out.push({ name: UNKNOWN_SERIES, field: col, value: 1 });
     else out.push({ name: d.get(col)!.name, value: v });
   }
