@@ -77,7 +77,17 @@ for (const engine of ENGINES) {
       ingesting = false;
       await roller;
       assert.ok(rollups > 3 && rebuilt > 0, `rollups ran during ingest: ${rollups}, ${rebuilt} buckets`);
+      // One more minute into a bucket rolled up already: pending again, and the backlog says so.
       await store.rollup(start + 3 * 86400);
+      const late = start + 7 * 60;
+      await store.ingest(payload({ AgentID: 'roll-agent', Stats: [], Instances: [instanceRecord(VMS[0]!, { Stats: [instanceWindow(late, { Seconds: 5, Samples: 1, CPU: agg([42]), NetIn: 7 })] })] }), { receivedAt: start });
+      assert.equal(await store.rollupBacklog(), [
+        { tier: 300, buckets: 1, oldestEnd: Math.floor(late / 300) * 300 + 300 },
+        { tier: 3600, buckets: 0, oldestEnd: null },
+        { tier: 86400, buckets: 0, oldestEnd: null },
+      ]);
+      await store.rollup(start + 3 * 86400);
+      assert.equal((await store.rollupBacklog()).map((b) => b.buckets), [0, 0, 0]);
       assert.equal((await store.rollup(start + 3 * 86400)).buckets, { 300: 0, 3600: 0, 86400: 0 }, 'nothing is left pending');
       const rows = await assertTiersExact(store, start - 86400, start + 2 * 86400, 'after concurrent ingest');
       assert.ok(rows > 100, `${rows} tier rows compared`);
@@ -106,6 +116,8 @@ for (const engine of ENGINES) {
       }
       assert.match(metrics, /vmpulse_server_rollup_buckets_total\{tier="300"\} 1\b/, 'one agent-bucket of 300 s rolled up');
       assert.match(metrics, /vmpulse_server_rollup_duration_seconds_count [1-9]/);
+      assert.match(metrics, /vmpulse_server_rollup_pending_buckets\{tier="300"\} 0\b/, 'nothing of 300 s left waiting');
+      assert.match(metrics, /vmpulse_server_rollup_lag_seconds\{tier="300"\} 0\b/);
       // The tier row itself, as the rollup wrote it.
       const rows = await s.server.store.statRows({ agentId: 'roll-agent', instanceId: 'rollvm02' }, 300, m - 3600, m + 3600, 'cpu', 'gauge', 300);
       assert.equal(plain(rows), [[Math.floor(m / 300) * 300, 10, 20, 30, 2]]);

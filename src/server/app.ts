@@ -200,6 +200,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const held = (lease = openLease(config.db, { log: app.log }));
     alerts = await startAlerting({ store, overrides: config.alerts, log: app.log, lease: () => held.acquire() });
     app.metrics.attachAlerting(alerts);
+    app.metrics.attachStore(store);
     app.consoleAlarms.service = alerts.service;
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {

@@ -3,6 +3,7 @@
 // notification outbox). Ingest is observed from the outside of its route (the response it gave),
 // alerting from the evaluator's and delivery's running totals, read at scrape time.
 import type { RollupResult } from './store/rollup.js';
+import type { TimeSeriesStore } from './store/store.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, type Metric } from 'prom-client';
 import type { Alerting } from './alerts/index.js';
@@ -121,6 +122,18 @@ export class ServerMetrics {
   observeRollup(r: RollupResult, seconds: number): void {
     for (const [tier, n] of Object.entries(r.buckets)) this.rollupBuckets.inc({ tier }, n);
     this.rollupSeconds.observe(seconds);
+  }
+
+  /** The rollup's backlog, read from the store at scrape time. */
+  attachStore(store: Pick<TimeSeriesStore, 'rollupBacklog'>): void {
+    const backlog = () => store.rollupBacklog();
+    collector(this.registry, 'vmpulse_server_rollup_pending_buckets', 'Agent-buckets of each tier waiting for the rollup (ingested, not yet built into the tier).', 'gauge', async () =>
+      (await backlog()).map((b) => ({ labels: { tier: String(b.tier) }, value: b.buckets })),
+    );
+    collector(this.registry, 'vmpulse_server_rollup_lag_seconds', 'Seconds since the earliest bucket of each tier waiting for the rollup ended (0 when none has ended).', 'gauge', async () => {
+      const now = Date.now() / 1000;
+      return (await backlog()).map((b) => ({ labels: { tier: String(b.tier) }, value: b.oldestEnd === null ? 0 : Math.max(0, Math.round(now - b.oldestEnd)) }));
+    });
   }
 
   attachAlerting(a: Alerting): void {

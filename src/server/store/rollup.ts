@@ -38,6 +38,22 @@ export interface RollupResult {
   buckets: Record<TierSeconds, number>;
 }
 
+export interface RollupBacklog {
+  tier: TierSeconds;
+  buckets: number;
+  /** Unix seconds at which the earliest pending bucket ends (null: nothing pending). */
+  oldestEnd: number | null;
+}
+
+/** Pending agent-buckets per tier, every tier listed. */
+export async function rollupBacklog(db: SqlDb): Promise<RollupBacklog[]> {
+  const rows = await db.all('SELECT tier, COUNT(*) AS n, MIN(bucket) AS oldest FROM rollup_pending GROUP BY tier');
+  return TIER_SECONDS.map((tier) => {
+    const r = rows.find((x) => Number(x.tier) === tier);
+    return { tier, buckets: r ? Number(r.n) : 0, oldestEnd: r ? Number(r.oldest) + tier : null };
+  });
+}
+
 /** The pending rows (tier 300) of one batch's kept minutes, ascending (a fixed lock order). */
 export function pendingRows(agentId: string, minutes: Iterable<number>, markedAt: number): Value[][] {
   const buckets = new Set<number>();

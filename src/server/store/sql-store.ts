@@ -8,7 +8,7 @@ import { appliedMigrations, migrate } from './migrations.js';
 import { Retention, type PartitionedTable } from './retention.js';
 import { rebuildSql, tierSpec, type TierKind } from './tiers.js';
 import { mergeStatRows, pendingColumns, staleBounds, statQuery, staleMaskRows, tierChain, toMaskRows, toStatRows } from './series-sql.js';
-import { PENDING_COLS, PENDING_TAIL, pendingRows, rollup, type RollupResult } from './rollup.js';
+import { PENDING_COLS, PENDING_TAIL, pendingRows, rollup, rollupBacklog, type RollupBacklog, type RollupResult } from './rollup.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
   AGENT_COLS,
@@ -234,6 +234,10 @@ export class SqlStore implements Store {
     if (this.pendingInline && rows.length > 0) return rows[0]!.slice(rows[0]!.length - n);
     const p = pendingColumns(agentId, tier, from, to);
     return (await this.db.rows(`SELECT ${p.sql.slice(2)}`, p.params))[0]!;
+  }
+
+  rollupBacklog(): Promise<RollupBacklog[]> {
+    return rollupBacklog(this.db);
   }
 
   /** Rebuilds the tier buckets pending that end by `closedBy` (rollup.ts). */

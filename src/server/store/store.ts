@@ -5,7 +5,7 @@
 // default) and PostgreSQL; an engine for the time series alone (VictoriaMetrics, say) would
 // implement TimeSeriesStore beside an SQL MetadataStore, without touching the routes: victoria.ts.
 import type { DiskMinuteRow } from './disk-minutes.js';
-import type { RollupResult } from './rollup.js';
+import type { RollupBacklog, RollupResult } from './rollup.js';
 import { isPostgresUrl } from '../../config/db-url.js';
 import type { AlertDb } from '../alerts/db.js';
 import type { DiskInfo, InstanceCounters, NetworkInterfaceInfo, Payload } from '../../ship/payload.js';
@@ -203,6 +203,8 @@ export interface TimeSeriesStore {
    * from finer data. Engines that keep no tiers of their own do nothing.
    */
   rollup(closedBy: number): Promise<RollupResult>;
+  /** What waits for the rollup, per tier: agent-buckets pending, and the end of the earliest (null when none). */
+  rollupBacklog(): Promise<RollupBacklog[]>;
   /** Rolls up what it cuts, then drops minutes older than cutoff (unix seconds), tier rows older than their cutoffs, and batch ids received before cutoff. */
   retain(cutoff: number, tiers?: RetentionCutoffs): Promise<RetentionResult>;
 }

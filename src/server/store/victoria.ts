@@ -10,7 +10,7 @@
 // the very same samples at the very same timestamps, which -dedup.minScrapeInterval=1ms collapses.
 // Period statistics (300 s, 3600 s, daily) are computed at query time from the minute samples: the
 // open-source single node has no downsampling.
-import type { RollupResult } from './rollup.js';
+import type { RollupBacklog, RollupResult } from './rollup.js';
 import type { Payload } from '../../ship/payload.js';
 import type { AlertDb } from '../alerts/db.js';
 import { mergeHostWindows, mergeInstanceWindows } from './merge.js';
@@ -270,6 +270,10 @@ export class VictoriaStore implements Store {
       if (newest) out.push({ agentId, instanceId, row: newest });
     }
     return out;
+  }
+
+  async rollupBacklog(): Promise<RollupBacklog[]> {
+    return [];
   }
 
   /** Nothing to build: every period statistic comes from VictoriaMetrics' minute samples. */
