@@ -126,7 +126,12 @@ export class ServerMetrics {
 
   /** The rollup's backlog, read from the store at scrape time. */
   attachStore(store: Pick<TimeSeriesStore, 'rollupBacklog'>): void {
-    const backlog = () => store.rollupBacklog();
+    // Both gauges come from one read per scrape.
+    let read: { at: number; rows: ReturnType<typeof store.rollupBacklog> } | null = null;
+    const backlog = () => {
+      if (!read || Date.now() - read.at > 1000) read = { at: Date.now(), rows: store.rollupBacklog() };
+      return read.rows;
+    };
     collector(this.registry, 'vmpulse_server_rollup_pending_buckets', 'Agent-buckets of each tier waiting for the rollup (ingested, not yet built into the tier).', 'gauge', async () =>
       (await backlog()).map((b) => ({ labels: { tier: String(b.tier) }, value: b.buckets })),
     );

@@ -101,6 +101,8 @@ async function rollupChunk(db: SqlDb, e: Exec, tier: TierSeconds, next: TierSeco
     // SQLite: one writer, so reading the rows and deleting them in one transaction is a claim.
     const rows = await e.all(`SELECT agent_id, bucket FROM rollup_pending WHERE tier = ? AND bucket <= ? ORDER BY bucket, agent_id LIMIT ${CHUNK}`, [tier, closedBy - tier]);
     claimed = rows.map((r) => ({ agent: String(r.agent_id), bucket: Number(r.bucket) }));
+    // Nothing pending (the alarm pass's usual case): no work table to fill.
+    if (claimed.length === 0) return 0;
     await e.exec('CREATE TEMP TABLE IF NOT EXISTS rollup_work (w_agent TEXT NOT NULL, w_bucket INTEGER NOT NULL, PRIMARY KEY (w_agent, w_bucket)) WITHOUT ROWID');
     await e.run('DELETE FROM temp.rollup_work');
     for (const c of claimed) {

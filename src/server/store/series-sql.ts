@@ -60,6 +60,11 @@ export function tierChain(tier: Tier): Tier[] {
   return ([86400, 3600, 300, 60] as const).filter((t) => t <= tier);
 }
 
+/** The tiers of tierChain(tier) that can have pending buckets: all but the minutes. */
+export function staleLevels(tier: Tier): Tier[] {
+  return tierChain(tier).filter((t) => t !== 60);
+}
+
 const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
 
 /**
@@ -68,7 +73,7 @@ const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
  * uncorrelated scalar subqueries, which both engines evaluate once per statement.
  */
 export function pendingColumns(agentId: string, tier: Tier, from: number, to: number): { sql: string; params: Value[] } {
-  const levels = tierChain(tier).filter((t) => t !== 60);
+  const levels = staleLevels(tier);
   return {
     sql: levels.map((t) => `, (SELECT MIN(bucket) FROM rollup_pending WHERE agent_id = ? AND tier <= ${t} AND bucket >= ? AND bucket < ?)`).join(''),
     params: levels.flatMap(() => [agentId, from, to]),
@@ -82,12 +87,10 @@ export function pendingColumns(agentId: string, tier: Tier, from: number, to: nu
  * in every coarser tier's bound, so a finer bound is never before a coarser one.
  */
 export function staleBounds(firsts: readonly unknown[], tier: Tier, from: number, to: number): number[] {
-  return tierChain(tier)
-    .filter((t) => t !== 60)
-    .map((t, i) => {
-      const first = firsts[i];
-      return first === null || first === undefined ? to : Math.min(to, Math.max(from, floorTo(Number(first), t)));
-    });
+  return staleLevels(tier).map((t, i) => {
+    const first = firsts[i];
+    return first === null || first === undefined ? to : Math.min(to, Math.max(from, floorTo(Number(first), t)));
+  });
 }
 
 /**

@@ -7,7 +7,7 @@ import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge
 import { appliedMigrations, migrate } from './migrations.js';
 import { Retention, type PartitionedTable } from './retention.js';
 import { rebuildSql, tierSpec, type TierKind } from './tiers.js';
-import { mergeStatRows, pendingColumns, staleBounds, statQuery, staleMaskRows, tierChain, toMaskRows, toStatRows } from './series-sql.js';
+import { mergeStatRows, pendingColumns, staleBounds, staleLevels, statQuery, staleMaskRows, toMaskRows, toStatRows } from './series-sql.js';
 import { PENDING_COLS, PENDING_TAIL, pendingRows, rollup, rollupBacklog, type RollupBacklog, type RollupResult } from './rollup.js';
 import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
@@ -230,7 +230,7 @@ export class SqlStore implements Store {
 
   /** The pendingColumns values: from the statement's first row, or asked alone (SQLite, or when it returned none). */
   private async pendingFirsts(rows: readonly unknown[][], agentId: string, tier: Tier, from: number, to: number): Promise<unknown[]> {
-    const n = tierChain(tier).length - 1;
+    const n = staleLevels(tier).length;
     if (this.pendingInline && rows.length > 0) return rows[0]!.slice(rows[0]!.length - n);
     const p = pendingColumns(agentId, tier, from, to);
     return (await this.db.rows(`SELECT ${p.sql.slice(2)}`, p.params))[0]!;
