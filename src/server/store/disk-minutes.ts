@@ -43,9 +43,7 @@ export function diskMinuteRows(agentId: string, instanceId: string, windows: rea
 }
 
 /** Inside the ingest transaction, after the batch id was recorded as new. */
-export async function insertDiskMinutes(db: SqlDb, e: Exec, agentId: string, insts: readonly { rec: { InstanceID: string }; w: { kept: readonly InstanceWindow[] } }[]): Promise<number> {
-  const rows: Value[][] = [];
-  for (const x of insts) rows.push(...diskMinuteRows(agentId, x.rec.InstanceID, x.w.kept));
+export async function insertDiskMinutes(db: SqlDb, e: Exec, rows: readonly Value[][]): Promise<number> {
   if (rows.length > 0) await db.insertRows(e, DISK_MINUTES_TABLE, DISK_MINUTE_COLS, rows, DISK_MINUTE_MERGE_TAIL);
   return rows.length;
 }

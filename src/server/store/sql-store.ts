@@ -3,13 +3,13 @@
 // agents, instances, alarms, batch dedup) and the time series (minutes; see store.ts).
 import { AlertDb } from '../alerts/db.js';
 import type { Payload } from '../../ship/payload.js';
-import { mergeHostWindows, mergeInstanceWindows, minuteMergeTail } from './merge.js';
+import { minuteMergeTail } from './merge.js';
 import { appliedMigrations, migrate } from './migrations.js';
 import { Retention, type PartitionedTable } from './retention.js';
 import { rebuildSql, tierSpec, type TierKind } from './tiers.js';
 import { mergeStatRows, pendingColumns, staleBounds, staleLevels, statQuery, staleMaskRows, toMaskRows, toStatRows } from './series-sql.js';
-import { PENDING_COLS, PENDING_TAIL, pendingRows, rollup, rollupBacklog, type RollupBacklog, type RollupResult } from './rollup.js';
-import { batchMinutes, keptWindows, toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
+import { PENDING_COLS, PENDING_TAIL, rollup, rollupBacklog, type RollupBacklog, type RollupResult } from './rollup.js';
+import { toAgent, toInstance, toMinuteRow, toSession, toToken } from './rows.js';
 import {
   AGENT_COLS,
   DAY_SECONDS,
@@ -19,11 +19,7 @@ import {
   INSTANCE_COLS,
   INSTANCE_MINUTE_COLS,
   agentUpsertTail,
-  agentValues,
-  hostMinuteValues,
-  instanceMinuteValues,
   instanceUpsertTail,
-  instanceValues,
   TIER_SECONDS,
   tierTable,
 } from './schema.js';
@@ -53,6 +49,7 @@ import {
 } from './store.js';
 
 import { insertDiskMinutes, readDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
+import { batchRows, type BatchRows } from './batch-rows.js';
 const floorTo = (x: number, step: number) => Math.floor(x / step) * step;
 const INSTANCE_MINUTE_SET = new Set(INSTANCE_MINUTE_COLS.map((c) => c.name));
 const INSTANCE_SELECT = `SELECT i.*, a.hostname FROM instances i LEFT JOIN agents a ON a.agent_id = i.agent_id`;
@@ -141,48 +138,39 @@ export class SqlStore implements Store {
   }
 
   async ingest(p: Payload, opts: IngestOptions): Promise<IngestResult> {
+    return this.ingestRows(batchRows(p, opts));
+  }
+
+  /** Stores a batch already turned into rows (batch-rows.ts; the ingest route builds them in a worker). */
+  async ingestRows(b: BatchRows): Promise<IngestResult> {
     try {
-      return await this.ingestOnce(p, opts);
+      return await this.ingestOnce(b);
     } catch (e) {
       // Another server sharing the database may have dropped a partition this one still has cached.
       if (!this.partitioned || (e as { code?: string }).code !== '23514') throw e;
       this.retention.forgetPartitions();
-      return this.ingestOnce(p, opts);
+      return this.ingestOnce(b);
     }
   }
 
-  private async ingestOnce(p: Payload, opts: IngestOptions): Promise<IngestResult> {
-    const host = keptWindows(p.Stats, opts, mergeHostWindows);
-    const insts = p.Instances.map((i) => ({ rec: i, w: keptWindows(i.Stats, opts, mergeInstanceWindows) }));
-    if (this.partitioned) await this.ensurePartitions(batchMinutes({ ...p, Stats: host.kept, Instances: insts.map((x) => ({ ...x.rec, Stats: x.w.kept })) }));
+  private async ingestOnce(b: BatchRows): Promise<IngestResult> {
+    if (this.partitioned) await this.ensurePartitions(b.minutes);
     return this.db.tx(async (e): Promise<IngestResult> => {
       const fresh = await e.run('INSERT INTO batches (batch_id, agent_id, received_at, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING', [
-        p.BatchID,
-        p.AgentID,
-        opts.receivedAt,
-        p.CreatedAt,
+        b.batchId,
+        b.agentId,
+        b.receivedAt,
+        b.createdAt,
       ]);
       if (fresh === 0) return { status: 'duplicate' };
-      await this.db.insertRows(e, 'agents', AGENT_COLS, [agentValues(p, opts.receivedAt)], this.tails.agent);
-      await this.db.mergeRows(e, 'host_minutes', HOST_MINUTE_COLS, host.kept.map((w) => hostMinuteValues(p.AgentID, w)), this.tails.hostMinute);
-      let skippedMinutes = host.skipped;
-      const instanceRows: Value[][] = [];
-      const minuteRows: Value[][] = [];
-      const minutes: number[] = host.kept.map((w) => w.Minute);
-      for (const x of insts) {
-        skippedMinutes += x.w.skipped;
-        instanceRows.push(instanceValues(p.AgentID, x.rec, p.CreatedAt, x.w.kept));
-        for (const s of x.w.kept) {
-          minuteRows.push(instanceMinuteValues(p.AgentID, x.rec.InstanceID, s));
-          minutes.push(s.Minute);
-        }
-      }
-      await this.db.insertRows(e, 'instances', INSTANCE_COLS, instanceRows, this.tails.instance);
-      await this.db.mergeRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, minuteRows, this.tails.instanceMinute);
-      await insertDiskMinutes(this.db, e, p.AgentID, insts);
+      await this.db.insertRows(e, 'agents', AGENT_COLS, [b.agent], this.tails.agent);
+      await this.db.mergeRows(e, 'host_minutes', HOST_MINUTE_COLS, b.hostMinutes, this.tails.hostMinute);
+      await this.db.insertRows(e, 'instances', INSTANCE_COLS, b.instances, this.tails.instance);
+      await this.db.mergeRows(e, 'instance_minutes', INSTANCE_MINUTE_COLS, b.instanceMinutes, this.tails.instanceMinute);
+      await insertDiskMinutes(this.db, e, b.diskMinutes);
       // The tiers are rebuilt from these minutes later, by rollup() (rollup.ts).
-      await this.db.insertRows(e, 'rollup_pending', PENDING_COLS, pendingRows(p.AgentID, minutes, opts.receivedAt), PENDING_TAIL);
-      return { status: 'stored', counts: { hostMinutes: host.kept.length, instanceMinutes: minuteRows.length, instances: insts.length, skippedMinutes } };
+      await this.db.insertRows(e, 'rollup_pending', PENDING_COLS, b.pending, PENDING_TAIL);
+      return { status: 'stored', counts: b.counts };
     });
   }
 

@@ -24,6 +24,8 @@ export interface TokenRow {
   revokedAt: number | null;
 }
 
+import type { BatchRows } from './batch-rows.js';
+
 export interface IngestOptions {
   /** Unix seconds when the server received the batch. */
   receivedAt: number;
@@ -219,6 +221,8 @@ export interface Store extends MetadataStore, TimeSeriesStore {
    * its minutes — or nothing when its BatchID was seen before.
    */
   ingest(batch: Payload, opts: IngestOptions): Promise<IngestResult>;
+  /** As ingest, for a batch already turned into rows (batch-rows.ts); engines that store rows in SQL have it. */
+  ingestRows?(batch: BatchRows): Promise<IngestResult>;
   close(): Promise<void>;
 }
 

@@ -17,7 +17,7 @@ import { mergeHostWindows, mergeInstanceWindows } from './merge.js';
 import { keptWindows } from './rows.js';
 import { AGENT_COLS, INSTANCE_COLS, agentUpsertTail, agentValues, instanceUpsertTail, instanceValues } from './schema.js';
 import type { SqlStore } from './sql-store.js';
-import { insertDiskMinutes, readDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
+import { diskMinuteRows, insertDiskMinutes, readDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
 import type { Exec, Value } from './sql.js';
 import { tierSpec } from './tiers.js';
 import type {
@@ -120,7 +120,7 @@ export class VictoriaStore implements Store {
       const rows: Value[][] = insts.map((x) => instanceValues(p.AgentID, { ...x.rec, Stats: x.w.kept }, p.CreatedAt));
       await db.insertRows(e, 'instances', INSTANCE_COLS, rows, this.tails.instance);
       // Per-disk minutes stay in SQL (disk-minutes.ts), committed with the batch id.
-      await insertDiskMinutes(db, e, p.AgentID, insts);
+      await insertDiskMinutes(db, e, insts.flatMap((x) => diskMinuteRows(p.AgentID, x.rec.InstanceID, x.w.kept)));
       let skippedMinutes = host.skipped;
       let instanceMinutes = 0;
       for (const x of insts) {
