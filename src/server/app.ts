@@ -19,6 +19,7 @@ import { loadConsoleSessionTtl } from './console/config.js';
 import { consoleRoutes, type ConsoleAlarms } from './console/plugin.js';
 import { Sessions } from './console/sessions.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { DecodePool, defaultIngestThreads } from './ingest/decode-pool.js';
 import { instanceRoutes } from './routes/instances.js';
 import { lightsailRoutes } from './routes/lightsail.js';
 import { serverRoutes } from './routes/servers.js';
@@ -44,6 +45,8 @@ export interface BuildOptions {
   keepAliveTimeoutMs?: number;
   /** Console session lifetime (default VMPULSE_CONSOLE_SESSION_TTL_S, 43200). */
   consoleSessionTtlS?: number;
+  /** Ingest decode threads (ingest/decode-pool.ts); 0 decodes on the event loop. Default: defaultIngestThreads(). */
+  ingestThreads?: number;
 }
 
 declare module 'fastify' {
@@ -131,7 +134,9 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
     if (!token) throw new AuthError('unauthenticated', 'invalid or revoked credentials');
     return { access_key_id: token.accessKeyId, name: token.name, role: token.role, agent_id: token.agentId };
   });
-  await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays, gate });
+  const decoder = new DecodePool(opts.ingestThreads ?? defaultIngestThreads());
+  app.addHook('onClose', () => decoder.close());
+  await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays, gate, decoder });
   await app.register(serverRoutes);
   await app.register(instanceRoutes);
   await app.register(lightsailRoutes);
@@ -196,6 +201,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       headersTimeoutMs: config.headersTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       consoleSessionTtlS: config.consoleSessionTtlS,
+      ingestThreads: config.ingestThreads,
     });
     const held = (lease = openLease(config.db, { log: app.log }));
     alerts = await startAlerting({ store, overrides: config.alerts, log: app.log, lease: () => held.acquire() });

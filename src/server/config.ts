@@ -22,6 +22,7 @@
 //   VMPULSE_SERVER_INGEST_MAX_INFLIGHT  batches decoded and stored at once; more wait   default 32
 //                                       (32 × this ingest requests held at once; more → 429)
 //   VMPULSE_SERVER_INGEST_MAX_BYTES     declared body bytes held at once; more → 429     default 67108864 (64 MiB)
+//   VMPULSE_SERVER_INGEST_THREADS       threads decoding batches (0: on the event loop)  default cores − 1, 1 to 4
 //   VMPULSE_SERVER_REQUEST_TIMEOUT_MS   a whole request (headers and body) must arrive within default 120000
 //   VMPULSE_SERVER_HEADERS_TIMEOUT_MS   the request headers must arrive within     default 30000
 //   VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS an idle keep-alive connection is closed after default 72000
@@ -30,6 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError, envReader, intVar, loadEnv, parseListen } from '../config/env.js';
 import { isPostgresUrl } from '../config/db-url.js';
 import type { AlertingOverrides } from './alerts/index.js';
+import { defaultIngestThreads } from './ingest/decode-pool.js';
 
 export interface ServerConfig {
   host: string;
@@ -55,6 +57,8 @@ export interface ServerConfig {
   /** Defaults as in loadServerConfig when a caller (a test, a bench) leaves them out. */
   ingestMaxInFlight?: number;
   ingestMaxBytes?: number;
+  /** Ingest decode threads; 0 decodes on the event loop. */
+  ingestThreads?: number;
   requestTimeoutMs?: number;
   headersTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
@@ -81,6 +85,7 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_TSDB_WRITE_URL/_READ_URL  VictoriaMetrics cluster: vminsert and vmselect URLs with the tenant
   VMPULSE_SERVER_INGEST_MAX_INFLIGHT  batches stored at once; 32 × this requests held, more get 429 (default 32)
   VMPULSE_SERVER_INGEST_MAX_BYTES     body bytes of ingest requests held at once, more get 429 (default 67108864)
+  VMPULSE_SERVER_INGEST_THREADS       threads decoding ingest batches, 0 = on the event loop (default cores − 1, 1 to 4)
   VMPULSE_SERVER_REQUEST_TIMEOUT_MS   whole-request deadline (default 120000)
   VMPULSE_SERVER_HEADERS_TIMEOUT_MS   request-headers deadline (default 30000)
   VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS idle keep-alive connections closed after (default 72000)
@@ -132,6 +137,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     pgPoolMax: intVar(raw, 'VMPULSE_PG_POOL_MAX', 10, { min: 1, max: 1000 }),
     ingestMaxInFlight: intVar(raw, 'VMPULSE_SERVER_INGEST_MAX_INFLIGHT', 32, { min: 1, max: 10_000 }),
     ingestMaxBytes: intVar(raw, 'VMPULSE_SERVER_INGEST_MAX_BYTES', 64 * 1024 * 1024, { min: 65_536, max: 64 * 1024 ** 3 }),
+    ingestThreads: intVar(raw, 'VMPULSE_SERVER_INGEST_THREADS', defaultIngestThreads(), { min: 0, max: 64 }),
     requestTimeoutMs: intVar(raw, 'VMPULSE_SERVER_REQUEST_TIMEOUT_MS', 120_000, { min: 1000, max: 3_600_000 }),
     headersTimeoutMs: intVar(raw, 'VMPULSE_SERVER_HEADERS_TIMEOUT_MS', 30_000, { min: 1000, max: 600_000 }),
     keepAliveTimeoutMs: intVar(raw, 'VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS', 72_000, { min: 1000, max: 3_600_000 }),

@@ -1,0 +1,44 @@
+// The ingest decode workers: gunzip, JSON parse, validation and row building of each batch run on
+// Piscina threads, so the event loop only executes the store's statements (and answers queries
+// while a large batch is parsed). threads = 0 decodes on the event loop.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { ApiError } from '../errors.js';
+import type { BatchRows } from '../store/batch-rows.js';
+import { decodeBatch, type DecodeRefusal, type DecodeTask, type Decoded } from './decode.js';
+import { unpackBatch, type PackedBatch } from './packed-rows.js';
+
+function workerFile(): string {
+  // dist/workers/ingest-decode.js when compiled, .ts under tsx.
+  const ext = fileURLToPath(import.meta.url).endsWith('.ts') ? '.ts' : '.js';
+  const file = fileURLToPath(new URL(`../../../workers/ingest-decode${ext}`, import.meta.url));
+  if (!existsSync(file)) throw new Error(`ingest decode worker not found at ${file} (run npm run build)`);
+  return file;
+}
+
+/** One thread per core beyond the event loop's, at least one, at most four (a batch is decoded in a few milliseconds). */
+export function defaultIngestThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
+}
+
+export class DecodePool {
+  private readonly piscina: Piscina | null;
+
+  constructor(readonly threads: number) {
+    this.piscina = threads > 0 ? new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1 }) : null;
+  }
+
+  /** The batch's rows, or the ApiError that refuses the body. */
+  async decode(t: DecodeTask): Promise<Decoded<BatchRows>> {
+    if (!this.piscina) return decodeBatch(t);
+    const r = (await this.piscina.run(t)) as Decoded<PackedBatch> | DecodeRefusal;
+    if ('refused' in r) throw new ApiError(r.refused.statusCode, r.refused.code, r.refused.message, r.refused.extra);
+    return { windowSeconds: r.windowSeconds, batch: unpackBatch(r.batch) };
+  }
+
+  async close(): Promise<void> {
+    await this.piscina?.destroy();
+  }
+}

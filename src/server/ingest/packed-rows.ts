@@ -1,0 +1,102 @@
+// Table rows in a form that crosses from a worker thread to the event loop cheaply. Structured
+// clone of 500 minute rows of 65 values costs the receiving thread more than JSON.parse of the
+// batch they came from (measured: 2.6 ms against 5.9 ms for the whole batch's JSON, whose rows
+// are a third of it); one Float64Array of the numbers, a null mask and an array of the strings
+// cost it a memcpy and one pass to rebuild the rows (0.15 ms).
+import { BATCH_COLS, type BatchRows } from '../store/batch-rows.js';
+import type { Col } from '../store/schema.js';
+import type { Value } from '../store/sql.js';
+
+export interface PackedRows {
+  rows: number;
+  /** The numeric columns, row-major. */
+  nums: Float64Array;
+  /** The text columns, row-major ('' where null). */
+  texts: string[];
+  /** 1 where the value is null, row-major over every column. */
+  nulls: Uint8Array;
+}
+
+export function packRows(rows: readonly Value[][], cols: readonly Col[]): PackedRows {
+  const textCols = cols.filter((c) => c.kind === 'text').length;
+  const numCols = cols.length - textCols;
+  const nums = new Float64Array(rows.length * numCols);
+  const nulls = new Uint8Array(rows.length * cols.length);
+  const texts: string[] = [];
+  let n = 0;
+  let z = 0;
+  for (const r of rows) {
+    if (r.length !== cols.length) throw new Error(`a row of ${r.length} values for ${cols.length} columns`);
+    for (let c = 0; c < cols.length; c++, z++) {
+      const v = r[c]!;
+      const text = cols[c]!.kind === 'text';
+      if (v === null) {
+        nulls[z] = 1;
+        if (text) texts.push('');
+        else n++;
+      } else if (text) {
+        if (typeof v !== 'string') throw new Error(`column ${cols[c]!.name}: ${typeof v} in a text column`);
+        texts.push(v);
+      } else {
+        if (typeof v !== 'number') throw new Error(`column ${cols[c]!.name}: ${typeof v} in a numeric column`);
+        nums[n++] = v;
+      }
+    }
+  }
+  return { rows: rows.length, nums, texts, nulls };
+}
+
+export function unpackRows(p: PackedRows, cols: readonly Col[]): Value[][] {
+  const text = cols.map((c) => c.kind === 'text');
+  const out: Value[][] = new Array(p.rows);
+  let n = 0;
+  let t = 0;
+  let z = 0;
+  for (let r = 0; r < p.rows; r++) {
+    const row: Value[] = new Array(cols.length);
+    for (let c = 0; c < cols.length; c++, z++) {
+      if (text[c]) {
+        const s = p.texts[t++]!;
+        row[c] = p.nulls[z] ? null : s;
+      } else {
+        const v = p.nums[n++]!;
+        row[c] = p.nulls[z] ? null : v;
+      }
+    }
+    out[r] = row;
+  }
+  return out;
+}
+
+/** BatchRows with its bulk tables packed (the agent row and the pending marks are a few values). */
+export interface PackedBatch extends Omit<BatchRows, 'hostMinutes' | 'instances' | 'instanceMinutes' | 'diskMinutes' | 'minutes'> {
+  hostMinutes: PackedRows;
+  instances: PackedRows;
+  instanceMinutes: PackedRows;
+  diskMinutes: PackedRows;
+  minutes: Float64Array;
+}
+
+export function packBatch(b: BatchRows): PackedBatch {
+  const cols = BATCH_COLS;
+  return {
+    ...b,
+    hostMinutes: packRows(b.hostMinutes, cols.hostMinutes),
+    instances: packRows(b.instances, cols.instances),
+    instanceMinutes: packRows(b.instanceMinutes, cols.instanceMinutes),
+    diskMinutes: packRows(b.diskMinutes, cols.diskMinutes),
+    minutes: Float64Array.from(b.minutes),
+  };
+}
+
+export function unpackBatch(p: PackedBatch): BatchRows {
+  const cols = BATCH_COLS;
+  return {
+    ...p,
+    hostMinutes: unpackRows(p.hostMinutes, cols.hostMinutes),
+    instances: unpackRows(p.instances, cols.instances),
+    instanceMinutes: unpackRows(p.instanceMinutes, cols.instanceMinutes),
+    diskMinutes: unpackRows(p.diskMinutes, cols.diskMinutes),
+    minutes: Array.from(p.minutes),
+  };
+}
