@@ -44,7 +44,7 @@ const QUERIES = Number(process.env.VMPULSE_BENCH_QUERIES ?? 200);
 const HISTORY_DAYS = Number(process.env.VMPULSE_BENCH_HISTORY_DAYS ?? 455);
 const JSON_OUT = process.argv.includes('--json');
 const PROFILE_AT = process.argv.indexOf('--profile');
-/** --profile DIR: the CPU profile of each query figure's calls (DIR/<engine>-<days>d-<period>.cpuprofile). */
+/** --profile DIR: CPU profiles of the event loop during ingest (DIR/<engine>-ingest.cpuprofile) and during each query figure's calls (DIR/<engine>-<days>d-<period>.cpuprofile). */
 const PROFILE_DIR = PROFILE_AT > 0 ? (process.argv[PROFILE_AT + 1] ?? null) : null;
 const DAY = 86400;
 
@@ -160,6 +160,8 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
     logLevel: 'silent',
     pgPoolMax: 10,
     alerts: { loops: false, builtins: false },
+    // As the server reads it (its default when unset), so the bench compares decode threads with none.
+    ...(process.env.VMPULSE_SERVER_INGEST_THREADS ? { ingestThreads: Number(process.env.VMPULSE_SERVER_INGEST_THREADS) } : {}),
   };
   const srv = await startServer(config);
   try {
@@ -185,9 +187,12 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
     });
     const failed = new Promise<never>((_, reject) => client.once('exit', (code) => code && reject(new Error(`the bench client exited with ${code}`))));
     await Promise.race([new Promise((r) => client.once('message', r)), failed]);
+    const cpuProf = await profiler(PROFILE_DIR);
     const c0 = process.cpuUsage();
-    client.send('go');
-    const postSeconds = (await Promise.race([new Promise((r) => client.once('message', r)), failed])) as number;
+    const postSeconds = await cpuProf.around(`${engine}-ingest`, async () => {
+      client.send('go');
+      return (await Promise.race([new Promise((r) => client.once('message', r)), failed])) as number;
+    });
     // The tiers of what was ingested are built by the rollup, after ingest (rollup.ts): its time
     // and CPU count as ingest's. Every bench minute's bucket is closed by `now`.
     const r0 = process.hrtime.bigint();
@@ -280,7 +285,6 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
       if (datapoints !== expected) throw new Error(`${days} d at ${period}: ${datapoints} datapoints, expected ${expected}`);
       return Number(pct([...times].sort((x, y) => x - y), 50).toFixed(3));
     };
-    const cpuProf = await profiler(PROFILE_DIR);
     const p50_ms_1d_300 = await cpuProf.around(`${engine}-1d-300`, () => p50(300, 1));
     const p50_ms_63d_3600 = await cpuProf.around(`${engine}-63d-3600`, () => p50(3600, 63));
     const p50_ms_455d_86400 = await cpuProf.around(`${engine}-455d-86400`, () => p50(86400, 455));
