@@ -23,6 +23,7 @@
 //   node dist/src/bench/agent-bench.js [--vms 1000] [--ticks 20] [--warmup 10] [--workers N]
 //                                      [--rounds 1] [--interval-ms 1000] [--json]
 //                                      [--paths pool,inline,naive,per-task,c,c-sysfs,raw,process-exporter,agent]
+//                                      [--heap DIR]   (a heap snapshot of the agent process's main isolate, after its measured ticks)
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -68,6 +69,7 @@ const json = args.includes('--json');
 // --paths pool,inline,naive,per-task,c: a subset (for profiling one path with node --cpu-prof).
 const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c', 'c-sysfs', 'raw', 'process-exporter', 'agent'];
 const want = (p: string) => pathsArg.includes(p);
+const heapDir = args.indexOf('--heap') >= 0 ? args[args.indexOf('--heap') + 1] : undefined;
 const SKIPPED: PathResult = { cpuUs: NaN, tickMs: [NaN], okSamples: NaN };
 const roots = rootsFromEnv();
 const constants = systemConstants();
@@ -316,6 +318,7 @@ try {
           ticks,
           clockTicksPerSecond: constants.clockTicksPerSecond,
           started: (c) => (agentChild = c),
+          heapDir,
         })
       : null;
     all.push({ pool, inline, naive, perTask, c: cc, cSysfs, raw, peer, agent, load });

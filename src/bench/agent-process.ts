@@ -6,7 +6,7 @@
 // flags of config/vmpulse-agent.service.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { distRoot, repoRoot } from '../paths.js';
 import { cpuTicks, freePort, vmRssBytes } from './proc-usage.js';
 
@@ -28,6 +28,8 @@ export interface AgentProcessOptions {
   clockTicksPerSecond: number;
   /** Called with the child once spawned, so that the bench's cleanup can kill it by PID. */
   started(child: ChildProcess): void;
+  /** A directory for a heap snapshot of the agent's main isolate, taken after the measured ticks (and the RSS reading). */
+  heapDir?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,10 +42,39 @@ export function unitNodeFlags(): string[] {
   return node < 0 ? [] : words.slice(node + 1).filter((w) => w.startsWith('--'));
 }
 
+function tail(file: string, size: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(Math.min(16, size));
+    readSync(fd, b, 0, b.length, size - b.length);
+    return b.toString();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Signals the agent to write its main isolate's heap snapshot into `dir` and waits until the file is complete. */
+async function heapSnapshot(child: ChildProcess, dir: string): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  child.kill('SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  for (;;) {
+    await sleep(500);
+    const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    const size = file ? statSync(join(dir, file)).size : -1;
+    // The snapshot ends with the strings table's closing brackets once written.
+    if (file && size === last && size > 0 && tail(join(dir, file), size).includes(']}')) return;
+    last = size;
+    if (Date.now() > deadline) throw new Error(`no complete heap snapshot in ${dir}`);
+  }
+}
+
 export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProcessRun> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [...unitNodeFlags(), join(distRoot, 'src', 'cli.js'), 'agent'], {
+  const heapFlags = o.heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${o.heapDir}`] : [];
+  const child = spawn(process.execPath, [...unitNodeFlags(), ...heapFlags, join(distRoot, 'src', 'cli.js'), 'agent'], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       VMPULSE_LISTEN: `127.0.0.1:${port}`,
@@ -99,6 +130,7 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProc
     const rss = vmRssBytes(child.pid!);
     const ticks = end - start;
     const cpuUs = ((c1 - c0) / o.clockTicksPerSecond) * 1e6;
+    if (o.heapDir) await heapSnapshot(child, o.heapDir);
     return { usPerVm: cpuUs / ticks / vms, rssBytes: rss, ticks, vmsObserved: vms, intervalMs: o.intervalMs };
   } finally {
     if (child.exitCode === null) {
