@@ -8,7 +8,7 @@ import { batchRows } from '../src/server/store/batch-rows.js';
 import type { Col } from '../src/server/store/schema.js';
 import type { Value } from '../src/server/store/sql.js';
 import { toMinuteRecords } from '../src/server/minutes.js';
-import { hostWindow, ingest, instanceRecord, instanceWindow, nowMinute, payload, startTestServer, type TestServer } from './helpers/server.js';
+import { hostWindow, ingest, instanceRecord, instanceWindow, nowMinute, payload, request, startTestServer, type TestServer } from './helpers/server.js';
 
 const t = suite('server ingest decode');
 
@@ -133,6 +133,13 @@ t('workers and the event loop store the same rows and give the same answers and 
       assert.equal(a.body, b.body, what);
     }
     assert.is(await inWorkers.db.count('batches'), 3, 'nothing of a refused body is stored');
+    // Every body above went through the decoders, accepted or refused: 6 + 6 on each server.
+    for (const [s, threads] of [[inWorkers, 2], [onLoop, 0]] as const) {
+      const text = (await request(`${s.url}/metrics`, { secret: s.reader.secret })).text;
+      assert.match(text, new RegExp(`^vmpulse_server_ingest_decode_threads ${threads}$`, 'm'));
+      assert.match(text, /^vmpulse_server_ingest_decode_queued 0$/m);
+      assert.match(text, /^vmpulse_server_ingest_decode_seconds_count 12$/m);
+    }
   } finally {
     await inWorkers.close();
     await onLoop.close();

@@ -136,6 +136,7 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
   });
   const decoder = new DecodePool(opts.ingestThreads ?? defaultIngestThreads());
   app.addHook('onClose', () => decoder.close());
+  app.metrics.attachDecoder(decoder);
   await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays, gate, decoder });
   await app.register(serverRoutes);
   await app.register(instanceRoutes);

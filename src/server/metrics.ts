@@ -3,6 +3,7 @@
 // notification outbox). Ingest is observed from the outside of its route (the response it gave),
 // alerting from the evaluator's and delivery's running totals, read at scrape time.
 import type { RollupResult } from './store/rollup.js';
+import type { DecodePool } from './ingest/decode-pool.js';
 import type { TimeSeriesStore } from './store/store.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, type Metric } from 'prom-client';
@@ -84,6 +85,12 @@ export class ServerMetrics {
     buckets: PASS_BUCKETS,
     registers: [this.registry],
   });
+  private readonly decodeSeconds = new Histogram({
+    name: 'vmpulse_server_ingest_decode_seconds',
+    help: 'From an ingest body handed to the decoders to its rows back (waiting for a thread, gunzip, parse, validation, rows), accepted or refused.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   private alerting: Alerting | null = null;
 
   constructor() {
@@ -139,6 +146,13 @@ export class ServerMetrics {
       const now = Date.now() / 1000;
       return (await backlog()).map((b) => ({ labels: { tier: String(b.tier) }, value: b.oldestEnd === null ? 0 : Math.max(0, Math.round(now - b.oldestEnd)) }));
     });
+  }
+
+  /** The ingest decoders: their threads, the bodies waiting for one, and each decode's time. */
+  attachDecoder(d: DecodePool): void {
+    d.onDecoded = (seconds) => this.decodeSeconds.observe(seconds);
+    collector(this.registry, 'vmpulse_server_ingest_decode_threads', 'Worker threads decoding ingest bodies (0: decoded on the event loop).', 'gauge', () => [{ labels: {}, value: d.threads }]);
+    collector(this.registry, 'vmpulse_server_ingest_decode_queued', 'Ingest bodies waiting for a decode thread.', 'gauge', () => [{ labels: {}, value: d.queued() }]);
   }
 
   attachAlerting(a: Alerting): void {

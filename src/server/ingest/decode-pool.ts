@@ -25,6 +25,8 @@ export function defaultIngestThreads(): number {
 
 export class DecodePool {
   private readonly piscina: Piscina | null;
+  /** Called with the seconds of each decode, accepted or refused (metrics.ts). */
+  onDecoded: ((seconds: number) => void) | null = null;
 
   constructor(readonly threads: number) {
     this.piscina = threads > 0 ? new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1 }) : null;
@@ -32,10 +34,20 @@ export class DecodePool {
 
   /** The batch's rows, or the ApiError that refuses the body. */
   async decode(t: DecodeTask): Promise<Decoded<BatchRows>> {
-    if (!this.piscina) return decodeBatch(t);
-    const r = (await this.piscina.run(t)) as Decoded<PackedBatch> | DecodeRefusal;
-    if ('refused' in r) throw new ApiError(r.refused.statusCode, r.refused.code, r.refused.message, r.refused.extra);
-    return { windowSeconds: r.windowSeconds, batch: unpackBatch(r.batch) };
+    const t0 = process.hrtime.bigint();
+    try {
+      if (!this.piscina) return await decodeBatch(t);
+      const r = (await this.piscina.run(t)) as Decoded<PackedBatch> | DecodeRefusal;
+      if ('refused' in r) throw new ApiError(r.refused.statusCode, r.refused.code, r.refused.message, r.refused.extra);
+      return { windowSeconds: r.windowSeconds, batch: unpackBatch(r.batch) };
+    } finally {
+      this.onDecoded?.(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+
+  /** Bodies waiting for a thread. */
+  queued(): number {
+    return this.piscina?.queueSize ?? 0;
   }
 
   async close(): Promise<void> {
