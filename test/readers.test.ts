@@ -274,28 +274,39 @@ test('os-release', () => {
   assert.is(value(parseOsRelease('# nothing\nNAME=Bar\n')).prettyName, 'Linux');
 });
 
-test('KeptFile: pread at 0 sees new content, grows its buffer, close is idempotent', () => {
+test('KeptFile: pread at 0 sees new content, grows the shared buffer, close is idempotent', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vmpulse-kept-'));
   try {
     const path = join(dir, 'f');
-    const big = 'x'.repeat(10_000) + 'END';
+    const other = join(dir, 'g');
+    // Larger than the thread's read buffer (16 KiB at first): it grows, and the content is whole.
+    const big = 'x'.repeat(100_000) + 'END';
     writeFileSync(path, 'first');
-    const kf = value(KeptFile.open(path, false, 64));
+    writeFileSync(other, 'aaaa1');
+    const kf = value(KeptFile.open(path, false));
+    const kg = value(KeptFile.open(other, false));
     assert.is(value(kf.read()).toString(), 'first');
+    assert.is(value(kg.read()).toString(), 'aaaa1');
     writeFileSync(path, big);
     assert.is(value(kf.read()).toString(), big);
+    // Same length as g's last answer, read after the buffer grew: a view kept from before the
+    // growth would still say aaaa1.
+    writeFileSync(other, 'bbbb2');
+    assert.is(value(kg.read()).toString(), 'bbbb2');
     writeFileSync(path, 'short');
     assert.is(value(kf.read()).toString(), 'short');
+    assert.is(value(kg.read()).toString(), 'bbbb2', 'files read in turn through one buffer each get their own content');
     kf.close();
     kf.close();
+    kg.close();
     const after = kf.read();
     assert.is(after.ok ? 'ok' : after.kind, 'io');
 
-    // A real procfs file larger than the initial buffer comes back whole.
-    const status = value(KeptFile.open('/proc/self/status', true, 64));
+    // A real procfs file comes back whole.
+    const status = value(KeptFile.open('/proc/self/status', true));
     const text = value(status.read()).toString();
     assert.ok(text.startsWith('Name:'));
-    assert.ok(text.includes('\nVmRSS:'), 'complete status read through a 64-byte start buffer');
+    assert.ok(text.includes('\nVmRSS:'), 'complete status');
     status.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -144,7 +144,7 @@ async function runRaw(sets: VmFileSet[]): Promise<PathResult> {
   try {
     for (const f of sets) {
       for (const path of fileList(f)) {
-        const o = KeptFile.open(path, path.startsWith(roots.procRoot), 1024);
+        const o = KeptFile.open(path, path.startsWith(roots.procRoot));
         if (!o.ok) throw new Error(`${path}: ${o.kind} ${o.detail}`);
         files.push(o.value);
       }
@@ -152,7 +152,7 @@ async function runRaw(sets: VmFileSet[]): Promise<PathResult> {
     const perVm = files.length / sets.length;
     // The TAPs: one /proc/<pid>/net/dev per namespace, read to its end.
     for (const path of netDevFiles(sets).values()) {
-      const o = KeptFile.open(path, true, 16384, true);
+      const o = KeptFile.open(path, true, true);
       if (!o.ok) throw new Error(`${path}: ${o.kind} ${o.detail}`);
       files.push(o.value);
     }

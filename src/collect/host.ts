@@ -37,11 +37,11 @@ export class HostReader {
   constructor(opts: { readonly procRoot?: string } = {}) {
     const root = opts.procRoot ?? DEFAULT_ROOTS.procRoot;
     // Host files are not per-process: ENOENT is 'missing' and a later reopen is allowed.
-    this.stat = new KeptSlot(join(root, 'stat'), false, 16384);
-    this.meminfo = new KeptSlot(join(root, 'meminfo'), false, 4096);
-    this.loadavg = new KeptSlot(join(root, 'loadavg'), false, 128);
-    this.uptime = new KeptSlot(join(root, 'uptime'), false, 128);
-    this.netDev = new KeptSlot(join(root, 'net', 'dev'), false, 4096, true);
+    this.stat = new KeptSlot(join(root, 'stat'), false);
+    this.meminfo = new KeptSlot(join(root, 'meminfo'), false);
+    this.loadavg = new KeptSlot(join(root, 'loadavg'), false);
+    this.uptime = new KeptSlot(join(root, 'uptime'), false);
+    this.netDev = new KeptSlot(join(root, 'net', 'dev'), false, true);
   }
 
   /** All five files or a failure naming the first that could not be read. */

@@ -12,7 +12,6 @@ export class KeptSlot {
   constructor(
     readonly path: string,
     readonly processFile: boolean,
-    private readonly initialSize = 256,
     private readonly multiRead = false,
   ) {}
 
@@ -20,7 +19,7 @@ export class KeptSlot {
   ensureOpen(): Failure | null {
     if (this.goneFor) return this.goneFor;
     if (this.file) return null;
-    const o = KeptFile.open(this.path, this.processFile, this.initialSize, this.multiRead);
+    const o = KeptFile.open(this.path, this.processFile, this.multiRead);
     if (!o.ok) {
       if (this.processFile && o.kind === 'gone') this.goneFor = o;
       return o;
@@ -29,7 +28,7 @@ export class KeptSlot {
     return null;
   }
 
-  /** Content view valid until the next read of this slot (see KeptFile.read). */
+  /** Content view valid until the next read of any kept file in this thread (see KeptFile.read). */
   read(): Outcome<Buffer> {
     const openFailure = this.ensureOpen();
     if (openFailure) return openFailure;

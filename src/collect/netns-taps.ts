@@ -101,7 +101,7 @@ export class NetnsTaps {
     for (const candidate of order) {
       if (!s.slot || s.slotPid !== candidate) {
         this.dropSlot(s);
-        const slot = new KeptSlot(procPidPath(this.procRoot, candidate, 'net', 'dev'), true, 16384, true);
+        const slot = new KeptSlot(procPidPath(this.procRoot, candidate, 'net', 'dev'), true, true);
         const opened = slot.ensureOpen();
         // The fd follows the namespace the process had when it was opened: check it is still the
         // member's (a pid that exited and was reused in between would name another namespace).

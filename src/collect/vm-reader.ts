@@ -68,16 +68,16 @@ export class VmReader {
     const procRoot = opts.procRoot ?? DEFAULT_ROOTS.procRoot;
     const sysRoot = opts.sysRoot ?? DEFAULT_ROOTS.sysRoot;
     const p = (...rest: string[]) => procPidPath(procRoot, vm.pid, ...rest);
-    this.stat = new KeptSlot(p('stat'), true, 1024);
-    this.statm = new KeptSlot(p('statm'), true, 128);
-    this.status = new KeptSlot(p('status'), true, 2048);
-    this.io = new KeptSlot(p('io'), true, 256);
-    this.schedstats = vm.vcpuTids.map((tid) => new KeptSlot(p('task', String(tid), 'schedstat'), true, 128));
+    this.stat = new KeptSlot(p('stat'), true);
+    this.statm = new KeptSlot(p('statm'), true);
+    this.status = new KeptSlot(p('status'), true);
+    this.io = new KeptSlot(p('io'), true);
+    this.schedstats = vm.vcpuTids.map((tid) => new KeptSlot(p('task', String(tid), 'schedstat'), true));
     this.sysRoot = sysRoot;
     this.taps = vm.taps.map((name) => ({ name, slots: null }));
     this.ownsNetns = opts.netns === undefined;
     this.netns = opts.netns ?? new NetnsTaps(procRoot);
-    this.cpuStat = vm.cpuCgroupDir === null ? null : new KeptSlot(join(vm.cpuCgroupDir, 'cpu.stat'), false, 512);
+    this.cpuStat = vm.cpuCgroupDir === null ? null : new KeptSlot(join(vm.cpuCgroupDir, 'cpu.stat'), false);
 
     // PID reuse check: the process behind the fd we keep must be the one discovery saw.
     const first = this.readStat();
@@ -88,7 +88,7 @@ export class VmReader {
       this.dead = first;
     }
     const psi = this.dead === null ? findPressureDir(procRoot, sysRoot, vm.pid) : fail('missing', 'not read');
-    this.pressure = psi.ok ? PRESSURE_RESOURCES.map((r) => new KeptSlot(join(psi.value, `${r}.pressure`), false, 256)) : psi;
+    this.pressure = psi.ok ? PRESSURE_RESOURCES.map((r) => new KeptSlot(join(psi.value, `${r}.pressure`), false)) : psi;
     // Joined only once the pid is known to be this VM's: the namespace is read through it.
     this.member = this.dead === null && vm.taps.length > 0 ? this.netns.join(vm.pid, vm.taps) : null;
   }
@@ -271,7 +271,7 @@ export class VmReader {
 
   /** A TAP its namespace's file does not list: its sysfs statistics, as the kernel shows them here. */
   private readSysfs(tap: TapSlots): Outcome<TapCounters> {
-    tap.slots ??= TAP_SYSFS_COUNTERS.map((c) => new KeptSlot(netStatPath(this.sysRoot, tap.name, c), false, 64));
+    tap.slots ??= TAP_SYSFS_COUNTERS.map((c) => new KeptSlot(netStatPath(this.sysRoot, tap.name, c), false));
     for (let i = 0; i < tap.slots.length; i++) {
       const r = tap.slots[i]!.read();
       const c = r.ok ? parseCounter(r.value) : r;
