@@ -68,35 +68,20 @@ export function unpackRows(p: PackedRows, cols: readonly Col[]): Value[][] {
   return out;
 }
 
+type BulkTable = keyof typeof BATCH_COLS;
+const BULK_TABLES = Object.keys(BATCH_COLS) as BulkTable[];
+
 /** BatchRows with its bulk tables packed (the agent row and the pending marks are a few values). */
-export interface PackedBatch extends Omit<BatchRows, 'hostMinutes' | 'instances' | 'instanceMinutes' | 'diskMinutes' | 'minutes'> {
-  hostMinutes: PackedRows;
-  instances: PackedRows;
-  instanceMinutes: PackedRows;
-  diskMinutes: PackedRows;
-  minutes: Float64Array;
-}
+export type PackedBatch = Omit<BatchRows, BulkTable | 'minutes'> & Record<BulkTable, PackedRows> & { minutes: Float64Array };
 
 export function packBatch(b: BatchRows): PackedBatch {
-  const cols = BATCH_COLS;
-  return {
-    ...b,
-    hostMinutes: packRows(b.hostMinutes, cols.hostMinutes),
-    instances: packRows(b.instances, cols.instances),
-    instanceMinutes: packRows(b.instanceMinutes, cols.instanceMinutes),
-    diskMinutes: packRows(b.diskMinutes, cols.diskMinutes),
-    minutes: Float64Array.from(b.minutes),
-  };
+  const out = { ...b, minutes: Float64Array.from(b.minutes) } as unknown as PackedBatch;
+  for (const t of BULK_TABLES) out[t] = packRows(b[t], BATCH_COLS[t]);
+  return out;
 }
 
 export function unpackBatch(p: PackedBatch): BatchRows {
-  const cols = BATCH_COLS;
-  return {
-    ...p,
-    hostMinutes: unpackRows(p.hostMinutes, cols.hostMinutes),
-    instances: unpackRows(p.instances, cols.instances),
-    instanceMinutes: unpackRows(p.instanceMinutes, cols.instanceMinutes),
-    diskMinutes: unpackRows(p.diskMinutes, cols.diskMinutes),
-    minutes: Array.from(p.minutes),
-  };
+  const out = { ...p, minutes: Array.from(p.minutes) } as unknown as BatchRows;
+  for (const t of BULK_TABLES) out[t] = unpackRows(p[t], BATCH_COLS[t]);
+  return out;
 }
