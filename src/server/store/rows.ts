@@ -1,5 +1,5 @@
 // Database rows → store records, shared by both engines (both return snake_case column names).
-import type { InstanceCounters, InstanceWindow, HostWindow, Payload } from '../../ship/payload.js';
+import type { InstanceCounters, InstanceWindow, HostWindow } from '../../ship/payload.js';
 import type { AgentRow, InstanceRow, IngestOptions, Role, SessionRow, TokenRow } from './store.js';
 import { COUNTER_COLS } from './schema.js';
 
@@ -91,12 +91,6 @@ export function keptWindows<T extends HostWindow | InstanceWindow>(list: readonl
     byMinute.set(w.Minute, had ? merge(had, w) : w);
   }
   return { kept: [...byMinute.values()], skipped };
-}
-
-export function batchMinutes(p: Payload): number[] {
-  const out: number[] = p.Stats.map((s) => s.Minute);
-  for (const i of p.Instances) for (const s of i.Stats) out.push(s.Minute);
-  return out;
 }
 
 export function toSession(r: Raw): SessionRow {
