@@ -116,6 +116,10 @@ t('VictoriaMetrics down: ingest answers 503 with Retry-After and stores nothing;
     const r = await request(`${srv.url}/v1/instances/vrvm0001/metric-data?metricName=NetworkIn&period=60&startTime=${m}&endTime=${m + 60}&unit=Bytes&statistics=Sum`, { secret: srv.reader.secret });
     assert.is(r.status, 200, r.text);
     assert.equal(r.body.metricData.map((x: { sum: number }) => x.sum), [4242]);
+    // Its ingest reads the payload on the event loop: no decode threads are started for it.
+    const metrics = (await request(`${srv.url}/metrics`, { secret: srv.reader.secret })).text;
+    assert.match(metrics, /^vmpulse_server_ingest_decode_threads 0$/m);
+    assert.match(metrics, /^vmpulse_server_ingest_decode_seconds_count 3$/m);
   } finally {
     await srv?.close();
     await vm.dispose();

@@ -134,7 +134,8 @@ export async function buildApp(store: Store, credentials: Credentials, opts: Bui
     if (!token) throw new AuthError('unauthenticated', 'invalid or revoked credentials');
     return { access_key_id: token.accessKeyId, name: token.name, role: token.role, agent_id: token.agentId };
   });
-  const decoder = new DecodePool(opts.ingestThreads ?? defaultIngestThreads());
+  // Only a store that takes rows (SQL) is fed by the decoders; VictoriaMetrics' ingest reads the payload.
+  const decoder = new DecodePool(store.ingestRows ? (opts.ingestThreads ?? defaultIngestThreads()) : 0);
   app.addHook('onClose', () => decoder.close());
   app.metrics.attachDecoder(decoder);
   await app.register(ingestRoutes, { maxBodyBytes: opts.maxBodyBytes, retentionDays: opts.retentionDays, gate, decoder });

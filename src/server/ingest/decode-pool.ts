@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { ApiError } from '../errors.js';
 import type { BatchRows } from '../store/batch-rows.js';
-import { decodeBatch, type DecodeRefusal, type DecodeTask, type Decoded } from './decode.js';
+import type { Payload } from '../../ship/payload.js';
+import { decodeBatch, decodePayload, type DecodeRefusal, type DecodeTask, type Decoded } from './decode.js';
 import { unpackBatch, type PackedBatch } from './packed-rows.js';
 
 function workerFile(): string {
@@ -33,13 +34,24 @@ export class DecodePool {
   }
 
   /** The batch's rows, or the ApiError that refuses the body. */
-  async decode(t: DecodeTask): Promise<Decoded<BatchRows>> {
-    const t0 = process.hrtime.bigint();
-    try {
-      if (!this.piscina) return await decodeBatch(t);
+  decode(t: DecodeTask): Promise<Decoded<BatchRows>> {
+    return this.timed(async () => {
+      if (!this.piscina) return decodeBatch(t);
       const r = (await this.piscina.run(t)) as Decoded<PackedBatch> | DecodeRefusal;
       if ('refused' in r) throw new ApiError(r.refused.statusCode, r.refused.code, r.refused.message, r.refused.extra);
       return { windowSeconds: r.windowSeconds, batch: unpackBatch(r.batch) };
+    });
+  }
+
+  /** The batch's payload, one record per minute, decoded on the event loop (for stores that read payloads). */
+  payload(t: Omit<DecodeTask, 'opts'>): Promise<Payload> {
+    return this.timed(async () => decodePayload(t));
+  }
+
+  private async timed<T>(f: () => Promise<T>): Promise<T> {
+    const t0 = process.hrtime.bigint();
+    try {
+      return await f();
     } finally {
       this.onDecoded?.(Number(process.hrtime.bigint() - t0) / 1e9);
     }

@@ -1,6 +1,7 @@
 // What an ingest body becomes before the store sees it: gunzip within the size bound, parse and
 // validate (validate.ts), one record per minute (minutes.ts), and the rows of every table
 // (batch-rows.ts). Runs in the decode workers (decode-pool.ts) or, without them, on the event loop.
+import type { Payload } from '../../ship/payload.js';
 import type { BatchRows } from '../store/batch-rows.js';
 import { batchRows } from '../store/batch-rows.js';
 import type { IngestOptions } from '../store/store.js';
@@ -27,10 +28,14 @@ export interface DecodeRefusal {
   refused: { statusCode: number; code: string; message: string; extra: Record<string, unknown> };
 }
 
-export async function decodeBatch(t: DecodeTask): Promise<Decoded<BatchRows>> {
+/** The body as a payload with one record per minute. */
+export async function decodePayload(t: Omit<DecodeTask, 'opts'>): Promise<Payload> {
   const raw = Buffer.isBuffer(t.body) ? t.body : Buffer.from(t.body.buffer, t.body.byteOffset, t.body.byteLength);
-  const body = await decodeBody(raw, t.encoding, t.maxBodyBytes);
-  const p = toMinuteRecords(parsePayload(body));
+  return toMinuteRecords(parsePayload(await decodeBody(raw, t.encoding, t.maxBodyBytes)));
+}
+
+export async function decodeBatch(t: DecodeTask): Promise<Decoded<BatchRows>> {
+  const p = await decodePayload(t);
   return { windowSeconds: p.WindowSeconds, batch: batchRows(p, t.opts) };
 }
 

@@ -4,8 +4,6 @@ import type { IngestGate } from '../backpressure.js';
 import { ApiError } from '../errors.js';
 import type { DecodePool } from '../ingest/decode-pool.js';
 import type { IngestOptions as StoreIngestOptions, IngestResult } from '../store/store.js';
-import { decodeBody, parsePayload } from '../validate.js';
-import { toMinuteRecords } from '../minutes.js';
 import { learnAgentWindow } from '../agent-windows.js';
 
 export interface IngestOptions {
@@ -13,8 +11,8 @@ export interface IngestOptions {
   retentionDays: number;
   /** Admission before authentication and before the body is buffered. */
   gate?: IngestGate;
-  /** Decodes bodies into rows off the event loop, for stores that take rows (Store.ingestRows). */
-  decoder?: DecodePool;
+  /** Decodes bodies: into rows, off the event loop, for stores that take rows (Store.ingestRows); into payloads for the others. */
+  decoder: DecodePool;
 }
 
 const DAY = 86400;
@@ -34,11 +32,12 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
 
   const decode = async (raw: Buffer, encoding: string | undefined, bounds: StoreIngestOptions): Promise<Decoded> => {
     const store = app.store;
-    if (opts.decoder && store.ingestRows) {
-      const d = await opts.decoder.decode({ body: raw, encoding, maxBodyBytes: opts.maxBodyBytes, opts: bounds });
+    const task = { body: raw, encoding, maxBodyBytes: opts.maxBodyBytes };
+    if (store.ingestRows) {
+      const d = await opts.decoder.decode({ ...task, opts: bounds });
       return { batchId: d.batch.batchId, agentId: d.batch.agentId, windowSeconds: d.windowSeconds, store: () => store.ingestRows!(d.batch) };
     }
-    const payload = toMinuteRecords(parsePayload(await decodeBody(raw, encoding, opts.maxBodyBytes)));
+    const payload = await opts.decoder.payload(task);
     return { batchId: payload.BatchID, agentId: payload.AgentID, windowSeconds: payload.WindowSeconds, store: () => store.ingest(payload, bounds) };
   };
 
