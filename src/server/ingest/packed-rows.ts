@@ -1,8 +1,7 @@
-// Table rows in a form that crosses from a worker thread to the event loop cheaply. Structured
-// clone of 500 minute rows of 65 values costs the receiving thread more than JSON.parse of the
-// batch they came from (measured: 2.6 ms against 5.9 ms for the whole batch's JSON, whose rows
-// are a third of it); one Float64Array of the numbers, a null mask and an array of the strings
-// cost it a memcpy and one pass to rebuild the rows (0.15 ms).
+// Table rows in a form that crosses from a worker thread to the event loop cheaply. A structured
+// clone of a 500-VM batch's rows costs the receiving thread 2.6 ms to deserialise, of its payload
+// 9.2 ms, both more than JSON.parse of the whole batch (5.9 ms); one Float64Array of the numbers,
+// a null mask and an array of the strings clone in 0.3 ms and unpack in 0.6 ms.
 import { BATCH_COLS, type BatchRows } from '../store/batch-rows.js';
 import type { Col } from '../store/schema.js';
 import type { Value } from '../store/sql.js';

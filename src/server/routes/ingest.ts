@@ -18,7 +18,7 @@ export interface IngestOptions {
 const DAY = 86400;
 
 /** What the route needs of a decoded body, whichever way it was decoded. */
-interface Decoded {
+interface Received {
   batchId: string;
   agentId: string;
   windowSeconds: number | undefined;
@@ -30,7 +30,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestOptions> = async (app: Fasti
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) => done(null, body));
 
-  const decode = async (raw: Buffer, encoding: string | undefined, bounds: StoreIngestOptions): Promise<Decoded> => {
+  const decode = async (raw: Buffer, encoding: string | undefined, bounds: StoreIngestOptions): Promise<Received> => {
     const store = app.store;
     const task = { body: raw, encoding, maxBodyBytes: opts.maxBodyBytes };
     if (store.ingestRows) {
