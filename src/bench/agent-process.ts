@@ -6,7 +6,7 @@
 // flags of config/vmpulse-agent.service.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { distRoot, repoRoot } from '../paths.js';
 import { cpuTicks, freePort, vmRssBytes } from './proc-usage.js';
 
@@ -73,6 +73,7 @@ async function heapSnapshot(child: ChildProcess, dir: string): Promise<void> {
 export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProcessRun> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  if (o.heapDir) mkdirSync(o.heapDir, { recursive: true });
   const heapFlags = o.heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${o.heapDir}`] : [];
   const child = spawn(process.execPath, [...unitNodeFlags(), ...heapFlags, join(distRoot, 'src', 'cli.js'), 'agent'], {
     env: {
