@@ -15,11 +15,10 @@ import type { Payload } from '../../ship/payload.js';
 import type { AlertDb } from '../alerts/db.js';
 import { mergeHostWindows, mergeInstanceWindows } from './merge.js';
 import { keptWindows } from './rows.js';
-import { AGENT_COLS, INSTANCE_COLS, agentUpsertTail, instanceUpsertTail } from './schema.js';
-import { batchRows } from './batch-rows.js';
+import { AGENT_COLS, INSTANCE_COLS, agentUpsertTail, agentValues, instanceUpsertTail, instanceValues } from './schema.js';
 import type { SqlStore } from './sql-store.js';
-import { insertDiskMinutes, readDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
-import type { Exec } from './sql.js';
+import { diskMinuteRows, insertDiskMinutes, readDiskMinutes, type DiskMinuteRow } from './disk-minutes.js';
+import type { Exec, Value } from './sql.js';
 import { tierSpec } from './tiers.js';
 import type {
   AgentRow,
@@ -93,12 +92,11 @@ export class VictoriaStore implements Store {
   async ingest(p: Payload, opts: IngestOptions): Promise<IngestResult> {
     const db = this.sql.db;
     if ((await db.all('SELECT 1 AS x FROM batches WHERE batch_id = ?', [p.BatchID])).length > 0) return { status: 'duplicate' };
-    // The SQL side's rows (agent, instances, disks) and counts, as SqlStore writes them; the
-    // kept windows once more for the samples (one window per record: nothing to merge).
-    const b = batchRows(p, opts);
     const host = keptWindows(p.Stats, opts, mergeHostWindows);
     const insts = p.Instances.map((i) => ({ rec: i, w: keptWindows(i.Stats, opts, mergeInstanceWindows) }));
-    const slots = await this.allocateSlots(p.AgentID, p.BatchID, [...new Set(b.minutes)]);
+    const minutes = new Set<number>(host.kept.map((w) => w.Minute));
+    for (const x of insts) for (const w of x.w.kept) minutes.add(w.Minute);
+    const slots = await this.allocateSlots(p.AgentID, p.BatchID, [...minutes]);
 
     const lines: string[] = [];
     const hostLabels = { agent_id: p.AgentID, hostname: p.Hostname };
@@ -111,18 +109,25 @@ export class VictoriaStore implements Store {
 
     return db.tx(async (e: Exec): Promise<IngestResult> => {
       const fresh = await e.run('INSERT INTO batches (batch_id, agent_id, received_at, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING', [
-        b.batchId,
-        b.agentId,
-        b.receivedAt,
-        b.createdAt,
+        p.BatchID,
+        p.AgentID,
+        opts.receivedAt,
+        p.CreatedAt,
       ]);
       // Sent twice at once: the other request committed it; the samples were identical.
       if (fresh === 0) return { status: 'duplicate' };
-      await db.insertRows(e, 'agents', AGENT_COLS, [b.agent], this.tails.agent);
-      await db.insertRows(e, 'instances', INSTANCE_COLS, b.instances, this.tails.instance);
+      await db.insertRows(e, 'agents', AGENT_COLS, [agentValues(p, opts.receivedAt)], this.tails.agent);
+      const rows: Value[][] = insts.map((x) => instanceValues(p.AgentID, { ...x.rec, Stats: x.w.kept }, p.CreatedAt));
+      await db.insertRows(e, 'instances', INSTANCE_COLS, rows, this.tails.instance);
       // Per-disk minutes stay in SQL (disk-minutes.ts), committed with the batch id.
-      await insertDiskMinutes(db, e, b.diskMinutes);
-      return { status: 'stored', counts: b.counts };
+      await insertDiskMinutes(db, e, insts.flatMap((x) => diskMinuteRows(p.AgentID, x.rec.InstanceID, x.w.kept)));
+      let skippedMinutes = host.skipped;
+      let instanceMinutes = 0;
+      for (const x of insts) {
+        skippedMinutes += x.w.skipped;
+        instanceMinutes += x.w.kept.length;
+      }
+      return { status: 'stored', counts: { hostMinutes: host.kept.length, instanceMinutes, instances: insts.length, skippedMinutes } };
     });
   }
 
