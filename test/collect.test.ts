@@ -487,6 +487,8 @@ test('HostReader and hostFacts agree with the kernel and node:os', () => {
     const mem = value(parseMeminfo(readFileSync('/proc/meminfo')));
     assert.is(c.memory.memTotalBytes, mem.memTotalBytes);
     assert.ok(c.net.some((d) => d.name === 'lo'));
+    // Asked for lo and an interface that does not exist: lo alone, the rest of the file unparsed.
+    assert.equal(value(h.read(new Set(['lo', 'vmpulse-none0']))).net.map((d) => d.name), ['lo']);
     const c2 = value(h.read());
     assert.ok(c2.uptime.uptimeSeconds >= c.uptime.uptimeSeconds);
     assert.ok(c2.stat.cpu.idle + c2.stat.cpu.user >= c.stat.cpu.idle + c.stat.cpu.user);

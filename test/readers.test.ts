@@ -15,7 +15,6 @@ import { parseComm } from '../src/readers/parse-comm.js';
 import { parseSchedstat } from '../src/readers/parse-schedstat.js';
 import { parseFdinfo } from '../src/readers/parse-fdinfo.js';
 import { parseNetDev } from '../src/readers/parse-net-dev.js';
-import { parseNetDevSelected } from '../src/readers/parse-net-dev-selected.js';
 import { parsePressure } from '../src/readers/parse-pressure.js';
 import { parseCounter } from '../src/readers/parse-counter.js';
 import { cpuCgroupLines, parseCgroup, parseCgroupLines } from '../src/readers/parse-cgroup.js';
@@ -132,15 +131,17 @@ test('fdinfo: tun iff line, flags octal', () => {
 });
 
 test('net/dev: every interface', () => {
-  const devs = value(parseNetDev(fixture('net-dev.txt')));
+  const devs = [...value(parseNetDev(fixture('net-dev.txt'), null)).values()];
   assert.equal(devs.map((d) => d.name), ['lo', 'ifb0', 'ifb1', 'eth0']);
   const eth0 = devs.find((d) => d.name === 'eth0')!;
   assert.equal(eth0, { name: 'eth0', rxBytes: 251012859, rxPackets: 9558, rxErrs: 0, rxDrop: 0, txBytes: 703668, txPackets: 6812, txErrs: 0, txDrop: 0 });
   const text = fixture('net-dev.txt').toString();
-  isMalformed(parseNetDev(text.slice(0, text.length - 30)), 'truncated last line');
-  isMalformed(parseNetDev('eth0: 1 2 3\n'), 'no header');
-  isMalformed(parseNetDev(text.replace('251012859', '-251012859')), 'negative');
-  isMalformed(parseNetDev(text.replace('251012859', TOO_BIG)), 'huge');
+  isMalformed(parseNetDev(text.slice(0, text.length - 30), null), 'truncated last line');
+  isMalformed(parseNetDev('eth0: 1 2 3\n', null), 'no header');
+  isMalformed(parseNetDev(text.replace('251012859', '-251012859'), null), 'negative');
+  isMalformed(parseNetDev(text.replace('251012859', TOO_BIG), null), 'huge');
+  // Only eth0 asked for: the same counters, the other lines not parsed.
+  assert.equal([...value(parseNetDev(fixture('net-dev.txt'), new Set(['eth0']))).values()], [eth0]);
 });
 
 test('sysfs counter', () => {
@@ -328,7 +329,7 @@ test('roots come from the environment', () => {
   assert.equal(rootsFromEnv({ VMPULSE_PROC_ROOT: '/tmp/p', VMPULSE_SYS_ROOT: '/tmp/s' }), { procRoot: '/tmp/p', sysRoot: '/tmp/s' });
 });
 
-test('parseNetDevSelected: only the wanted interfaces, odd names (UTF-8, long, punctuation), exact counters', () => {
+test('net/dev: only the wanted interfaces, odd names (UTF-8, long, punctuation), exact counters', () => {
   const head = 'Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n';
   const line = (name: string, base: number) =>
     `${name.padStart(6)}: ${Array.from({ length: 16 }, (_, i) => String(base + i).padStart(7)).join(' ')}\n`;
@@ -336,21 +337,18 @@ test('parseNetDevSelected: only the wanted interfaces, odd names (UTF-8, long, p
   const long15 = 'vm.a-b_c@d+e=fx'; // 15 bytes: no padding left, counters right after ': '
   const text = head + line('lo', 0) + line(tapü, 100) + line(long15, 200) + '  eth0: 9007199254740991 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n' + line('x', 300);
   const buf = Buffer.from(text, 'utf8');
-  const got = value(parseNetDevSelected(buf, new Set([tapü, long15, 'eth0', 'absent0'])));
+  const got = value(parseNetDev(buf, new Set([tapü, long15, 'eth0', 'absent0'])));
   assert.equal([...got.keys()], [tapü, long15, 'eth0']);
   assert.equal(got.get(tapü), { name: tapü, rxBytes: 100, rxPackets: 101, rxErrs: 102, rxDrop: 103, txBytes: 108, txPackets: 109, txErrs: 110, txDrop: 111 });
   assert.equal(got.get(long15)!.txDrop, 211);
   assert.is(got.get('eth0')!.rxBytes, 9007199254740991, '2^53 - 1 exactly');
-  // null: every interface, the same numbers as the full parser.
-  const all = value(parseNetDevSelected(fixture('net-dev.txt'), null));
-  assert.equal([...all.values()], value(parseNetDev(fixture('net-dev.txt'))));
   // An unwanted bad line is not parsed; a wanted one makes the read malformed, never a 0.
   const bad = head + line('lo', 0) + 'vpt9: 1 2 3\n';
-  assert.equal([...value(parseNetDevSelected(bad, new Set(['lo']))).keys()], ['lo']);
-  isMalformed(parseNetDevSelected(bad, new Set(['vpt9'])), 'short wanted line');
-  isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace('      3 ', ` ${TOO_BIG} `), new Set(['vpt9'])), 'huge drop counter');
-  isMalformed(parseNetDevSelected(head + line('vpt9', 0).replace('      9 ', ' -9 '), new Set(['vpt9'])), 'negative tx packets');
-  isMalformed(parseNetDevSelected('vpt9: 1 2\n', null), 'no header');
+  assert.equal([...value(parseNetDev(bad, new Set(['lo']))).keys()], ['lo']);
+  isMalformed(parseNetDev(bad, new Set(['vpt9'])), 'short wanted line');
+  isMalformed(parseNetDev(head + line('vpt9', 0).replace('      3 ', ` ${TOO_BIG} `), new Set(['vpt9'])), 'huge drop counter');
+  isMalformed(parseNetDev(head + line('vpt9', 0).replace('      9 ', ' -9 '), new Set(['vpt9'])), 'negative tx packets');
+  isMalformed(parseNetDev('vpt9: 1 2\n', null), 'no header');
 });
 
 test('parsePressure: some and full totals in µs; a cpu.pressure without full (before 5.13) is null, never 0', () => {

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GaugeAgg, Windows, windowOfTick, windowStart } from '../src/agent/windows.js';
-import { counterDelta, deriveRates } from '../src/agent/rates.js';
+import { counterDelta, deriveRates, tapRates } from '../src/agent/rates.js';
 import { agg, hostWindow, instanceWindow } from '../src/agent/wire-window.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 
@@ -29,7 +29,7 @@ function rates(cpu: number, net: number) {
     cpuCorePct: cpu, cpuUserPct: cpu, cpuSystemPct: 0, cpuPct: cpu / 2, vcpuBusyPct: null, stealPct: null,
     rssBytes: 100, swapBytes: 0, memUtilPct: 10, netInBytes: net, netOutBytes: 2 * net, netInPackets: 1, netOutPackets: 2,
     netInErrors: 0, netOutErrors: 1, netInDropped: 3, netOutDropped: 0,
-    diskReadBytes: 0, diskWriteBytes: 7, throttledPeriods: 0, throttledNs: 0, cpuSeconds: cpu / 100, netKnown: true, seconds: 1,
+    diskReadBytes: 0, diskWriteBytes: 7, throttledPeriods: 0, throttledNs: 0, cpuSeconds: cpu / 100, netKnown: true, perTap: [], seconds: 1,
   };
 }
 
@@ -119,6 +119,14 @@ r('TAP counters swap to the VM view, match by name, and a reset never goes negat
   assert.is(x.netInBytes, 1000);
   // Errors and drops swap the same way: the VM's in-drops are the TAP's tx_dropped.
   assert.equal([x.netOutErrors, x.netInErrors, x.netInDropped, x.netOutDropped], [6, 0, 1, 0]);
+  // Per TAP, in the current read's order; the unreadable third TAP has none and the total is unknown.
+  assert.equal(x.perTap.map((d) => [d.name, d.rxBytes, d.txBytes, d.txErrors]), [['b', 0, 200, 2], ['a', 1000, 400, 4]]);
+  assert.is(x.netKnown, false);
+  assert.equal(tapRates(x.perTap, 0.5).map((d) => [d.name, d.inBytesPerSec, d.outBytesPerSec]), [['b', 0, 400], ['a', 2000, 800]]);
+  // The same TAPs in the same order (matched by position): the same deltas.
+  const same = deriveRates(prev, sample({ tMs: 1000, taps: [t('a', 400, 6000), t('b', 300, 100)] }), { clockTicksPerSecond: 100, allocatedVcpus: 0, allocatedMemoryBytes: 0, vcpuThreads: 0 })!;
+  assert.equal(same.perTap.map((d) => [d.name, d.rxBytes, d.txBytes]), [['a', 1000, 400], ['b', 0, 200]]);
+  assert.equal([same.netInBytes, same.netOutBytes, same.netKnown], [1000, 600, true]);
   assert.is(x.cpuPct, null);
   assert.is(x.memUtilPct, null);
   assert.is(x.vcpuBusyPct, null);

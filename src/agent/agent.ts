@@ -13,7 +13,7 @@ import type { SystemConstants } from '../readers/system.js';
 import type { HostWindow, InstanceWindow } from '../ship/payload.js';
 import type { AgentConfig } from './config.js';
 import { SamplerPool } from './pool.js';
-import { counterDeltas, deriveRates, tapRates } from './rates.js';
+import { counterDeltas, deriveRates } from './rates.js';
 import { gapGoesWhole, spreadGap } from './carry.js';
 import { Windows } from './windows.js';
 import { hostWindow, instanceWindow } from './wire-window.js';
@@ -249,7 +249,6 @@ export class Agent implements AgentView {
         })
       : null;
     s.rates = rates;
-    s.tapRates = prev && rates ? tapRates(prev, cur, rates.seconds) : [];
     s.latest = cur;
     s.lastSampledMs = cur.tMs;
     this.windows.vm(key, nominal).addSample(rates, {

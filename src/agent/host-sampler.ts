@@ -20,7 +20,7 @@ export class HostSampler {
 
   /** One read; null (and `failed` told) when the host counters could not be read. */
   sample(physical: ReadonlySet<string>, failed: (kind: FailureKind, detail: string) => void): HostTick | null {
-    const r = this.reader.read();
+    const r = this.reader.read(physical);
     if (!r.ok) {
       failed(r.kind, r.detail);
       return null;

@@ -3,9 +3,9 @@
 // a previous run until each VM's first read uses them.
 import type { DiscoveredVm } from '../discover/vm.js';
 import type { VmSample } from '../collect/vm-sample.js';
-import type { VmRates } from './rates.js';
+import { tapRates, type VmRates } from './rates.js';
 import type { CarriedReading, WindowReport } from './report.js';
-import type { InstanceView, TapRate } from './view.js';
+import type { InstanceView } from './view.js';
 import type { DeviceView } from '../collect/disks/device-poller.js';
 
 export interface InstanceState {
@@ -13,7 +13,6 @@ export interface InstanceState {
   state: 'running' | 'gone';
   latest: VmSample | null;
   rates: VmRates | null;
-  tapRates: TapRate[];
   lastSampledMs: number | null;
   goneAtMs: number | null;
 }
@@ -30,7 +29,7 @@ export class InstanceRegistry {
 
   /** Newly discovered VMs start running with no read yet. */
   add(vm: DiscoveredVm): void {
-    this.byKey.set(vm.key, { vm, state: 'running', latest: null, rates: null, tapRates: [], lastSampledMs: null, goneAtMs: null });
+    this.byKey.set(vm.key, { vm, state: 'running', latest: null, rates: null, lastSampledMs: null, goneAtMs: null });
   }
 
   /** A later scan's view of a known VM (threads, TAPs, allocation may change). */
@@ -102,7 +101,8 @@ export class InstanceRegistry {
       state: s.state,
       latest: s.latest,
       rates: s.rates,
-      tapRates: s.tapRates,
+      // Made only when asked for: the deltas behind them are kept with the rates.
+      tapRates: s.rates ? tapRates(s.rates.perTap, s.rates.seconds) : [],
       lastSampledMs: s.lastSampledMs,
       devices: this.devicesOf(s.vm.key),
     }));

@@ -3,7 +3,7 @@
 // a cgroup moved) and is counted from zero, as Prometheus' rate() does: never a negative rate.
 import type { VmSample } from '../collect/vm-sample.js';
 import type { TapRate } from './view.js';
-import { NET_COUNTER_KEYS, tapVmView, zeroNet, type NetCounters } from '../collect/vm-counters.js';
+import { tapVmDelta, zeroNet, type NetCounters } from '../collect/vm-counters.js';
 
 export interface VmRates {
   /** Percent of one core (Nomad's Percent) and its split. */
@@ -35,6 +35,8 @@ export interface VmRates {
   cpuSeconds: number;
   /** False when a TAP could not be read at either end: the network deltas are then incomplete. */
   netKnown: boolean;
+  /** Per-TAP deltas over the interval, VM view (tapRates turns them into the API's rates). */
+  perTap: readonly TapDelta[];
   /** Interval length, seconds. */
   seconds: number;
 }
@@ -56,26 +58,33 @@ export interface TapDelta extends NetCounters {
   name: string;
 }
 
-/** Per-TAP VM-view deltas, matched by name so a TAP list change never pairs the wrong counters. */
+/**
+ * Per-TAP VM-view deltas, matched by name so a TAP list change never pairs the wrong counters.
+ * Runs for every VM on every tick: TAPs are matched by position when the names agree (the list
+ * rarely changes), and nothing is allocated but the result.
+ */
 export function tapDeltas(prev: VmSample, cur: VmSample): { total: NetCounters; perTap: TapDelta[]; known: boolean } {
-  const before = new Map(prev.taps.filter((t) => t !== null).map((t) => [t!.name, t!]));
   // A TAP unreadable at either end leaves its delta unknown, so the VM's total is unknown too (a
   // partial sum would understate the traffic). A TAP named for the first time (hot-plugged)
   // counts from its first read.
   const known = !cur.taps.includes(null) && !prev.taps.includes(null);
   const total = zeroNet();
   const perTap: TapDelta[] = [];
-  for (const t of cur.taps) {
+  for (let i = 0; i < cur.taps.length; i++) {
+    const t = cur.taps[i];
     if (!t) continue;
-    const p = before.get(t.name);
+    const atI = prev.taps[i];
+    const p = atI && atI.name === t.name ? atI : prev.taps.find((x) => x !== null && x.name === t.name);
     if (!p) continue;
-    const a = tapVmView(p);
-    const b = tapVmView(t);
-    const d: TapDelta = { name: t.name, ...zeroNet() };
-    for (const k of NET_COUNTER_KEYS) {
-      d[k] = counterDelta(a[k], b[k]);
-      total[k] += d[k];
-    }
+    const d: TapDelta = Object.assign(tapVmDelta(p, t, counterDelta), { name: t.name });
+    total.rxBytes += d.rxBytes;
+    total.txBytes += d.txBytes;
+    total.rxPackets += d.rxPackets;
+    total.txPackets += d.txPackets;
+    total.rxErrors += d.rxErrors;
+    total.txErrors += d.txErrors;
+    total.rxDropped += d.rxDropped;
+    total.txDropped += d.txDropped;
     perTap.push(d);
   }
   return { total, perTap, known };
@@ -124,6 +133,7 @@ export function deriveRates(prev: VmSample, cur: VmSample, ctx: RateContext): Vm
     throttledNs: counterDelta(prev.throttle?.throttledNs, cur.throttle?.throttledNs),
     cpuSeconds: user + system,
     netKnown: net.known,
+    perTap: net.perTap,
     seconds,
   };
 }
@@ -142,9 +152,9 @@ export function counterDeltas(prev: VmSample, cur: VmSample, clockTicksPerSecond
   };
 }
 
-/** Per-TAP rates over the interval, VM view (what the API's detail shows per interface). */
-export function tapRates(prev: VmSample, cur: VmSample, seconds: number): TapRate[] {
-  return tapDeltas(prev, cur).perTap.map((t) => ({
+/** Per-TAP rates over an interval, VM view (what the API's detail shows per interface). */
+export function tapRates(perTap: readonly TapDelta[], seconds: number): TapRate[] {
+  return perTap.map((t) => ({
     name: t.name,
     inBytesPerSec: t.rxBytes / seconds,
     outBytesPerSec: t.txBytes / seconds,

@@ -43,8 +43,7 @@ import { textReport } from './agent-bench-report.js';
 import { fileList, netDevFiles, oldFileList, readNaive, vmFileSet, type VmFileSet } from './file-set.js';
 import { runAgentProcess, type AgentProcessRun } from './agent-process.js';
 import { NetnsTaps } from '../collect/netns-taps.js';
-import { parseNetDevSelected } from '../readers/parse-net-dev-selected.js';
-import type { NetDevCounters } from '../readers/parse-net-dev.js';
+import { parseNetDev, type NetDevCounters } from '../readers/parse-net-dev.js';
 import { StandinFleet } from './standins.js';
 import { killPeers, PROCESS_EXPORTER_PACKAGE, processExporterBinary, runProcessExporter, type PeerRun } from './process-exporter.js';
 
@@ -70,6 +69,7 @@ const json = args.includes('--json');
 const pathsArg = args.indexOf('--paths') >= 0 ? args[args.indexOf('--paths') + 1]!.split(',') : ['pool', 'inline', 'naive', 'per-task', 'c', 'c-sysfs', 'raw', 'process-exporter', 'agent'];
 const want = (p: string) => pathsArg.includes(p);
 const heapDir = args.indexOf('--heap') >= 0 ? args[args.indexOf('--heap') + 1] : undefined;
+const profileDir = args.indexOf('--profile') >= 0 ? args[args.indexOf('--profile') + 1] : undefined;
 const SKIPPED: PathResult = { cpuUs: NaN, tickMs: [NaN], okSamples: NaN };
 const roots = rootsFromEnv();
 const constants = systemConstants();
@@ -174,7 +174,7 @@ async function runNaive(vms: DiscoveredVm[], sets: VmFileSet[]): Promise<PathRes
     const tables = new Map<string, Map<string, NetDevCounters> | null>();
     for (const [ns, path] of spaces) {
       const r = readOnce(path, true);
-      const t = r.ok ? parseNetDevSelected(r.value, wanted) : r;
+      const t = r.ok ? parseNetDev(r.value, wanted) : r;
       tables.set(ns, t.ok ? t.value : null);
     }
     let n = 0;
@@ -319,6 +319,7 @@ try {
           clockTicksPerSecond: constants.clockTicksPerSecond,
           started: (c) => (agentChild = c),
           heapDir,
+          profileDir,
         })
       : null;
     all.push({ pool, inline, naive, perTask, c: cc, cSysfs, raw, peer, agent, load });

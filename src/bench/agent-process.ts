@@ -30,6 +30,8 @@ export interface AgentProcessOptions {
   started(child: ChildProcess): void;
   /** A directory for a heap snapshot of the agent's main isolate, taken after the measured ticks (and the RSS reading). */
   heapDir?: string;
+  /** A directory for V8 CPU profiles of the agent (main thread and each worker thread), over its whole run. */
+  profileDir?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -75,7 +77,9 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProc
   const url = `http://127.0.0.1:${port}`;
   if (o.heapDir) mkdirSync(o.heapDir, { recursive: true });
   const heapFlags = o.heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${o.heapDir}`] : [];
-  const child = spawn(process.execPath, [...unitNodeFlags(), ...heapFlags, join(distRoot, 'src', 'cli.js'), 'agent'], {
+  if (o.profileDir) mkdirSync(o.profileDir, { recursive: true });
+  const profFlags = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
+  const child = spawn(process.execPath, [...unitNodeFlags(), ...heapFlags, ...profFlags, join(distRoot, 'src', 'cli.js'), 'agent'], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       VMPULSE_LISTEN: `127.0.0.1:${port}`,

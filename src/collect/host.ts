@@ -23,7 +23,7 @@ export interface HostCounters {
   readonly memory: Meminfo;
   readonly load: LoadAvg;
   readonly uptime: Uptime;
-  /** Every interface of the agent's network namespace (filter with physicalInterfaces()). */
+  /** The interfaces asked for (read's `interfaces`) that the agent's network namespace has. */
   readonly net: readonly NetDevCounters[];
 }
 
@@ -44,8 +44,12 @@ export class HostReader {
     this.netDev = new KeptSlot(join(root, 'net', 'dev'), false, true);
   }
 
-  /** All five files or a failure naming the first that could not be read. */
-  read(): Outcome<HostCounters> {
+  /**
+   * All five files or a failure naming the first that could not be read. `interfaces`: the
+   * interfaces whose counters are wanted, null for every one. A hypervisor host's net/dev has a
+   * line per TAP; the agent wants only the physical interfaces, so only their lines are parsed.
+   */
+  read(interfaces: ReadonlySet<string> | null = null): Outcome<HostCounters> {
     const st = this.parse(this.stat, parseHostStat);
     if (!st.ok) return st;
     const mem = this.parse(this.meminfo, parseMeminfo);
@@ -54,9 +58,9 @@ export class HostReader {
     if (!load.ok) return load;
     const up = this.parse(this.uptime, parseUptime);
     if (!up.ok) return up;
-    const net = this.parse(this.netDev, parseNetDev);
+    const net = this.parse(this.netDev, (b) => parseNetDev(b, interfaces));
     if (!net.ok) return net;
-    return ok({ tMs: Date.now(), stat: st.value, memory: mem.value, load: load.value, uptime: up.value, net: net.value });
+    return ok({ tMs: Date.now(), stat: st.value, memory: mem.value, load: load.value, uptime: up.value, net: [...net.value.values()] });
   }
 
   private parse<T>(slot: KeptSlot, parser: (b: Buffer) => Outcome<T>): Outcome<T> {

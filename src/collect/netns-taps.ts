@@ -7,8 +7,7 @@
 // another namespace than its hypervisor) is left to the caller's sysfs fallback.
 import { readlinkSync } from 'node:fs';
 import { fail, type Failure, type Outcome } from '../readers/outcome.js';
-import type { NetDevCounters } from '../readers/parse-net-dev.js';
-import { parseNetDevSelected } from '../readers/parse-net-dev-selected.js';
+import { parseNetDev, type NetDevCounters } from '../readers/parse-net-dev.js';
 import { procPidPath } from '../readers/roots.js';
 import { KeptSlot } from './kept-slot.js';
 
@@ -115,7 +114,7 @@ export class NetnsTaps {
       }
       const r = s.slot.read();
       if (r.ok) {
-        s.table = parseNetDevSelected(r.value, s.wantedSet);
+        s.table = parseNetDev(r.value, s.wantedSet);
         return s.table;
       }
       last = r;

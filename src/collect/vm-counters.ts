@@ -32,6 +32,20 @@ export function tapVmView(t: TapCounters): NetCounters {
   };
 }
 
+/** A TAP's change between two reads in the VM's view; `delta` says how one counter moved (rates.ts). */
+export function tapVmDelta(before: TapCounters, after: TapCounters, delta: (a: number, b: number) => number): NetCounters {
+  return {
+    rxBytes: delta(before.txBytes, after.txBytes),
+    txBytes: delta(before.rxBytes, after.rxBytes),
+    rxPackets: delta(before.txPackets, after.txPackets),
+    txPackets: delta(before.rxPackets, after.rxPackets),
+    rxErrors: delta(before.txErrors, after.txErrors),
+    txErrors: delta(before.rxErrors, after.rxErrors),
+    rxDropped: delta(before.txDropped, after.txDropped),
+    txDropped: delta(before.rxDropped, after.rxDropped),
+  };
+}
+
 export function zeroNet(): NetCounters {
   return { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0, rxErrors: 0, txErrors: 0, rxDropped: 0, txDropped: 0 };
 }

@@ -1,7 +1,16 @@
-// /proc/net/dev: every interface of the reader's network namespace in one read. Two header
-// lines, then `name: 8 receive fields 8 transmit fields`.
+// /proc/net/dev (and /proc/<pid>/net/dev): every interface of a network namespace in one read.
+// Only the wanted interfaces are turned into numbers: a hypervisor host has one line per TAP, and a
+// tick parses this file once per namespace per worker (the TAPs of its shard) and once on the
+// main thread (the host's physical interfaces).
+//
+// Format (net/core/net-procfs.c): two header lines, then per device `%6s: ` and 16 counters
+// (`bytes packets errs drop fifo frame compressed multicast` received, then `bytes packets errs
+// drop fifo colls carrier compressed` sent). A device name never holds ':', '/' or whitespace
+// (dev_valid_name) but may hold any other byte, UTF-8 included; it is decoded as UTF-8, the way
+// discovery decodes the `iff:` name of a TAP fd. Names longer than 6 bytes push the counters
+// right; counters wider than their column are still separated by a space.
 import { malformed, ok, type Outcome } from './outcome.js';
-import { asText, counter } from './parse-util.js';
+import { asBytes, isSpace, uintAt } from './parse-util.js';
 
 export interface NetDevCounters {
   readonly name: string;
@@ -15,30 +24,66 @@ export interface NetDevCounters {
   readonly txDrop: number;
 }
 
-export function parseNetDev(input: Buffer | string): Outcome<NetDevCounters[]> {
-  const lines = asText(input).split('\n');
-  if (lines.length < 2 || !lines[0]!.includes('|') || !lines[1]!.includes('|')) {
-    return malformed('net/dev', 'no header');
+const FIELDS = 16;
+const scratch = new Float64Array(FIELDS);
+
+/**
+ * The counters of the wanted interfaces that the file lists (an interface it does not list is
+ * simply absent from the result). `wanted` null: every interface. A wanted line that is not 16
+ * counters makes the whole read malformed: the file's format is then not the one this reads.
+ */
+export function parseNetDev(input: Buffer | string, wanted: ReadonlySet<string> | null): Outcome<Map<string, NetDevCounters>> {
+  const buf = asBytes(input);
+  const n = buf.length;
+  const out = new Map<string, NetDevCounters>();
+  // The two header lines both hold '|'; a file without them is not /proc/net/dev.
+  let i = 0;
+  for (let h = 0; h < 2; h++) {
+    const end = buf.indexOf(10, i);
+    const lineEnd = end < 0 ? n : end;
+    if (buf.indexOf(124 /* | */, i) < 0 || buf.indexOf(124, i) > lineEnd) return malformed('net/dev', 'no header');
+    i = lineEnd + 1;
   }
-  const out: NetDevCounters[] = [];
-  for (const line of lines.slice(2)) {
-    if (line.trim() === '') continue;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return malformed('net/dev', `no "name:" in ${JSON.stringify(line)}`);
-    const name = line.slice(0, colon).trim();
-    const f = line.slice(colon + 1).trim().split(/\s+/).map(counter);
-    if (f.length !== 16 || f.some((n) => n === null)) return malformed('net/dev', `bad counters for ${name}`);
-    out.push({
-      name,
-      rxBytes: f[0]!,
-      rxPackets: f[1]!,
-      rxErrs: f[2]!,
-      rxDrop: f[3]!,
-      txBytes: f[8]!,
-      txPackets: f[9]!,
-      txErrs: f[10]!,
-      txDrop: f[11]!,
-    });
+  while (i < n) {
+    let lineEnd = buf.indexOf(10, i);
+    if (lineEnd < 0) lineEnd = n;
+    let s = i;
+    while (s < lineEnd && isSpace(buf[s]!)) s++;
+    if (s === lineEnd) {
+      i = lineEnd + 1;
+      continue;
+    }
+    let colon = s;
+    while (colon < lineEnd && buf[colon] !== 58 /* : */) colon++;
+    if (colon === lineEnd || colon === s) return malformed('net/dev', `no "name:" in ${JSON.stringify(buf.toString('utf8', i, lineEnd))}`);
+    const name = buf.toString('utf8', s, colon);
+    if (wanted === null || wanted.has(name)) {
+      let count = 0;
+      let p = colon + 1;
+      for (;;) {
+        while (p < lineEnd && isSpace(buf[p]!)) p++;
+        if (p >= lineEnd) break;
+        const fs = p;
+        while (p < lineEnd && !isSpace(buf[p]!)) p++;
+        // Only the 8 counters kept (bytes, packets, errs, drop each way) are converted.
+        if (count < FIELDS && (count & 4) === 0) scratch[count] = uintAt(buf, fs, p);
+        count++;
+      }
+      if (count !== FIELDS) return malformed('net/dev', `${JSON.stringify(name)}: expected ${FIELDS} counters, got ${count}`);
+      for (let f = 0; f < FIELDS; f++) if ((f & 4) === 0 && scratch[f]! < 0) return malformed('net/dev', `${JSON.stringify(name)}: a field is not a counter`);
+      out.set(name, {
+        name,
+        rxBytes: scratch[0]!,
+        rxPackets: scratch[1]!,
+        rxErrs: scratch[2]!,
+        rxDrop: scratch[3]!,
+        txBytes: scratch[8]!,
+        txPackets: scratch[9]!,
+        txErrs: scratch[10]!,
+        txDrop: scratch[11]!,
+      });
+    }
+    i = lineEnd + 1;
   }
   return ok(out);
 }

@@ -39,6 +39,8 @@ export function topVmFromSample(vm: DiscoveredVm, s: VmSample, constants: System
   };
 }
 
+const NO_INTERFACES: ReadonlySet<string> = new Set();
+
 export class DirectSource implements TopSource {
   readonly label: string;
   private readonly discovery: Discovery;
@@ -87,9 +89,9 @@ export class DirectSource implements TopSource {
         if (r.kind !== 'gone') failed.set(r.kind, (failed.get(r.kind) ?? 0) + 1);
       }
     }
-    const h = this.hostReader.read();
-    // Host traffic is not shown: no interface counts as physical.
-    const tick = h.ok ? hostTick(this.prevHost, h.value, new Set(), null) : null;
+    // Host traffic is not shown: no interface counts as physical, and none is parsed.
+    const h = this.hostReader.read(NO_INTERFACES);
+    const tick = h.ok ? hostTick(this.prevHost, h.value, NO_INTERFACES, null) : null;
     if (h.ok) this.prevHost = h.value;
     const previous = this.prev;
     this.prev = cur;

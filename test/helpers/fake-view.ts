@@ -139,6 +139,7 @@ export const WEB_RATES: VmRates = {
   throttledNs: 1_000_000,
   cpuSeconds: 1.775,
   netKnown: true,
+  perTap: [],
   seconds: 5,
 };
 
