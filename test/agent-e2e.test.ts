@@ -178,6 +178,11 @@ e2e('detail and history: Nomad-style usage with the vCPU threads, then HetrixToo
   assert.ok(threads.some((t) => !t.Vcpu), 'the other threads too');
   assert.ok(Number.isSafeInteger(d.body.Timestamp) || d.body.Timestamp > 1e18);
   assert.ok(d.body.ResourceUsage.MemoryStats.RSS > 0);
+  // The VM's one TAP, with its rates over the same interval (made when the detail asks for them).
+  const ifs = d.body.Network.Interfaces as Record<string, Record<string, number>>;
+  assert.equal(Object.keys(ifs), [fx.tapQ]);
+  assert.equal(Object.keys(ifs[fx.tapQ]!).length, 8);
+  for (const [k, v] of Object.entries(ifs[fx.tapQ]!)) assert.ok(Number.isFinite(v) && v >= 0, `${k} ${v}`);
   const h = await waitFor(async () => {
     const r = await getJson(`${url}/instances/${fx!.uuidA}/history`);
     return r.body.Stats?.length >= 2 ? r : null;

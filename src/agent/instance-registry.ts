@@ -96,15 +96,21 @@ export class InstanceRegistry {
   }
 
   views(): InstanceView[] {
-    return [...this.byKey.values()].map((s) => ({
-      vm: s.vm,
-      state: s.state,
-      latest: s.latest,
-      rates: s.rates,
-      // Made only when asked for: the deltas behind them are kept with the rates.
-      tapRates: s.rates ? tapRates(s.rates.perTap, s.rates.seconds) : [],
-      lastSampledMs: s.lastSampledMs,
-      devices: this.devicesOf(s.vm.key),
-    }));
+    return [...this.byKey.values()].map((s) => {
+      const rates = s.rates;
+      return {
+        vm: s.vm,
+        state: s.state,
+        latest: s.latest,
+        rates,
+        // Made only when read (an instance's detail): the deltas behind them are kept with the
+        // rates, and a metrics scrape or a listing of 1,000 VMs does not need them.
+        get tapRates() {
+          return rates ? tapRates(rates.perTap, rates.seconds) : [];
+        },
+        lastSampledMs: s.lastSampledMs,
+        devices: this.devicesOf(s.vm.key),
+      };
+    });
   }
 }
