@@ -22,5 +22,4 @@ export * from './parse-uptime.js';
 export * from './parse-cpuinfo.js';
 export * from './parse-mounts.js';
 export * from './parse-os-release.js';
-export * from './parse-net-dev.js';
 export * from './parse-pressure.js';
