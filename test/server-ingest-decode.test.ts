@@ -1,8 +1,17 @@
-// The ingest decode workers (src/server/ingest): rows packed across threads come back equal, and a
-// server decoding in its workers stores and refuses exactly what one decoding on the event loop does.
+// The ingest decode workers (src/server/ingest): rows packed across threads come back equal, a
+// server decoding in its workers stores and refuses exactly what one decoding on the event loop does,
+// and the Piscina pools' threads load their module in a way that a close mid-start cannot abort.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Piscina } from 'piscina';
+import { SamplerPool } from '../src/agent/pool.js';
+import { systemConstants } from '../src/readers/system.js';
+import { DecodePool } from '../src/server/ingest/decode-pool.js';
+import { distRoot } from '../src/paths.js';
+import { workerExecArgv } from '../src/worker-exec-argv.js';
 import { packBatch, packRows, unpackBatch, unpackRows } from '../src/server/ingest/packed-rows.js';
 import { batchRows } from '../src/server/store/batch-rows.js';
 import type { Col } from '../src/server/store/schema.js';
@@ -144,6 +153,46 @@ t('workers and the event loop store the same rows and give the same answers and 
     await inWorkers.close();
     await onLoop.close();
   }
+});
+
+/** What require() of the decode worker's ES module does in a thread started with these flags. */
+function requireInThread(execArgv: string[]): Promise<string> {
+  const file = join(distRoot, 'workers', 'ingest-decode.js');
+  const w = new Worker(`const { parentPort } = require('node:worker_threads'); try { require(${JSON.stringify(file)}); parentPort.postMessage('loaded') } catch (e) { parentPort.postMessage(e.code ?? String(e)) }`, { eval: true, execArgv });
+  return new Promise((resolve, reject) => {
+    w.once('message', (m: string) => void w.terminate().then(() => resolve(m)));
+    w.once('error', reject);
+  });
+}
+
+t('threads load their module with import(): a pool closed while its threads start does not abort the process', async () => {
+  // Terminating a thread inside require(esm) aborts node (a CHECK in ModuleWrap); Piscina tries
+  // require() first, so the pools turn require(esm) off and Piscina falls back to import().
+  if (process.allowedNodeEnvironmentFlags.has('--experimental-require-module')) {
+    assert.ok(workerExecArgv().includes('--no-experimental-require-module'), workerExecArgv().join(' '));
+    assert.is(await requireInThread(workerExecArgv()), 'ERR_REQUIRE_ESM', 'require() refuses, so Piscina uses import()');
+    assert.is(await requireInThread([]), 'loaded', 'without the flag this node does require() the module: the hazard exists');
+    // Both pools start their threads with these flags.
+    const decode = new DecodePool(1);
+    const sampler = new SamplerPool({ size: 1, procRoot: '/proc', sysRoot: '/sys', constants: systemConstants() });
+    try {
+      const flagsOf = (p: Piscina) => p.options.execArgv ?? [];
+      assert.ok(flagsOf((decode as unknown as { piscina: Piscina }).piscina).includes('--no-experimental-require-module'), 'decode pool');
+      assert.ok(flagsOf((sampler as unknown as { shards: { piscina: Piscina }[] }).shards[0]!.piscina).includes('--no-experimental-require-module'), 'sampler pool');
+    } finally {
+      await decode.close();
+      await sampler.close();
+    }
+  }
+  // Pools closed at every point of their threads' start; the process is still here to count them.
+  let closed = 0;
+  for (let i = 0; i < 40; i++) {
+    const pool = new DecodePool(2);
+    await new Promise((r) => setTimeout(r, (i * 7) % 80));
+    await pool.close();
+    closed++;
+  }
+  assert.is(closed, 40);
 });
 
 t.run();
