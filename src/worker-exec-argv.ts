@@ -11,5 +11,6 @@ const FLAG = '--no-experimental-require-module';
 /** execArgv for every Piscina pool: the parent's flags, with require(esm) off where node has it. */
 export function workerExecArgv(): string[] {
   const inherited = process.execArgv.filter((a) => a !== '--experimental-require-module');
-  return process.allowedNodeEnvironmentFlags.has('--experimental-require-module') && !inherited.includes(FLAG) ? [...inherited, FLAG] : inherited;
+  // A worker refuses a flag its node does not know (ERR_WORKER_INVALID_EXEC_ARGV): asked first.
+  return process.allowedNodeEnvironmentFlags.has(FLAG) && !inherited.includes(FLAG) ? [...inherited, FLAG] : inherited;
 }

@@ -168,7 +168,7 @@ function requireInThread(execArgv: string[]): Promise<string> {
 t('threads load their module with import(): a pool closed while its threads start does not abort the process', async () => {
   // Terminating a thread inside require(esm) aborts node (a CHECK in ModuleWrap); Piscina tries
   // require() first, so the pools turn require(esm) off and Piscina falls back to import().
-  if (process.allowedNodeEnvironmentFlags.has('--experimental-require-module')) {
+  if (process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')) {
     assert.ok(workerExecArgv().includes('--no-experimental-require-module'), workerExecArgv().join(' '));
     assert.is(await requireInThread(workerExecArgv()), 'ERR_REQUIRE_ESM', 'require() refuses, so Piscina uses import()');
     assert.is(await requireInThread([]), 'loaded', 'without the flag this node does require() the module: the hazard exists');
