@@ -11,7 +11,7 @@ import { SamplerPool } from '../src/agent/pool.js';
 import { systemConstants } from '../src/readers/system.js';
 import { DecodePool } from '../src/server/ingest/decode-pool.js';
 import { distRoot } from '../src/paths.js';
-import { workerExecArgv } from '../src/worker-exec-argv.js';
+import { esmWorker } from '../src/worker-module.js';
 import { packBatch, packRows, unpackBatch, unpackRows } from '../src/server/ingest/packed-rows.js';
 import { batchRows } from '../src/server/store/batch-rows.js';
 import type { Col } from '../src/server/store/schema.js';
@@ -155,34 +155,40 @@ t('workers and the event loop store the same rows and give the same answers and 
   }
 });
 
-/** What require() of the decode worker's ES module does in a thread started with these flags. */
-function requireInThread(execArgv: string[]): Promise<string> {
-  const file = join(distRoot, 'workers', 'ingest-decode.js');
-  const w = new Worker(`const { parentPort } = require('node:worker_threads'); try { require(${JSON.stringify(file)}); parentPort.postMessage('loaded') } catch (e) { parentPort.postMessage(e.code ?? String(e)) }`, { eval: true, execArgv });
+/** What require() of `file` gives in a fresh thread: 'module' (loaded synchronously), 'promise', or an error code. */
+function requireInThread(file: string, workerData?: unknown): Promise<string> {
+  const code = `const { parentPort } = require('node:worker_threads');
+    try { const m = require(${JSON.stringify(file)}); parentPort.postMessage(typeof m?.then === 'function' ? 'promise' : 'module') }
+    catch (e) { parentPort.postMessage(e.code ?? String(e)) }`;
+  const w = new Worker(code, { eval: true, workerData });
   return new Promise((resolve, reject) => {
     w.once('message', (m: string) => void w.terminate().then(() => resolve(m)));
     w.once('error', reject);
   });
 }
 
-t('threads load their module with import(): a pool closed while its threads start does not abort the process', async () => {
-  // Terminating a thread inside require(esm) aborts node (a CHECK in ModuleWrap); Piscina tries
-  // require() first, so the pools turn require(esm) off and Piscina falls back to import().
-  if (process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')) {
-    assert.ok(workerExecArgv().includes('--no-experimental-require-module'), workerExecArgv().join(' '));
-    assert.is(await requireInThread(workerExecArgv()), 'ERR_REQUIRE_ESM', 'require() refuses, so Piscina uses import()');
-    assert.is(await requireInThread([]), 'loaded', 'without the flag this node does require() the module: the hazard exists');
-    // Both pools start their threads with these flags.
-    const decode = new DecodePool(1);
-    const sampler = new SamplerPool({ size: 1, procRoot: '/proc', sysRoot: '/sys', constants: systemConstants() });
-    try {
-      const flagsOf = (p: Piscina) => p.options.execArgv ?? [];
-      assert.ok(flagsOf((decode as unknown as { piscina: Piscina }).piscina).includes('--no-experimental-require-module'), 'decode pool');
-      assert.ok(flagsOf((sampler as unknown as { shards: { piscina: Piscina }[] }).shards[0]!.piscina).includes('--no-experimental-require-module'), 'sampler pool');
-    } finally {
-      await decode.close();
-      await sampler.close();
-    }
+t('pool threads load their ES module with import(), so a pool closed while its threads start does not abort the process', async () => {
+  // Terminating a thread inside require() of an ES module aborts node (a CHECK in ModuleWrap), and
+  // Piscina tries require() first: the pools name a CommonJS loader that import()s the module.
+  const decodeFile = join(distRoot, 'workers', 'ingest-decode.js');
+  assert.is(await requireInThread(decodeFile), 'module', 'this node require()s the ES module itself: the hazard exists');
+  const loader = esmWorker(decodeFile);
+  assert.match(loader.filename, /esm-loader\.cjs$/);
+  assert.is(await requireInThread(loader.filename, loader.workerData), 'promise', 'require() of the loader returns before the module loads');
+  // Both pools name the loader.
+  const decode = new DecodePool(1);
+  const sampler = new SamplerPool({ size: 1, procRoot: '/proc', sysRoot: '/sys', constants: systemConstants() });
+  try {
+    const optionsOf = (p: Piscina) => p.options as { filename: string | null; workerData: { module: string } };
+    const d = optionsOf((decode as unknown as { piscina: Piscina }).piscina);
+    const s = optionsOf((sampler as unknown as { shards: { piscina: Piscina }[] }).shards[0]!.piscina);
+    assert.match(d.filename ?? '', /esm-loader\.cjs$/, 'decode pool');
+    assert.match(d.workerData.module, /\/workers\/ingest-decode\.js$/);
+    assert.match(s.filename ?? '', /esm-loader\.cjs$/, 'sampler pool');
+    assert.match(s.workerData.module, /\/workers\/sampler\.js$/);
+  } finally {
+    await decode.close();
+    await sampler.close();
   }
   // Pools closed at every point of their threads' start; the process is still here to count them.
   let closed = 0;

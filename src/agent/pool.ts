@@ -11,7 +11,7 @@
 // while the agent runs (fds belong to the process, not the thread: a shard would have to be
 // emptied first).
 import { Piscina } from 'piscina';
-import { workerExecArgv } from '../worker-exec-argv.js';
+import { esmWorker } from '../worker-module.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DiscoveredVm } from '../discover/vm.js';
@@ -76,7 +76,7 @@ export class SamplerPool {
     while (this.shards.length < Math.min(shards, this.maxShards)) {
       this.shards.push({
         index: this.shards.length,
-        piscina: new Piscina({ filename: this.filename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, maxQueue: 4, execArgv: workerExecArgv() }),
+        piscina: new Piscina({ ...esmWorker(this.filename), minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, maxQueue: 4 }),
         generation: 0,
         needsReset: true,
         members: new Map(),

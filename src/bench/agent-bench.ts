@@ -30,7 +30,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { workerExecArgv } from '../worker-exec-argv.js';
+import { esmWorker } from '../worker-module.js';
 import { SamplerPool } from '../agent/pool.js';
 import { VmReader } from '../collect/vm-reader.js';
 import { Discovery } from '../discover/scan.js';
@@ -189,7 +189,7 @@ function perVmWorkerFile(): string {
 }
 
 async function runPerTask(vms: DiscoveredVm[], threads: number): Promise<PathResult> {
-  const piscina = new Piscina({ filename: perVmWorkerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1, execArgv: workerExecArgv() });
+  const piscina = new Piscina({ ...esmWorker(perVmWorkerFile()), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1 });
   const light = vms.map(forWorker);
   let firstFailure = '';
   let tick = 0;

@@ -1,6 +1,8 @@
-// The real `vmpulse agent` as a child process, as an operator runs it.
+// The real `vmpulse agent` as a child process, as an operator runs it: with the node flags of the
+// shipped systemd unit (a V8 flag there once made every sampler thread refuse to start).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { unitNodeFlags } from '../../src/bench/agent-process.js';
 import { distRoot } from '../../src/paths.js';
 import { freePort } from './api-check.js';
 import { waitFor } from './procs.js';
@@ -18,7 +20,7 @@ export interface AgentProcess {
 
 export async function startAgentProcess(env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<AgentProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(distRoot, 'src', 'cli.js'), 'agent'], {
+  const child = spawn(process.execPath, [...unitNodeFlags(), join(distRoot, 'src', 'cli.js'), 'agent'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', VMPULSE_LOG_FORMAT: 'json', VMPULSE_LOG_LEVEL: 'warn', VMPULSE_LISTEN: `127.0.0.1:${port}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { workerExecArgv } from '../../worker-exec-argv.js';
+import { esmWorker } from '../../worker-module.js';
 import { ApiError } from '../errors.js';
 import type { BatchRows } from '../store/batch-rows.js';
 import type { Payload } from '../../ship/payload.js';
@@ -31,7 +31,7 @@ export class DecodePool {
   onDecoded: ((seconds: number) => void) | null = null;
 
   constructor(readonly threads: number) {
-    this.piscina = threads > 0 ? new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1, execArgv: workerExecArgv() }) : null;
+    this.piscina = threads > 0 ? new Piscina({ ...esmWorker(workerFile()), minThreads: threads, maxThreads: threads, idleTimeout: 2 ** 31 - 1 }) : null;
   }
 
   /** The batch's rows, or the ApiError that refuses the body. */
