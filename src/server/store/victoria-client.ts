@@ -71,8 +71,15 @@ export class VictoriaClient {
     return (JSON.parse(body) as { data: Record<string, string>[] }).data;
   }
 
-  /** Single node only: makes everything imported so far visible to reads (tests and benches). */
+  /** Single node only: converts the rows buffered so far into searchable parts (see VictoriaStore.flush). */
   async forceFlush(): Promise<void> {
     await this.call('force_flush', () => this.http.get(`${this.base('read')}/internal/force_flush`));
+  }
+
+  /** Every sample the engine holds, counted through the export API (tests and benches: it reads them all). */
+  async sampleCount(): Promise<number> {
+    let n = 0;
+    for (const s of await this.exportSeries('{__name__=~".+"}', 0, Date.now() + 86_400_000)) n += s.values.length;
+    return n;
   }
 }

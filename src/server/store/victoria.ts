@@ -52,6 +52,8 @@ const SLOTS_DDL = `CREATE TABLE IF NOT EXISTS tsdb_slots (
   PRIMARY KEY (agent_id, minute, slot),
   UNIQUE (batch_id, minute)
 )`;
+/** Longer than VictoriaMetrics' own flush of buffered rows (1 s in 1.79, 2 s in later releases). */
+const FLUSH_INTERVAL_MS = 2100;
 /** Milliseconds in a minute: the slots a minute has for batches of one agent. */
 const SLOTS_PER_MINUTE = 60000;
 const UNIQUE_VIOLATION = new Set(['23505', 'SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_CONSTRAINT_UNIQUE']);
@@ -292,9 +294,23 @@ export class VictoriaStore implements Store {
     return { deletedRows: r.deletedRows + slots, droppedPartitions: r.droppedPartitions, deletedBatches: r.deletedBatches };
   }
 
-  /** Makes every sample written so far readable (single node; tests and benches). */
-  flush(): Promise<void> {
-    return this.client.forceFlush();
+  /**
+   * Makes every sample written so far readable (single node; tests and benches). /internal/force_flush
+   * alone is no barrier: it converts the rows still buffered, but returns without waiting for rows the
+   * engine's own once-a-second flusher has already taken out of the buffer and not yet made searchable
+   * (lib/storage/partition.go of 1.79 has no wait there, unlike its index). So the samples are counted
+   * after each flush, a flush interval apart, until the count holds still.
+   */
+  async flush(): Promise<void> {
+    let last = -1;
+    for (let i = 0; i < 30; i++) {
+      await this.client.forceFlush();
+      const n = await this.client.sampleCount();
+      if (n === last) return;
+      last = n;
+      await new Promise((r) => setTimeout(r, FLUSH_INTERVAL_MS));
+    }
+    throw new Error(`VictoriaMetrics did not settle: its sample count still moved after 30 flushes (${last})`);
   }
 
   close(): Promise<void> {
