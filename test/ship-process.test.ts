@@ -88,7 +88,10 @@ test('receiver down for 10 windows, then up: every window arrives once, in order
   const runner = new Runner(runnerEnv(t.dir, rx.url, { SHIP_RUNNER_INSTANCES: '150' }));
   try {
     await waitFor(() => runner.enqueued().length >= 10, 20_000, 'ten windows spooled while the receiver is down');
-    const during = runner.last('stats')!;
+    // The first stats line written after the tenth window was enqueued: the last one before it
+    // (they come every 250 ms) may predate it and count nine.
+    const tenth = runner.events.indexOf(runner.enqueued()[9]!);
+    const during = await waitFor(() => runner.events.slice(tenth).find((e) => e.event === 'stats'), 5_000, 'a stats line after the tenth window');
     assert.ok(during.spool!.records >= 10, `spooled ${during.spool!.records}`);
     assert.is(rx.unique.size, 0);
     // The backlog is on disk, not held in the process: every window enqueued so far is a record
