@@ -298,7 +298,7 @@ export class VictoriaStore implements Store {
    * Makes every sample written so far readable (single node; tests and benches). /internal/force_flush
    * alone is no barrier: it converts the rows still buffered, but returns without waiting for rows the
    * engine's own once-a-second flusher has already taken out of the buffer and not yet made searchable
-   * (lib/storage/partition.go of 1.79 has no wait there, unlike its index). So the samples are counted
+   * (its lib/storage/partition.go has no wait there; lib/mergeset, the index, has). So the samples are counted
    * after each flush, a flush interval apart, until the count holds still.
    */
   async flush(): Promise<void> {
