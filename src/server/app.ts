@@ -14,6 +14,7 @@ import { BusyError, IngestGate } from './backpressure.js';
 import { installDrainOnError } from './drain.js';
 import { classifyFault, replyFault } from './fault.js';
 import { openLease, type Lease } from './lease.js';
+import { TokenCache, watchTokens, type TokenWatch } from './token-cache.js';
 import { alarmRoutes, startAlerting, type Alerting } from './alerts/index.js';
 import { loadConsoleSessionTtl } from './console/config.js';
 import { consoleRoutes, type ConsoleAlarms } from './console/plugin.js';
@@ -190,6 +191,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let app: FastifyInstance;
   let alerts: Alerting | null = null;
   let lease: Lease | null = null;
+  let tokenWatch: TokenWatch | null = null;
   try {
     const https = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null;
     app = await buildApp(store, credentials, {
@@ -206,18 +208,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ingestThreads: config.ingestThreads,
     });
     const held = (lease = openLease(config.db, { log: app.log }));
+    credentials.cache = new TokenCache((config.tokenCacheS ?? 30) * 1000);
+    if (config.tokenCacheS !== 0) tokenWatch = await watchTokens(config.db, credentials.cache, { log: app.log });
     alerts = await startAlerting({ store, overrides: config.alerts, log: app.log, lease: () => held.acquire() });
     app.metrics.attachAlerting(alerts);
     app.metrics.attachStore(store);
+    app.metrics.attachCredentials(credentials);
     app.consoleAlarms.service = alerts.service;
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await alerts?.stop().catch(() => {});
     await lease?.release().catch(() => {});
+    await tokenWatch?.close().catch(() => {});
     await store.close().catch(() => {});
     throw e;
   }
   const held = lease;
+  const watching = tokenWatch;
   const addr = app.server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${addr.port}`;
@@ -283,6 +290,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await retaining;
         await rolling;
         await held.release();
+        await watching?.close();
         await store.close();
       })();
       return closed;

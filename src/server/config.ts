@@ -62,6 +62,8 @@ export interface ServerConfig {
   requestTimeoutMs?: number;
   headersTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
+  /** Seconds a verified credential is kept in memory on PostgreSQL (token-cache.ts); 0: never. */
+  tokenCacheS?: number;
   /** Over the VMPULSE_ALARM_* environment (src/server/alerts/config.ts); tests set loops: false. */
   alerts?: AlertingOverrides;
 }
@@ -81,6 +83,7 @@ export const SERVER_ENV_HELP = `Environment:
   VMPULSE_SERVER_LOG_LEVEL       log level (default info)
   VMPULSE_PG_POOL_MAX            PostgreSQL pool size (default 10)
   VMPULSE_CONSOLE_SESSION_TTL_S  console session lifetime in seconds (default 43200)
+  VMPULSE_SERVER_TOKEN_CACHE_S   PostgreSQL: seconds a verified credential is kept in memory, 0 = never (default 30)
   VMPULSE_TSDB_URL               VictoriaMetrics single node for the time series (default: unset, in VMPULSE_DB)
   VMPULSE_TSDB_WRITE_URL/_READ_URL  VictoriaMetrics cluster: vminsert and vmselect URLs with the tenant
   VMPULSE_SERVER_INGEST_MAX_INFLIGHT  batches stored at once; 32 × this requests held, more get 429 (default 32)
@@ -141,6 +144,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     requestTimeoutMs: intVar(raw, 'VMPULSE_SERVER_REQUEST_TIMEOUT_MS', 120_000, { min: 1000, max: 3_600_000 }),
     headersTimeoutMs: intVar(raw, 'VMPULSE_SERVER_HEADERS_TIMEOUT_MS', 30_000, { min: 1000, max: 600_000 }),
     keepAliveTimeoutMs: intVar(raw, 'VMPULSE_SERVER_KEEPALIVE_TIMEOUT_MS', 72_000, { min: 1000, max: 3_600_000 }),
+    tokenCacheS: intVar(raw, 'VMPULSE_SERVER_TOKEN_CACHE_S', 30, { min: 0, max: 3600 }),
     tsdb,
   };
 }

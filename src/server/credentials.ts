@@ -6,6 +6,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Role, Store, TokenRow } from './store/store.js';
+import { TokenCache } from './token-cache.js';
 
 export const MASTER_KEY_BYTES = 32;
 
@@ -65,6 +66,9 @@ export interface CreatedCredential {
 }
 
 export class Credentials {
+  /** Off until a server listens for token changes (token-cache.ts); the CLI never does. */
+  cache = new TokenCache(0);
+
   constructor(
     readonly store: Store,
     private readonly masterKey: Buffer,
@@ -88,17 +92,25 @@ export class Credentials {
   /** The live credential a Bearer secret belongs to, or null. */
   async verifyBearer(secret: string): Promise<TokenRow | null> {
     if (!secret || secret.length > 512) return null;
-    const presented = Buffer.from(sha256Hex(secret), 'hex');
-    const row = await this.store.tokenBySecretHash(presented.toString('hex'));
+    const hash = sha256Hex(secret);
+    const presented = Buffer.from(hash, 'hex');
+    const row = await this.cache.get(`s:${hash}`, () => this.store.tokenBySecretHash(hash));
     if (!row || row.revokedAt !== null) return null;
     const stored = Buffer.from(row.secretSha256, 'hex');
     return stored.length === presented.length && timingSafeEqual(stored, presented) ? row : null;
   }
 
+  /** Revokes a credential; this server stops accepting it before this returns (others when the database tells them). */
+  async revoke(accessKeyId: string, at = Math.floor(Date.now() / 1000)): Promise<boolean> {
+    const ok = await this.store.revokeToken(accessKeyId, at);
+    this.cache.invalidate();
+    return ok;
+  }
+
   /** The live credential and its derived secret for SigV4, or null. */
   async forAccessKey(accessKeyId: string): Promise<{ token: TokenRow; secret: string } | null> {
     if (!/^[A-Za-z0-9]{1,128}$/.test(accessKeyId)) return null;
-    const token = await this.store.tokenByAccessKey(accessKeyId);
+    const token = await this.cache.get(`a:${accessKeyId}`, () => this.store.tokenByAccessKey(accessKeyId));
     if (!token || token.revokedAt !== null) return null;
     const secret = deriveSecret(this.masterKey, accessKeyId);
     // A key file replaced since the credential was made would derive a different secret.

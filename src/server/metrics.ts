@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, type Metric } from 'prom-client';
 import type { Alerting } from './alerts/index.js';
 import type { AlarmState } from './alerts/types.js';
+import type { TokenCache } from './token-cache.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -129,6 +130,16 @@ export class ServerMetrics {
   observeRollup(r: RollupResult, seconds: number): void {
     for (const [tier, n] of Object.entries(r.buckets)) this.rollupBuckets.inc({ tier }, n);
     this.rollupSeconds.observe(seconds);
+  }
+
+  /** The credential cache's totals and state (token-cache.ts), read at scrape time from whatever cache `credentials` holds then. */
+  attachCredentials(credentials: { readonly cache: TokenCache }): void {
+    collector(this.registry, 'vmpulse_server_token_cache_lookups_total', 'Credential lookups by result: hit (from memory), miss (from the database, then kept), uncached (from the database: not listening for token changes, or SQLite).', 'counter', () =>
+      Object.entries(credentials.cache.lookups).map(([result, value]) => ({ labels: { result }, value })),
+    );
+    collector(this.registry, 'vmpulse_server_token_cache_listening', '1 while this server hears every change to the credentials table (PostgreSQL LISTEN), the only time it keeps credentials in memory.', 'gauge', () => [
+      { labels: {}, value: credentials.cache.listening ? 1 : 0 },
+    ]);
   }
 
   /** The rollup's backlog, read from the store at scrape time. */

@@ -175,6 +175,24 @@ ${
     name: 'instances: room on each page for heap-only updates (PostgreSQL)',
     sql: (d) => (pg(d) ? 'ALTER TABLE instances SET (fillfactor = 50);' : 'SELECT 1;'),
   },
+  {
+    // Servers keep verified credentials in memory only while they hear every change to this
+    // table (src/server/token-cache.ts), whoever makes it: the CLI, a console, another replica,
+    // hand-written SQL. Row-level, so an UPDATE that changes nothing (a token already bound)
+    // empties no cache. A migration that rebuilds the table must create these again.
+    version: 10,
+    name: 'tokens: notify vmpulse_tokens on every change (PostgreSQL)',
+    sql: (d) =>
+      pg(d)
+        ? `CREATE FUNCTION vmpulse_tokens_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('vmpulse_tokens', '');
+  RETURN NULL;
+END $$;
+CREATE TRIGGER tokens_changed AFTER INSERT OR UPDATE OR DELETE ON tokens FOR EACH ROW EXECUTE FUNCTION vmpulse_tokens_changed();
+CREATE TRIGGER tokens_truncated AFTER TRUNCATE ON tokens FOR EACH STATEMENT EXECUTE FUNCTION vmpulse_tokens_changed();`
+        : 'SELECT 1;',
+  },
 ];
 
 /** The host and instance tables of one tier (same columns for every tier; schema.ts). */
