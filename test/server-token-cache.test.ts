@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { startServer, type RunningServer } from '../src/server/app.js';
+import { openBackend, startServer, type RunningServer } from '../src/server/app.js';
 import type { TokenRow } from '../src/server/store/store.js';
 import { TokenCache, watchTokens } from '../src/server/token-cache.js';
 import { CLI } from './helpers/fire.js';
@@ -95,6 +95,29 @@ test('the cache keeps live credentials only while listening, never across a chan
   const off = new TokenCache(0);
   off.setListening(true);
   assert.is(off.listening, false);
+});
+
+test("a server's own revocation empties its cache before it returns (no notification needed)", async () => {
+  // A real SQLite store with the cache forced on, as if listening: the notification that would
+  // come on PostgreSQL never does here, so only revoke()'s own emptying can refuse the secret.
+  const db = await createTestDb('sqlite');
+  const { store, credentials } = await openBackend({ db: db.db, keyFile: db.keyFile, pgPoolMax: 1 });
+  try {
+    credentials.cache = new TokenCache(60_000);
+    credentials.cache.setListening(true);
+    const a = await credentials.create('reader', 'own-a');
+    const b = await credentials.create('reader', 'own-b');
+    for (const c of [a, b]) assert.ok(await credentials.verifyBearer(c.secret));
+    // Behind the cache's back the old answer stands: this is what revoke() must prevent.
+    await store.revokeToken(a.access_key_id, 1);
+    assert.ok(await credentials.verifyBearer(a.secret), 'the cache was not in use');
+    assert.ok(await credentials.revoke(b.access_key_id));
+    assert.is(await credentials.verifyBearer(b.secret), null, 'a credential revoked by this server was accepted by it');
+    assert.is(await credentials.verifyBearer(a.secret), null);
+  } finally {
+    await store.close();
+    await db.drop();
+  }
 });
 
 async function metric(url: string, secret: string, name: string, labels = ''): Promise<number> {
