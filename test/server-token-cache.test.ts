@@ -143,10 +143,12 @@ test('[postgres] two servers, one database: answered from memory, and every revo
     assert.is(await metric(a.url, admin.secret, 'vmpulse_server_token_cache_listening'), 1);
 
     const hits0 = await metric(a.url, admin.secret, 'vmpulse_server_token_cache_lookups_total', '{result="hit"}');
+    // Three on A: a lookup overlapping the notification of a credential's own INSERT is not kept,
+    // so the second may be a miss too, but not also the third.
     for (const r of readers) {
-      for (const url of [a.url, a.url, b.url, b.url]) assert.is(await status(url, r.secret), 200);
+      for (const url of [a.url, a.url, a.url, b.url, b.url]) assert.is(await status(url, r.secret), 200);
     }
-    // Each reader's second request, and the admin's own scrapes after its first.
+    // At least one per reader (and the admin's own scrape).
     const hits1 = await metric(a.url, admin.secret, 'vmpulse_server_token_cache_lookups_total', '{result="hit"}');
     assert.ok(hits1 - hits0 >= readers.length, `hits ${hits0} → ${hits1}`);
 
