@@ -4,8 +4,8 @@
 //    the size bound;
 //  - [postgres] two servers on one database: a reader's second request is answered from memory,
 //    and a revocation made anywhere (the other server, the CLI, hand-written SQL, this server's
-//    console) is refused by this server, at once for its own and within the time a notification
-//    takes for the others; on SQLite nothing is kept;
+//    console) is refused by this server, at once for its own writes and within the time a
+//    notification takes for the others; on SQLite nothing is kept;
 //  - [postgres] the LISTEN session killed by the database: the cache is off at once (a credential
 //    revoked meanwhile is refused), and on again after the next heartbeat reconnects.
 import { test } from 'uvu';
@@ -97,25 +97,29 @@ test('the cache keeps live credentials only while listening, never across a chan
   assert.is(off.listening, false);
 });
 
-test("a server's own revocation empties its cache before it returns (no notification needed)", async () => {
-  // A real SQLite store with the cache forced on, as if listening: the notification that would
-  // come on PostgreSQL never does here, so only revoke()'s own emptying can refuse the secret.
+test("a revocation through this process's own store empties its cache before it returns (no notification needed)", async () => {
+  // A real SQLite file with the cache forced on, as if listening: the notification that would
+  // come on PostgreSQL never does here. A second store on the same file stands for another
+  // process (the CLI); only the own store's write can empty the cache.
   const db = await createTestDb('sqlite');
-  const { store, credentials } = await openBackend({ db: db.db, keyFile: db.keyFile, pgPoolMax: 1 });
+  const own = await openBackend({ db: db.db, keyFile: db.keyFile, pgPoolMax: 1 });
+  const other = await openBackend({ db: db.db, keyFile: db.keyFile, pgPoolMax: 1 });
   try {
+    const { store, credentials } = own;
     credentials.cache = new TokenCache(60_000);
     credentials.cache.setListening(true);
     const a = await credentials.create('reader', 'own-a');
     const b = await credentials.create('reader', 'own-b');
     for (const c of [a, b]) assert.ok(await credentials.verifyBearer(c.secret));
-    // Behind the cache's back the old answer stands: this is what revoke() must prevent.
-    await store.revokeToken(a.access_key_id, 1);
+    // Behind the cache's back the old answer stands (on PostgreSQL, until the notification).
+    assert.ok(await other.store.revokeToken(a.access_key_id, 1));
     assert.ok(await credentials.verifyBearer(a.secret), 'the cache was not in use');
-    assert.ok(await credentials.revoke(b.access_key_id));
-    assert.is(await credentials.verifyBearer(b.secret), null, 'a credential revoked by this server was accepted by it');
+    assert.ok(await store.revokeToken(b.access_key_id, 1));
+    assert.is(await credentials.verifyBearer(b.secret), null, 'a credential revoked through this store was accepted');
     assert.is(await credentials.verifyBearer(a.secret), null);
   } finally {
-    await store.close();
+    await own.store.close();
+    await other.store.close();
     await db.drop();
   }
 });
@@ -159,7 +163,7 @@ test('[postgres] two servers, one database: answered from memory, and every revo
       for (let i = 0; i < 10; i++) assert.is(await status(url, secret), 401, `${how}: accepted again after being refused`);
       return Date.now() - t0;
     };
-    assert.ok(await b.credentials.revoke(readers[0]!.access_key_id));
+    assert.ok(await b.store.revokeToken(readers[0]!.access_key_id, 1));
     const viaOther = await refusedBy(readers[0]!.secret, 'the other server');
     execFileSync(process.execPath, [CLI, 'token', 'revoke', readers[1]!.access_key_id], { env: { PATH: process.env.PATH ?? '', VMPULSE_DB: db.db, VMPULSE_SERVER_KEY_FILE: db.keyFile } });
     const viaCli = await refusedBy(readers[1]!.secret, 'the CLI');

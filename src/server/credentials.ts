@@ -72,7 +72,11 @@ export class Credentials {
   constructor(
     readonly store: Store,
     private readonly masterKey: Buffer,
-  ) {}
+  ) {
+    // This process's own writes (a revocation from the console, a binding) are refused or seen by
+    // the next request here, without waiting for the database's notification.
+    store.onTokensWritten(() => this.cache.invalidate());
+  }
 
   async create(role: Role, name: string, agentId: string | null = null): Promise<CreatedCredential> {
     const accessKeyId = newAccessKeyId();
@@ -98,13 +102,6 @@ export class Credentials {
     if (!row || row.revokedAt !== null) return null;
     const stored = Buffer.from(row.secretSha256, 'hex');
     return stored.length === presented.length && timingSafeEqual(stored, presented) ? row : null;
-  }
-
-  /** Revokes a credential; this server stops accepting it before this returns (others when the database tells them). */
-  async revoke(accessKeyId: string, at = Math.floor(Date.now() / 1000)): Promise<boolean> {
-    const ok = await this.store.revokeToken(accessKeyId, at);
-    this.cache.invalidate();
-    return ok;
   }
 
   /** The live credential and its derived secret for SigV4, or null. */

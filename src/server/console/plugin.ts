@@ -199,7 +199,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app: Fas
     return reply.code(201).send(c);
   });
   app.delete<{ Params: { id: string } }>('/console/api/credentials/:id', admin, async (req) => {
-    const revoked = await app.credentials.revoke(req.params.id);
+    const revoked = await app.store.revokeToken(req.params.id, Math.floor(Date.now() / 1000));
     if (!revoked) throw new ApiError(404, 'not_found', `no live credential ${JSON.stringify(req.params.id)}`);
     return { access_key_id: req.params.id, revoked: true };
   });

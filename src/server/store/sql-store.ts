@@ -233,6 +233,16 @@ export class SqlStore implements Store {
     return rollup(this.db, closedBy, Math.floor(Date.now() / 1000));
   }
 
+  private readonly tokenWriteWatchers: (() => void)[] = [];
+
+  onTokensWritten(fn: () => void): void {
+    this.tokenWriteWatchers.push(fn);
+  }
+
+  private tokensWritten(): void {
+    for (const fn of this.tokenWriteWatchers) fn();
+  }
+
   async insertToken(t: TokenRow): Promise<void> {
     await this.db.run('INSERT INTO tokens (access_key_id, name, role, secret_sha256, agent_id, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
       t.accessKeyId,
@@ -243,6 +253,7 @@ export class SqlStore implements Store {
       t.createdAt,
       t.revokedAt,
     ]);
+    this.tokensWritten();
   }
 
   async tokenBySecretHash(hex: string): Promise<TokenRow | null> {
@@ -260,11 +271,14 @@ export class SqlStore implements Store {
   }
 
   async revokeToken(id: string, at: number): Promise<boolean> {
-    return (await this.db.run('UPDATE tokens SET revoked_at = ? WHERE access_key_id = ? AND revoked_at IS NULL', [at, id])) > 0;
+    const n = await this.db.run('UPDATE tokens SET revoked_at = ? WHERE access_key_id = ? AND revoked_at IS NULL', [at, id]);
+    this.tokensWritten();
+    return n > 0;
   }
 
   async bindToken(id: string, agentId: string): Promise<string | null> {
     await this.db.run('UPDATE tokens SET agent_id = ? WHERE access_key_id = ? AND agent_id IS NULL', [agentId, id]);
+    this.tokensWritten();
     const r = await this.db.all('SELECT agent_id FROM tokens WHERE access_key_id = ?', [id]);
     return (r[0]?.agent_id as string | null | undefined) ?? null;
   }

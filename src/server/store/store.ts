@@ -129,6 +129,8 @@ export interface MetadataStore {
   revokeToken(accessKeyId: string, at: number): Promise<boolean>;
   /** Binds an unbound agent token to agentId; returns the agent id the token is bound to afterwards. */
   bindToken(accessKeyId: string, agentId: string): Promise<string | null>;
+  /** `fn` runs after every write to the credentials made through this store, before the write's promise resolves (token-cache.ts). */
+  onTokensWritten(fn: () => void): void;
 
   listAgents(): Promise<AgentRow[]>;
   getAgent(agentId: string): Promise<AgentRow | null>;

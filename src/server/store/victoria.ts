@@ -341,6 +341,9 @@ export class VictoriaStore implements Store {
   revokeToken(id: string, at: number): Promise<boolean> {
     return this.sql.revokeToken(id, at);
   }
+  onTokensWritten(fn: () => void): void {
+    this.sql.onTokensWritten(fn);
+  }
   bindToken(id: string, agentId: string): Promise<string | null> {
     return this.sql.bindToken(id, agentId);
   }
