@@ -208,8 +208,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ingestThreads: config.ingestThreads,
     });
     const held = (lease = openLease(config.db, { log: app.log }));
-    credentials.cache = new TokenCache((config.tokenCacheS ?? 30) * 1000);
-    if (config.tokenCacheS !== 0) tokenWatch = await watchTokens(config.db, credentials.cache, { log: app.log });
+    const tokenCacheS = config.tokenCacheS ?? 30;
+    if (tokenCacheS > 0) {
+      credentials.cache = new TokenCache(tokenCacheS * 1000);
+      tokenWatch = await watchTokens(config.db, credentials.cache, { log: app.log });
+    }
     alerts = await startAlerting({ store, overrides: config.alerts, log: app.log, lease: () => held.acquire() });
     app.metrics.attachAlerting(alerts);
     app.metrics.attachStore(store);

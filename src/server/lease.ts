@@ -12,6 +12,7 @@
 //
 // SQLite: one server process per database file (the README says so), so the lease is always held.
 import pg from 'pg';
+import { isPostgresUrl } from '../config/db-url.js';
 
 /** pg_try_advisory_lock key: "vmpw" (the store uses "vmpu"/"vmpv" for migrations and partitions). */
 export const EVALUATOR_LOCK_KEY = 0x766d7077;
@@ -110,6 +111,6 @@ class PgAdvisoryLease implements Lease {
 }
 
 export function openLease(db: string, opts: { name?: string; key?: number; connectTimeoutMs?: number; log?: LeaseLog } = {}): Lease {
-  if (/^postgres(ql)?:\/\//i.test(db)) return new PgAdvisoryLease(db, opts.key ?? EVALUATOR_LOCK_KEY, opts.name ?? 'evaluator', opts.connectTimeoutMs ?? 5000, opts.log);
+  if (isPostgresUrl(db)) return new PgAdvisoryLease(db, opts.key ?? EVALUATOR_LOCK_KEY, opts.name ?? 'evaluator', opts.connectTimeoutMs ?? 5000, opts.log);
   return new LocalLease();
 }

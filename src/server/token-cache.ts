@@ -12,6 +12,7 @@
 // notification that never comes could cost (triggers skipped during a restore with
 // session_replication_role = replica, say). SQLite stores never listen: its lookups cost
 // microseconds, and the CLI writes the file from another process without telling anyone.
+import { isPostgresUrl } from '../config/db-url.js';
 import type { TokenRow } from './store/store.js';
 import { PgListener, type ListenerLog } from './store/pg-listener.js';
 
@@ -85,7 +86,7 @@ export interface TokenWatch {
  * leaves the cache off meanwhile); null for SQLite.
  */
 export async function watchTokens(db: string, cache: TokenCache, opts: { heartbeatMs?: number; timeoutMs?: number; log?: ListenerLog } = {}): Promise<TokenWatch | null> {
-  if (!/^postgres(ql)?:\/\//i.test(db)) return null;
+  if (!isPostgresUrl(db)) return null;
   const listener = new PgListener(db, TOKENS_CHANNEL, {
     notify: () => cache.invalidate(),
     listening: (on) => cache.setListening(on),
