@@ -23,6 +23,7 @@ import { parsePressure } from '../src/readers/parse-pressure.js';
 import { parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 import { filesystems, hostFacts, HostReader, physicalInterfaces } from '../src/collect/host.js';
+import { parseNetDev } from '../src/readers/parse-net-dev.js';
 
 const constants = systemConstants();
 const tick = 1 / constants.clockTicksPerSecond;
@@ -481,21 +482,28 @@ time.sleep(600)`;
 
 test('HostReader and hostFacts agree with the kernel and node:os', () => {
   const h = new HostReader();
+  const lo = new Set(['lo', 'vmpulse-none0']);
+  const loBytes = () => value(parseNetDev(readFileSync('/proc/net/dev'), new Set(['lo']))).get('lo')!;
   try {
-    const c = value(h.read());
+    const before = loBytes();
+    const c = value(h.read(lo));
+    const after = loBytes();
     assert.is(c.stat.cpuCount, cpus().length);
     const mem = value(parseMeminfo(readFileSync('/proc/meminfo')));
     assert.is(c.memory.memTotalBytes, mem.memTotalBytes);
-    assert.ok(c.net.some((d) => d.name === 'lo'));
-    // Asked for lo and an interface that does not exist: lo alone, the rest of the file unparsed.
-    assert.equal(value(h.read(new Set(['lo', 'vmpulse-none0']))).net.map((d) => d.name), ['lo']);
-    const c2 = value(h.read());
+    // Asked for lo and an interface that does not exist: lo alone, its bytes from sysfs between
+    // two reads of the kernel's /proc/net/dev.
+    assert.equal(c.net.map((d) => d.name), ['lo']);
+    assert.ok(before.rxBytes <= c.net[0]!.rxBytes && c.net[0]!.rxBytes <= after.rxBytes, `${before.rxBytes} <= ${c.net[0]!.rxBytes} <= ${after.rxBytes}`);
+    assert.ok(before.txBytes <= c.net[0]!.txBytes && c.net[0]!.txBytes <= after.txBytes);
+    const c2 = value(h.read(lo));
     assert.ok(c2.uptime.uptimeSeconds >= c.uptime.uptimeSeconds);
     assert.ok(c2.stat.cpu.idle + c2.stat.cpu.user >= c.stat.cpu.idle + c.stat.cpu.user);
+    assert.equal(value(h.read(new Set())).net, []);
   } finally {
     h.close();
   }
-  assert.is(kindOf(h.read()), 'io');
+  assert.is(kindOf(h.read(lo)), 'io');
   const f = hostFacts();
   assert.is(f.Hostname, hostname());
   assert.is(f.Kernel, release());
@@ -503,6 +511,39 @@ test('HostReader and hostFacts agree with the kernel and node:os', () => {
   assert.is(f.RAM, totalmem());
   assert.ok(f.SystemUptime! > 0);
   assert.type(f.OperatingSystem, 'string');
+});
+
+test('HostReader: interface bytes from sysfs, rx and tx apart; one gone is left out, a bad counter fails the read', () => {
+  const sys = mkdtempSync(join(tmpdir(), 'vmpulse-sys-'));
+  const nic = (name: string, rx: string, tx: string) => {
+    const dir = join(sys, 'class', 'net', name, 'statistics');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'rx_bytes'), rx);
+    writeFileSync(join(dir, 'tx_bytes'), tx);
+  };
+  const h = new HostReader({ sysRoot: sys });
+  try {
+    nic('eth0', '123\n', '4567\n');
+    nic('eno1', '18446744073709\n', '0\n');
+    const want = new Set(['eno1', 'eth0', 'eth9']);
+    assert.equal(value(h.read(want)).net, [
+      { name: 'eno1', rxBytes: 18446744073709, txBytes: 0 },
+      { name: 'eth0', rxBytes: 123, txBytes: 4567 },
+    ]);
+    // Kept fds: new content is read on the next tick; eth9 appears once it exists.
+    nic('eth0', '200\n', '5000\n');
+    nic('eth9', '1\n', '2\n');
+    assert.equal(value(h.read(want)).net.map((n) => [n.name, n.rxBytes, n.txBytes]), [['eno1', 18446744073709, 0], ['eth0', 200, 5000], ['eth9', 1, 2]]);
+    // A new set closes what is no longer asked for and reads only what is.
+    assert.equal(value(h.read(new Set(['eth9']))).net.map((n) => n.name), ['eth9']);
+    nic('eth9', 'garbage\n', '2\n');
+    const bad = h.read(new Set(['eth9']));
+    assert.is(kindOf(bad), 'malformed');
+    assert.match(bad.ok ? '' : bad.detail, 'eth9/statistics/rx_bytes');
+  } finally {
+    h.close();
+    rmSync(sys, { recursive: true, force: true });
+  }
 });
 
 test('filesystems: real mounts only, deduplicated by device; statfs figures', () => {

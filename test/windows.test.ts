@@ -3,7 +3,10 @@ import * as assert from 'uvu/assert';
 import { GaugeAgg, Windows, windowOfTick, windowStart } from '../src/agent/windows.js';
 import { counterDelta, deriveRates, tapRates } from '../src/agent/rates.js';
 import { agg, hostWindow, instanceWindow } from '../src/agent/wire-window.js';
-import type { VmSample } from '../src/collect/vm-sample.js';
+import type { TapCounters, VmSample } from '../src/collect/vm-sample.js';
+import type { DiscoveredVm } from '../src/discover/vm.js';
+import { copySample, packedLength, packSample, unpackSample } from '../src/agent/sampler-protocol.js';
+import { InstanceRegistry } from '../src/agent/instance-registry.js';
 
 const w = suite('windows');
 
@@ -140,5 +143,90 @@ r('no rate over an empty or backwards interval', () => {
   assert.is(deriveRates(sample({ tMs: 2000 }), sample({ tMs: 1000 }), ctx), null);
 });
 
+// The main thread keeps one sample and one rates object per VM and overwrites them in place.
+const p = suite('in place');
+
+const tap = (name: string, base: number): TapCounters => ({
+  name, rxBytes: base, txBytes: base + 1, rxPackets: base + 2, txPackets: base + 3, rxErrors: base + 4, txErrors: base + 5, rxDropped: base + 6, txDropped: base + 7,
+});
+const vmOf = (key: string, taps: string[]) => ({ key, taps }) as unknown as DiscoveredVm;
+const packed = (s: VmSample) => {
+  const data = new Float64Array(packedLength(s));
+  packSample(data, 0, s);
+  return data;
+};
+const full = (k: number, over: Partial<VmSample> = {}) =>
+  sample({
+    tMs: 1000 * k, utimeTicks: 10 * k, stimeTicks: 5 * k, numThreads: 3, rssBytes: 4096 * k, vmsBytes: 8192 * k, swapBytes: k, peakRssBytes: 2 * k,
+    diskReadBytes: 7 * k, diskWriteBytes: 11 * k, vcpuRunNs: 1e6 * k, vcpuWaitNs: 1e5 * k, taps: [tap('vt0', 100 * k), tap('vt1', 1000 * k)],
+    throttle: { periods: k, throttledPeriods: k - 1, throttledNs: 50 * k },
+    pressure: { cpu: { someUs: k, fullUs: null }, memory: { someUs: 2 * k, fullUs: 3 * k }, io: { someUs: 4 * k, fullUs: 5 * k } },
+    ...over,
+  });
+
+p('unpackSample into a spare: the same object, every field as a fresh unpack, nested objects included', () => {
+  const vm = vmOf('1:1', ['vt0', 'vt1']);
+  const first = unpackSample(packed(full(1)), 0, vm, []);
+  assert.equal(first, full(1));
+  // Every shape change the in-place path must handle: a TAP unreadable, throttle and pressure gone.
+  const changes: VmSample[] = [
+    full(2, { taps: [tap('vt0', 200), null] }),
+    full(3, { throttle: null, pressure: null, swapBytes: null, vcpuRunNs: null }),
+    full(4),
+    full(5, { taps: [null, null] }),
+    full(6),
+  ];
+  let spare = first;
+  for (const want of changes) {
+    const errors = [{ field: 'x', kind: 'missing' as const, detail: String(want.tMs) }];
+    const got = unpackSample(packed(want), 0, vm, errors, spare);
+    assert.ok(got === spare, 'written in place');
+    assert.equal(got, { ...want, errors });
+    assert.equal(got, unpackSample(packed(want), 0, vm, errors));
+    spare = got;
+  }
+  // Another VM's sample, or another TAP count, is never overwritten.
+  const kept = copySample(spare);
+  const other = unpackSample(packed(full(7, { key: '2:2' })), 0, vmOf('2:2', ['vt0', 'vt1']), [], spare);
+  assert.ok(other !== spare);
+  const fewer = unpackSample(packed(full(8, { taps: [tap('vt0', 800)] })), 0, vmOf('1:1', ['vt0']), [], spare);
+  assert.ok(fewer !== spare);
+  assert.equal(spare, kept);
+  assert.is(fewer.taps.length, 1);
+});
+
+p('deriveRates into the previous rates: the same object and the same values as fresh ones; TAPs that went shrink the list', () => {
+  const ctx = { clockTicksPerSecond: 100, allocatedVcpus: 2, allocatedMemoryBytes: 1 << 20, vcpuThreads: 2 };
+  const a = deriveRates(full(1), full(2), ctx)!;
+  assert.is(a.perTap.length, 2);
+  const next = full(3, { taps: [tap('vt1', 3000)] });
+  const b = deriveRates(full(2), next, ctx, a)!;
+  assert.ok(b === a);
+  assert.equal(b, deriveRates(full(2), next, ctx));
+  assert.equal(b.perTap.map((t) => [t.name, t.rxBytes]), [['vt1', 1000]]);
+  const c = deriveRates(next, full(4), ctx, b)!;
+  assert.equal(c, deriveRates(next, full(4), ctx));
+  assert.equal(c.perTap.map((t) => t.name), ['vt1']);
+});
+
+p('what outlives a tick (a report, a checkpoint) holds copies: later reads written in place do not change it', () => {
+  const reg = new InstanceRegistry();
+  const vm = { ...vmOf('1:1', ['vt0', 'vt1']), state: 'running', instanceId: 'i-1' } as unknown as DiscoveredVm;
+  reg.add(vm);
+  const s = reg.get('1:1')!;
+  s.latest = unpackSample(packed(full(1)), 0, vm, []);
+  const reading = reg.readings()[0]!.sample;
+  const reported = reg.vmsOf(['1:1']).get('1:1')!.latest!;
+  unpackSample(packed(full(9)), 0, vm, [], s.latest);
+  assert.is(s.latest.tMs, 9000);
+  assert.equal(reading, full(1));
+  assert.equal(reported, full(1));
+  // The spare is handed out once.
+  s.spare = reading;
+  assert.ok(reg.takeSpare('1:1') === reading);
+  assert.is(reg.takeSpare('1:1'), null);
+});
+
 w.run();
 r.run();
+p.run();

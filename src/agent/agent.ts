@@ -79,7 +79,7 @@ export class Agent implements AgentView {
     this.discovery = new Discovery({ procRoot: config.procRoot, sysRoot: config.sysRoot, apiTimeoutMs: config.apiTimeoutMs });
     this.pool = new SamplerPool({ size: config.workers, vmsPerWorker: config.vmsPerWorker, procRoot: config.procRoot, sysRoot: config.sysRoot, constants });
     this.windows = new Windows(config.windowSeconds, config.intervalMs);
-    this.hostSampler = new HostSampler(config.procRoot);
+    this.hostSampler = new HostSampler(config.procRoot, config.sysRoot);
     this.emitter = new WindowEmitter(config.windowSeconds, this.registry, this.hostSampler, new NicDeltas(), () => this.physical);
     const dc = config.devices;
     this.devices = new DevicePoller({
@@ -201,7 +201,7 @@ export class Agent implements AgentView {
 
   /** One sampling pass, attributed to the nominal (wall-clock aligned) time `nominal`. */
   async tickAt(nominal: number): Promise<void> {
-    const result = await this.pool.tick();
+    const result = await this.pool.tick((key) => this.registry.takeSpare(key));
     for (const [key, outcome] of result.samples) {
       const s = this.registry.get(key);
       if (!s) continue;
@@ -241,15 +241,21 @@ export class Agent implements AgentView {
     if (carried && !s.latest && carried.instanceId === s.vm.instanceId) this.addCarried(key, carried.sample, cur, nominal);
     const prev = s.latest;
     const rates = prev
-      ? deriveRates(prev, cur, {
-          clockTicksPerSecond: this.clockTicksPerSecond,
-          allocatedVcpus: s.vm.allocatedVcpus,
-          allocatedMemoryBytes: s.vm.allocatedMemoryBytes,
-          vcpuThreads: s.vm.vcpuTids.length,
-        })
+      ? deriveRates(
+          prev,
+          cur,
+          {
+            clockTicksPerSecond: this.clockTicksPerSecond,
+            allocatedVcpus: s.vm.allocatedVcpus,
+            allocatedMemoryBytes: s.vm.allocatedMemoryBytes,
+            vcpuThreads: s.vm.vcpuTids.length,
+          },
+          s.rates,
+        )
       : null;
     s.rates = rates;
     s.latest = cur;
+    s.spare = prev;
     s.lastSampledMs = cur.tMs;
     this.windows.vm(key, nominal).addSample(rates, {
       rssBytes: cur.rssBytes,

@@ -13,8 +13,11 @@ export class HostSampler {
   private latestTick: HostTick | null = null;
   private currentFacts: HostView['facts'];
 
-  constructor(private readonly procRoot: string) {
-    this.reader = new HostReader({ procRoot });
+  constructor(
+    private readonly procRoot: string,
+    sysRoot: string,
+  ) {
+    this.reader = new HostReader({ procRoot, sysRoot });
     this.currentFacts = readFacts(procRoot);
   }
 

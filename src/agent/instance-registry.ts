@@ -6,13 +6,20 @@ import type { VmSample } from '../collect/vm-sample.js';
 import { tapRates, type VmRates } from './rates.js';
 import type { CarriedReading, WindowReport } from './report.js';
 import type { InstanceView } from './view.js';
+import { copySample } from './sampler-protocol.js';
 import type { DeviceView } from '../collect/disks/device-poller.js';
 
 export interface InstanceState {
   vm: DiscoveredVm;
   state: 'running' | 'gone';
+  /**
+   * The latest read and the rates to it. Both are overwritten in place by later ticks (see
+   * `spare`): what must outlive a tick (a report, a checkpoint) takes a copy.
+   */
   latest: VmSample | null;
   rates: VmRates | null;
+  /** The read before `latest`, which nothing reads any more: the next read is unpacked into it. */
+  spare: VmSample | null;
   lastSampledMs: number | null;
   goneAtMs: number | null;
 }
@@ -27,9 +34,18 @@ export class InstanceRegistry {
     return this.byKey.get(key);
   }
 
+  /** The sample of `key` that the next read may overwrite, handed out once (null: none). */
+  takeSpare(key: string): VmSample | null {
+    const s = this.byKey.get(key);
+    if (!s?.spare) return null;
+    const spare = s.spare;
+    s.spare = null;
+    return spare;
+  }
+
   /** Newly discovered VMs start running with no read yet. */
   add(vm: DiscoveredVm): void {
-    this.byKey.set(vm.key, { vm, state: 'running', latest: null, rates: null, lastSampledMs: null, goneAtMs: null });
+    this.byKey.set(vm.key, { vm, state: 'running', latest: null, rates: null, spare: null, lastSampledMs: null, goneAtMs: null });
   }
 
   /** A later scan's view of a known VM (threads, TAPs, allocation may change). */
@@ -79,7 +95,7 @@ export class InstanceRegistry {
   /** The latest reading of every running VM: what every report handed on so far adds up to. */
   readings(): CarriedReading[] {
     const out: CarriedReading[] = [];
-    for (const s of this.byKey.values()) if (s.state === 'running' && s.latest) out.push({ key: s.vm.key, instanceId: s.vm.instanceId, sample: s.latest });
+    for (const s of this.byKey.values()) if (s.state === 'running' && s.latest) out.push({ key: s.vm.key, instanceId: s.vm.instanceId, sample: copySample(s.latest) });
     // A VM not read yet in this run keeps the reading it was carried with.
     for (const [key, r] of this.carried) if (this.byKey.get(key)?.state !== 'gone') out.push(r);
     return out;
@@ -90,7 +106,7 @@ export class InstanceRegistry {
     const vms = new Map<string, { vm: DiscoveredVm; latest: VmSample | null; running: boolean; devices: DeviceView | null }>();
     for (const key of keys) {
       const s = this.byKey.get(key);
-      if (s) vms.set(key, { vm: s.vm, latest: s.latest, running: s.state === 'running', devices: this.devicesOf(key) });
+      if (s) vms.set(key, { vm: s.vm, latest: s.latest && copySample(s.latest), running: s.state === 'running', devices: this.devicesOf(key) });
     }
     return vms;
   }

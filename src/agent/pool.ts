@@ -18,7 +18,7 @@ import type { DiscoveredVm } from '../discover/vm.js';
 import type { FieldError, VmSample } from '../collect/vm-sample.js';
 import { fail, ok, type Outcome } from '../readers/outcome.js';
 import type { SystemConstants } from '../readers/system.js';
-import { FIXED, STATUS_OK, TAP_COUNT_AT, TAP_FIELDS, forWorker, statusKind, unpackSample, type ShardResult, type ShardTask } from './sampler-protocol.js';
+import { STATUS_OK, forWorker, nextPacked, statusKind, unpackSample, type ShardResult, type ShardTask } from './sampler-protocol.js';
 
 export interface PoolOptions {
   /** The most worker threads (shards). */
@@ -181,7 +181,11 @@ export class SamplerPool {
     return result;
   }
 
-  async tick(): Promise<TickResult> {
+  /**
+   * One read of every VM. `spare(key)`: a sample of that VM the caller no longer reads (its
+   * previous-but-one), which this tick may overwrite in place instead of allocating; null: a new one.
+   */
+  async tick(spare: (key: string) => VmSample | null = () => null): Promise<TickResult> {
     const samples = new Map<string, Outcome<VmSample>>();
     const notSampled = new Set<string>();
     let failedShards = 0;
@@ -216,13 +220,12 @@ export class SamplerPool {
         }
         if (!vm) {
           // Removed while this tick was in flight: skip its packed record.
-          at += FIXED + TAP_FIELDS * res.data[at + TAP_COUNT_AT]!;
+          at = nextPacked(res.data, at);
           continue;
         }
         seen.add(slot);
-        const { sample, next } = unpackSample(res.data, at, vm, this.lastErrors.get(vm.key) ?? []);
-        at = next;
-        samples.set(vm.key, ok(sample));
+        samples.set(vm.key, ok(unpackSample(res.data, at, vm, this.lastErrors.get(vm.key) ?? [], spare(vm.key))));
+        at = nextPacked(res.data, at);
       }
       // Members added after the task was built are read from the next tick on; not a miss.
       for (const [slot, vm] of shard.members) if (!seen.has(slot) && !shard.upserts.has(slot)) notSampled.add(vm.key);

@@ -61,22 +61,25 @@ export interface TapDelta extends NetCounters {
 /**
  * Per-TAP VM-view deltas, matched by name so a TAP list change never pairs the wrong counters.
  * Runs for every VM on every tick: TAPs are matched by position when the names agree (the list
- * rarely changes), and nothing is allocated but the result.
+ * rarely changes). `into`: the per-TAP list of a result nobody reads any more, refilled in place.
  */
-export function tapDeltas(prev: VmSample, cur: VmSample): { total: NetCounters; perTap: TapDelta[]; known: boolean } {
+export function tapDeltas(prev: VmSample, cur: VmSample, into: TapDelta[] | null = null): { total: NetCounters; perTap: TapDelta[]; known: boolean } {
   // A TAP unreadable at either end leaves its delta unknown, so the VM's total is unknown too (a
   // partial sum would understate the traffic). A TAP named for the first time (hot-plugged)
   // counts from its first read.
   const known = !cur.taps.includes(null) && !prev.taps.includes(null);
   const total = zeroNet();
-  const perTap: TapDelta[] = [];
+  const perTap: TapDelta[] = into ?? [];
+  let n = 0;
   for (let i = 0; i < cur.taps.length; i++) {
     const t = cur.taps[i];
     if (!t) continue;
     const atI = prev.taps[i];
     const p = atI && atI.name === t.name ? atI : prev.taps.find((x) => x !== null && x.name === t.name);
     if (!p) continue;
-    const d: TapDelta = Object.assign(tapVmDelta(p, t, counterDelta), { name: t.name });
+    const d = tapVmDelta(p, t, counterDelta, perTap[n] ?? (perTap[n] = { name: '', ...zeroNet() }));
+    d.name = t.name;
+    n++;
     total.rxBytes += d.rxBytes;
     total.txBytes += d.txBytes;
     total.rxPackets += d.rxPackets;
@@ -85,8 +88,8 @@ export function tapDeltas(prev: VmSample, cur: VmSample): { total: NetCounters; 
     total.txErrors += d.txErrors;
     total.rxDropped += d.rxDropped;
     total.txDropped += d.txDropped;
-    perTap.push(d);
   }
+  perTap.length = n;
   return { total, perTap, known };
 }
 
@@ -104,38 +107,42 @@ export function netDeltaFields(n: NetCounters) {
   };
 }
 
-/** Rates between two reads of the same process (same key); null when the interval is unusable. */
-export function deriveRates(prev: VmSample, cur: VmSample, ctx: RateContext): VmRates | null {
+/**
+ * Rates between two reads of the same process (same key); null when the interval is unusable.
+ * `into`: this VM's previous rates, overwritten in place when nobody reads them any more (the
+ * agent keeps one per VM for a tick; a new object each tick would be promoted to old space).
+ */
+export function deriveRates(prev: VmSample, cur: VmSample, ctx: RateContext, into: VmRates | null = null): VmRates | null {
   const seconds = (cur.tMs - prev.tMs) / 1000;
   if (!(seconds > 0.05)) return null;
   const tick = ctx.clockTicksPerSecond;
   const user = counterDelta(prev.utimeTicks, cur.utimeTicks) / tick;
   const system = counterDelta(prev.stimeTicks, cur.stimeTicks) / tick;
   const cpuCorePct = ((user + system) / seconds) * 100;
-  const net = tapDeltas(prev, cur);
+  const net = tapDeltas(prev, cur, into ? (into.perTap as TapDelta[]) : null);
   const vcpuWall = seconds * 1e9 * ctx.vcpuThreads;
   const bothVcpu = prev.vcpuRunNs != null && cur.vcpuRunNs != null && ctx.vcpuThreads > 0;
   const bothWait = prev.vcpuWaitNs != null && cur.vcpuWaitNs != null && ctx.vcpuThreads > 0;
-  return {
-    cpuCorePct,
-    cpuUserPct: (user / seconds) * 100,
-    cpuSystemPct: (system / seconds) * 100,
-    cpuPct: ctx.allocatedVcpus > 0 ? cpuCorePct / ctx.allocatedVcpus : null,
-    vcpuBusyPct: bothVcpu ? (counterDelta(prev.vcpuRunNs, cur.vcpuRunNs) / vcpuWall) * 100 : null,
-    stealPct: bothWait ? (counterDelta(prev.vcpuWaitNs, cur.vcpuWaitNs) / vcpuWall) * 100 : null,
-    rssBytes: cur.rssBytes,
-    swapBytes: cur.swapBytes,
-    memUtilPct: ctx.allocatedMemoryBytes > 0 ? (cur.rssBytes / ctx.allocatedMemoryBytes) * 100 : null,
-    ...netDeltaFields(net.total),
-    diskReadBytes: counterDelta(prev.diskReadBytes, cur.diskReadBytes),
-    diskWriteBytes: counterDelta(prev.diskWriteBytes, cur.diskWriteBytes),
-    throttledPeriods: counterDelta(prev.throttle?.throttledPeriods, cur.throttle?.throttledPeriods),
-    throttledNs: counterDelta(prev.throttle?.throttledNs, cur.throttle?.throttledNs),
-    cpuSeconds: user + system,
-    netKnown: net.known,
-    perTap: net.perTap,
-    seconds,
-  };
+  const r: VmRates = into ?? ({} as VmRates);
+  r.cpuCorePct = cpuCorePct;
+  r.cpuUserPct = (user / seconds) * 100;
+  r.cpuSystemPct = (system / seconds) * 100;
+  r.cpuPct = ctx.allocatedVcpus > 0 ? cpuCorePct / ctx.allocatedVcpus : null;
+  r.vcpuBusyPct = bothVcpu ? (counterDelta(prev.vcpuRunNs, cur.vcpuRunNs) / vcpuWall) * 100 : null;
+  r.stealPct = bothWait ? (counterDelta(prev.vcpuWaitNs, cur.vcpuWaitNs) / vcpuWall) * 100 : null;
+  r.rssBytes = cur.rssBytes;
+  r.swapBytes = cur.swapBytes;
+  r.memUtilPct = ctx.allocatedMemoryBytes > 0 ? (cur.rssBytes / ctx.allocatedMemoryBytes) * 100 : null;
+  Object.assign(r, netDeltaFields(net.total));
+  r.diskReadBytes = counterDelta(prev.diskReadBytes, cur.diskReadBytes);
+  r.diskWriteBytes = counterDelta(prev.diskWriteBytes, cur.diskWriteBytes);
+  r.throttledPeriods = counterDelta(prev.throttle?.throttledPeriods, cur.throttle?.throttledPeriods);
+  r.throttledNs = counterDelta(prev.throttle?.throttledNs, cur.throttle?.throttledNs);
+  r.cpuSeconds = user + system;
+  r.netKnown = net.known;
+  r.perTap = net.perTap;
+  r.seconds = seconds;
+  return r;
 }
 
 /** Counter deltas between two readings, however far apart (no rates: nothing was sampled between). */

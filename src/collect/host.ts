@@ -1,19 +1,19 @@
-// The host's own counters and facts. Per-tick counters come from kept fds (HostReader); facts,
-// filesystems and interfaces are read once per window or at start-up with plain reads.
+// The host's own counters and facts. Per-tick counters come from kept fds (HostReader); facts
+// and the list of interfaces are read at start-up or per discovery with plain reads.
 import { readdirSync, readlinkSync, statfsSync } from 'node:fs';
 import { hostname as osHostname, release } from 'node:os';
 import { join } from 'node:path';
-import { fail, ok, type Outcome } from '../readers/outcome.js';
+import { fail, ok, type Failure, type Outcome } from '../readers/outcome.js';
 import { readOnce } from '../readers/kept-file.js';
 import { parseHostStat, type HostStat } from '../readers/parse-host-stat.js';
 import { parseMeminfo, type Meminfo } from '../readers/parse-meminfo.js';
 import { parseLoadavg, type LoadAvg } from '../readers/parse-loadavg.js';
 import { parseUptime, type Uptime } from '../readers/parse-uptime.js';
-import { parseNetDev, type NetDevCounters } from '../readers/parse-net-dev.js';
+import { parseCounter } from '../readers/parse-counter.js';
 import { parseCpuinfo } from '../readers/parse-cpuinfo.js';
 import { parseRealMounts } from '../readers/parse-mounts.js';
 import { parseOsRelease } from '../readers/parse-os-release.js';
-import { DEFAULT_ROOTS } from '../readers/roots.js';
+import { DEFAULT_ROOTS, netStatPath } from '../readers/roots.js';
 import { KeptSlot } from './kept-slot.js';
 
 export interface HostCounters {
@@ -24,7 +24,19 @@ export interface HostCounters {
   readonly load: LoadAvg;
   readonly uptime: Uptime;
   /** The interfaces asked for (read's `interfaces`) that the agent's network namespace has. */
-  readonly net: readonly NetDevCounters[];
+  readonly net: readonly HostNicCounters[];
+}
+
+/** Bytes received and sent by one interface, as its sysfs statistics count them. */
+export interface HostNicCounters {
+  readonly name: string;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+}
+
+interface NicSlots {
+  readonly rx: KeptSlot;
+  readonly tx: KeptSlot;
 }
 
 export class HostReader {
@@ -32,24 +44,29 @@ export class HostReader {
   private readonly meminfo: KeptSlot;
   private readonly loadavg: KeptSlot;
   private readonly uptime: KeptSlot;
-  private readonly netDev: KeptSlot;
+  private readonly sysRoot: string;
+  /** Kept fds of the interfaces last asked for, in the order asked. */
+  private nics = new Map<string, NicSlots>();
+  private nicsFor: ReadonlySet<string> | null = null;
 
-  constructor(opts: { readonly procRoot?: string } = {}) {
+  constructor(opts: { readonly procRoot?: string; readonly sysRoot?: string } = {}) {
     const root = opts.procRoot ?? DEFAULT_ROOTS.procRoot;
+    this.sysRoot = opts.sysRoot ?? DEFAULT_ROOTS.sysRoot;
     // Host files are not per-process: ENOENT is 'missing' and a later reopen is allowed.
     this.stat = new KeptSlot(join(root, 'stat'), false);
     this.meminfo = new KeptSlot(join(root, 'meminfo'), false);
     this.loadavg = new KeptSlot(join(root, 'loadavg'), false);
     this.uptime = new KeptSlot(join(root, 'uptime'), false);
-    this.netDev = new KeptSlot(join(root, 'net', 'dev'), false, true);
   }
 
   /**
-   * All five files or a failure naming the first that could not be read. `interfaces`: the
-   * interfaces whose counters are wanted, null for every one. A hypervisor host's net/dev has a
-   * line per TAP; the agent wants only the physical interfaces, so only their lines are parsed.
+   * All four files and the interfaces' counters, or a failure naming the first that could not be
+   * read. `interfaces`: the interfaces whose bytes are wanted (the host's physical ones). Each is
+   * read from its two sysfs counters, not from /proc/net/dev: a hypervisor host's net/dev has a
+   * line per TAP, and the kernel would format 1,000 lines each tick for the two or four wanted.
+   * An interface that has gone (renamed, unplugged) is left out until it is back.
    */
-  read(interfaces: ReadonlySet<string> | null = null): Outcome<HostCounters> {
+  read(interfaces: ReadonlySet<string>): Outcome<HostCounters> {
     const st = this.parse(this.stat, parseHostStat);
     if (!st.ok) return st;
     const mem = this.parse(this.meminfo, parseMeminfo);
@@ -58,9 +75,36 @@ export class HostReader {
     if (!load.ok) return load;
     const up = this.parse(this.uptime, parseUptime);
     if (!up.ok) return up;
-    const net = this.parse(this.netDev, (b) => parseNetDev(b, interfaces));
-    if (!net.ok) return net;
-    return ok({ tMs: Date.now(), stat: st.value, memory: mem.value, load: load.value, uptime: up.value, net: [...net.value.values()] });
+    if (interfaces !== this.nicsFor) this.keepNics(interfaces);
+    const net: HostNicCounters[] = [];
+    for (const [name, s] of this.nics) {
+      const rx = this.parse(s.rx, parseCounter);
+      const tx = rx.ok ? this.parse(s.tx, parseCounter) : rx;
+      if (rx.ok && tx.ok) {
+        net.push({ name, rxBytes: rx.value, txBytes: tx.value });
+        continue;
+      }
+      const failed = !rx.ok ? rx : (tx as Failure);
+      if (failed.kind !== 'missing') return failed;
+      // Both reopened together next time, so a recreated interface is read from fresh fds.
+      s.rx.reset();
+      s.tx.reset();
+    }
+    return ok({ tMs: Date.now(), stat: st.value, memory: mem.value, load: load.value, uptime: up.value, net });
+  }
+
+  private keepNics(interfaces: ReadonlySet<string>): void {
+    const next = new Map<string, NicSlots>();
+    for (const name of interfaces) {
+      next.set(name, this.nics.get(name) ?? { rx: new KeptSlot(netStatPath(this.sysRoot, name, 'rx_bytes'), false), tx: new KeptSlot(netStatPath(this.sysRoot, name, 'tx_bytes'), false) });
+    }
+    for (const [name, s] of this.nics) {
+      if (next.has(name)) continue;
+      s.rx.close();
+      s.tx.close();
+    }
+    this.nics = next;
+    this.nicsFor = interfaces;
   }
 
   private parse<T>(slot: KeptSlot, parser: (b: Buffer) => Outcome<T>): Outcome<T> {
@@ -71,7 +115,11 @@ export class HostReader {
   }
 
   close(): void {
-    for (const s of [this.stat, this.meminfo, this.loadavg, this.uptime, this.netDev]) s.close();
+    for (const s of [this.stat, this.meminfo, this.loadavg, this.uptime]) s.close();
+    for (const n of this.nics.values()) {
+      n.rx.close();
+      n.tx.close();
+    }
   }
 }
 

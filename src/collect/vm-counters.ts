@@ -32,18 +32,20 @@ export function tapVmView(t: TapCounters): NetCounters {
   };
 }
 
-/** A TAP's change between two reads in the VM's view; `delta` says how one counter moved (rates.ts). */
-export function tapVmDelta(before: TapCounters, after: TapCounters, delta: (a: number, b: number) => number): NetCounters {
-  return {
-    rxBytes: delta(before.txBytes, after.txBytes),
-    txBytes: delta(before.rxBytes, after.rxBytes),
-    rxPackets: delta(before.txPackets, after.txPackets),
-    txPackets: delta(before.rxPackets, after.rxPackets),
-    rxErrors: delta(before.txErrors, after.txErrors),
-    txErrors: delta(before.rxErrors, after.rxErrors),
-    rxDropped: delta(before.txDropped, after.txDropped),
-    txDropped: delta(before.rxDropped, after.rxDropped),
-  };
+/**
+ * A TAP's change between two reads in the VM's view, written into `out` (the agent refills one
+ * per TAP every tick); `delta` says how one counter moved (rates.ts).
+ */
+export function tapVmDelta<T extends NetCounters>(before: TapCounters, after: TapCounters, delta: (a: number, b: number) => number, out: T): T {
+  out.rxBytes = delta(before.txBytes, after.txBytes);
+  out.txBytes = delta(before.rxBytes, after.rxBytes);
+  out.rxPackets = delta(before.txPackets, after.txPackets);
+  out.txPackets = delta(before.rxPackets, after.rxPackets);
+  out.rxErrors = delta(before.txErrors, after.txErrors);
+  out.txErrors = delta(before.rxErrors, after.rxErrors);
+  out.rxDropped = delta(before.txDropped, after.txDropped);
+  out.txDropped = delta(before.rxDropped, after.rxDropped);
+  return out;
 }
 
 export function zeroNet(): NetCounters {

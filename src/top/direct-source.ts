@@ -62,7 +62,7 @@ export class DirectSource implements TopSource {
     this.filter = opts.filter ?? null;
     this.label = opts.label ?? 'direct';
     this.discovery = new Discovery({ ...roots, apiTimeoutMs: opts.apiTimeoutMs });
-    this.hostReader = new HostReader({ procRoot: roots.procRoot });
+    this.hostReader = new HostReader({ procRoot: roots.procRoot, sysRoot: roots.sysRoot });
     this.netns = new NetnsTaps(roots.procRoot);
     this.facts = hostFacts({ procRoot: roots.procRoot });
   }
@@ -89,7 +89,7 @@ export class DirectSource implements TopSource {
         if (r.kind !== 'gone') failed.set(r.kind, (failed.get(r.kind) ?? 0) + 1);
       }
     }
-    // Host traffic is not shown: no interface counts as physical, and none is parsed.
+    // Host traffic is not shown: no interface counts as physical, and none is read.
     const h = this.hostReader.read(NO_INTERFACES);
     const tick = h.ok ? hostTick(this.prevHost, h.value, NO_INTERFACES, null) : null;
     if (h.ok) this.prevHost = h.value;
