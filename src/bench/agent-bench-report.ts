@@ -23,6 +23,7 @@ export interface ReportFields {
   pool_vs_c_ratio: number;
   pool_vs_c_sysfs_ratio: number;
   agent_us_per_vm: number | null;
+  agent_main_us_per_vm: number | null;
   agent_vs_c_ratio: number | null;
   process_exporter_us_per_vm: number | null;
   process_exporter_vs_pool_ratio: number | null;
@@ -53,7 +54,7 @@ export function textReport(r: ReportFields, o: { perTaskWorkers: number; peerAbs
     `(C on the old 11 files, 4 sysfs counters per TAP: ${r.c_sysfs_us_per_vm} µs/VM/tick; the pool is ${r.pool_vs_c_sysfs_ratio}x that old floor)`,
     r.agent_us_per_vm === null
       ? 'agent process: not run (--paths)'
-      : `agent process ${r.agent_us_per_vm.toFixed(2)} µs/VM/tick (${r.agent_ticks} ticks every ${r.agent_interval_ms} ms, ${r.agent_vms_observed} VMs), ${r.agent_vs_c_ratio}x C; RSS ${((r.agent_rss_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB`,
+      : `agent process ${r.agent_us_per_vm.toFixed(2)} µs/VM/tick (main thread ${r.agent_main_us_per_vm?.toFixed(2)}; ${r.agent_ticks} ticks every ${r.agent_interval_ms} ms, ${r.agent_vms_observed} VMs), ${r.agent_vs_c_ratio}x C; RSS ${((r.agent_rss_bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB`,
     `(node preads alone, nothing parsed: ${r.raw_node_pread_us_per_vm} µs/VM/tick)`,
     r.process_exporter_us_per_vm === null
       ? `process-exporter: ${o.peerAbsent}`

@@ -356,6 +356,7 @@ try {
     pool_vs_c_sysfs_ratio: r2(median(all.map((r) => usPerVm(r.pool) / usPerVm(r.cSysfs)))),
     // The whole agent process (main thread and workers), at --interval-ms, with every stand-in.
     agent_us_per_vm: all[0]!.agent ? r2(median(all.map((r) => r.agent!.usPerVm))) : null,
+    agent_main_us_per_vm: all[0]!.agent ? r2(median(all.map((r) => r.agent!.mainUsPerVm))) : null,
     agent_vs_c_ratio: all[0]!.agent ? r2(median(all.map((r) => r.agent!.usPerVm / usPerVm(r.c)))) : null,
     agent_interval_ms: peerIntervalMs,
     agent_ticks: all[0]!.agent ? all[0]!.agent.ticks : 0,

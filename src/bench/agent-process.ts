@@ -13,6 +13,8 @@ import { cpuTicks, freePort, vmRssBytes } from './proc-usage.js';
 export interface AgentProcessRun {
   /** Process CPU per VM per tick, µs. */
   usPerVm: number;
+  /** The main thread's share of usPerVm (/proc/<pid>/task/<pid>/stat): what is not the sampler workers'. */
+  mainUsPerVm: number;
   rssBytes: number;
   ticks: number;
   vmsObserved: number;
@@ -133,13 +135,16 @@ export async function runAgentProcess(o: AgentProcessOptions): Promise<AgentProc
     }
     const start = await waitTicks(((await health())?.ticks ?? 0) + o.warmupTicks);
     const c0 = cpuTicks(child.pid!);
+    const m0 = cpuTicks(child.pid!, child.pid!);
     const end = await waitTicks(start + o.ticks);
     const c1 = cpuTicks(child.pid!);
+    const m1 = cpuTicks(child.pid!, child.pid!);
     const rss = vmRssBytes(child.pid!);
     const ticks = end - start;
     const cpuUs = ((c1 - c0) / o.clockTicksPerSecond) * 1e6;
     if (o.heapDir) await heapSnapshot(child, o.heapDir);
-    return { usPerVm: cpuUs / ticks / vms, rssBytes: rss, ticks, vmsObserved: vms, intervalMs: o.intervalMs };
+    const mainUs = ((m1 - m0) / o.clockTicksPerSecond) * 1e6;
+    return { usPerVm: cpuUs / ticks / vms, mainUsPerVm: mainUs / ticks / vms, rssBytes: rss, ticks, vmsObserved: vms, intervalMs: o.intervalMs };
   } finally {
     if (child.exitCode === null) {
       child.kill('SIGTERM');
