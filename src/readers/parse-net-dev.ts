@@ -1,7 +1,7 @@
 // /proc/net/dev (and /proc/<pid>/net/dev): every interface of a network namespace in one read.
 // Only the wanted interfaces are turned into numbers: a hypervisor host has one line per TAP, and a
-// tick parses this file once per namespace per worker (the TAPs of its shard) and once on the
-// main thread (the host's physical interfaces).
+// tick parses this file once per namespace per worker (the TAPs of its shard). The host's own
+// physical interfaces are read from their sysfs counters instead (collect/host.ts).
 //
 // Format (net/core/net-procfs.c): two header lines, then per device `%6s: ` and 16 counters
 // (`bytes packets errs drop fifo frame compressed multicast` received, then `bytes packets errs
