@@ -546,6 +546,27 @@ test('HostReader: interface bytes from sysfs, rx and tx apart; one gone is left 
   }
 });
 
+test('HostReader: an interface deleted under its kept fds is left out and the host read goes on; recreated, it is read again', async () => {
+  if (!(await needs('a real interface under HostReader', 'root', 'tun'))) return;
+  const tap = `vpt${randomBytes(4).toString('hex')}`;
+  const h = new HostReader();
+  const want = new Set([tap]);
+  try {
+    makeTap(tap);
+    const names = () => value(h.read(want)).net.map((n) => [n.name, n.rxBytes, n.txBytes]);
+    assert.equal(names(), [[tap, sysCounter(tap, 'rx_bytes'), sysCounter(tap, 'tx_bytes')]]);
+    // The kernel answers ENODEV on the kept fds of a deleted device: missing, not a failed read.
+    delTap(tap);
+    assert.equal(names(), []);
+    assert.equal(names(), []);
+    makeTap(tap);
+    assert.equal(names(), [[tap, sysCounter(tap, 'rx_bytes'), sysCounter(tap, 'tx_bytes')]]);
+  } finally {
+    h.close();
+    delTap(tap);
+  }
+});
+
 test('filesystems: real mounts only, deduplicated by device; statfs figures', () => {
   const real = filesystems();
   const root = real.find((m) => m.Mount === '/');
