@@ -24,6 +24,7 @@ import { parseCgroupLines } from '../src/readers/parse-cgroup.js';
 import type { VmSample } from '../src/collect/vm-sample.js';
 import { filesystems, hostFacts, HostReader, physicalInterfaces } from '../src/collect/host.js';
 import { parseNetDev } from '../src/readers/parse-net-dev.js';
+import { HostSampler } from '../src/agent/host-sampler.js';
 
 const constants = systemConstants();
 const tick = 1 / constants.clockTicksPerSecond;
@@ -583,6 +584,33 @@ test('filesystems: real mounts only, deduplicated by device; statfs figures', ()
     writeFileSync(join(proc, 'self', 'mounts'), '/dev/fake / ext4 rw 0 0\n/dev/fake /tmp ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n/dev/gone /no/such/dir ext4 rw 0 0\n');
     assert.equal(filesystems({ procRoot: proc }).map((m) => [m.Mount, m.Device]), [['/', '/dev/fake']]);
   } finally {
+    rmSync(proc, { recursive: true, force: true });
+  }
+});
+
+test('HostSampler: the mount table is read at start and on refreshMounts; statfs of those mounts every tick', () => {
+  const proc = mkdtempSync(join(tmpdir(), 'vmpulse-proc-'));
+  const hs = (() => {
+    for (const f of ['stat', 'meminfo', 'loadavg', 'uptime', 'cpuinfo']) writeFileSync(join(proc, f), readFileSync(`/proc/${f}`));
+    mkdirSync(join(proc, 'self'));
+    writeFileSync(join(proc, 'self', 'mounts'), '/dev/fake / ext4 rw 0 0\n');
+    return new HostSampler(proc, '/sys');
+  })();
+  try {
+    const pct = () => hs.sample(new Set(), (kind, detail) => assert.unreachable(`${kind}: ${detail}`))!.diskPct;
+    const rootPct = () => {
+      const r = statfsSync('/');
+      return ((r.blocks - r.bfree) / r.blocks) * 100;
+    };
+    // Other writers move the root's usage between the two statfs calls: within 0.1 point.
+    assert.ok(Math.abs(pct()! - rootPct()) < 0.1);
+    // The table changes (nothing in it can be statfs'ed): the list read before answers until refreshed.
+    writeFileSync(join(proc, 'self', 'mounts'), '/dev/gone /no/such/dir ext4 rw 0 0\n');
+    assert.ok(Math.abs(pct()! - rootPct()) < 0.1);
+    hs.refreshMounts();
+    assert.is(pct(), null);
+  } finally {
+    hs.close();
     rmSync(proc, { recursive: true, force: true });
   }
 });

@@ -149,6 +149,7 @@ export class Agent implements AgentView {
         this.registry.dropCarriedExcept(new Set(r.all.map((vm) => vm.key)));
         if (!this.stopped) this.pool.sync(r.all);
         this.physical = new Set(physicalInterfaces(this.config.sysRoot));
+        this.hostSampler.refreshMounts();
         this.healthState.discoveryDone();
       } catch (err) {
         this.log.error({ err }, 'discovery failed');

@@ -2,7 +2,8 @@
 // previous read, and the host facts (hostname, CPU, RAM, ...) read once at start, their uptime
 // refreshed from the latest read.
 import type { FailureKind } from '../readers/outcome.js';
-import { HostReader, filesystems, hostFacts, type HostCounters } from '../collect/host.js';
+import { HostReader, hostFacts, mountUsage, realMounts, type HostCounters } from '../collect/host.js';
+import type { Mount } from '../readers/parse-mounts.js';
 import { diskUsedPercent, hostTick } from './host-rates.js';
 import type { HostView } from './view.js';
 import type { HostTick } from './windows.js';
@@ -12,6 +13,8 @@ export class HostSampler {
   private prev: HostCounters | null = null;
   private latestTick: HostTick | null = null;
   private currentFacts: HostView['facts'];
+  /** The real mounts, read at start and at each discovery (refreshMounts), statfs'ed each tick. */
+  private mounts: Mount[];
 
   constructor(
     private readonly procRoot: string,
@@ -19,6 +22,15 @@ export class HostSampler {
   ) {
     this.reader = new HostReader({ procRoot, sysRoot });
     this.currentFacts = readFacts(procRoot);
+    this.mounts = realMounts({ procRoot });
+  }
+
+  /**
+   * Read the mount table again. A host with containers has hundreds of mounts: their list changes
+   * rarely and is re-read with discovery, while their usage is asked of statfs every tick.
+   */
+  refreshMounts(): void {
+    this.mounts = realMounts({ procRoot: this.procRoot });
   }
 
   /** One read; null (and `failed` told) when the host counters could not be read. */
@@ -28,7 +40,7 @@ export class HostSampler {
       failed(r.kind, r.detail);
       return null;
     }
-    const t = hostTick(this.prev, r.value, physical, diskUsedPercent(filesystems({ procRoot: this.procRoot })));
+    const t = hostTick(this.prev, r.value, physical, diskUsedPercent(mountUsage(this.mounts)));
     this.prev = r.value;
     this.latestTick = t;
     return t;

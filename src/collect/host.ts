@@ -11,7 +11,7 @@ import { parseLoadavg, type LoadAvg } from '../readers/parse-loadavg.js';
 import { parseUptime, type Uptime } from '../readers/parse-uptime.js';
 import { parseCounter } from '../readers/parse-counter.js';
 import { parseCpuinfo } from '../readers/parse-cpuinfo.js';
-import { parseRealMounts } from '../readers/parse-mounts.js';
+import { parseRealMounts, type Mount } from '../readers/parse-mounts.js';
 import { parseOsRelease } from '../readers/parse-os-release.js';
 import { DEFAULT_ROOTS, netStatPath } from '../readers/roots.js';
 import { KeptSlot } from './kept-slot.js';
@@ -196,20 +196,23 @@ export interface FilesystemUsage {
   readonly InodesUsed: number;
 }
 
-/**
- * statfs of every real mount, one entry per device (bind mounts and btrfs subvolumes would
- * otherwise count the same disk twice; the first mount in file order wins, usually the
- * shortest path). Mounts that cannot be statfs'ed are left out.
- */
-export function filesystems(opts: { readonly procRoot?: string } = {}): FilesystemUsage[] {
-  const root = opts.procRoot ?? DEFAULT_ROOTS.procRoot;
-  const r = readOnce(join(root, 'self', 'mounts'), false);
+/** The real mounts (no pseudo filesystems) of the mount table; [] when it cannot be read. */
+export function realMounts(opts: { readonly procRoot?: string } = {}): Mount[] {
+  const r = readOnce(join(opts.procRoot ?? DEFAULT_ROOTS.procRoot, 'self', 'mounts'), false);
   if (!r.ok) return [];
   const mounts = parseRealMounts(r.value);
-  if (!mounts.ok) return [];
+  return mounts.ok ? mounts.value : [];
+}
+
+/**
+ * statfs of each of `mounts`, one entry per device (bind mounts and btrfs subvolumes would
+ * otherwise count the same disk twice; the first mount in file order wins, usually the shortest
+ * path). Mounts that cannot be statfs'ed are left out.
+ */
+export function mountUsage(mounts: readonly Mount[]): FilesystemUsage[] {
   const seen = new Set<string>();
   const out: FilesystemUsage[] = [];
-  for (const m of mounts.value) {
+  for (const m of mounts) {
     if (seen.has(m.device)) continue;
     let s;
     try {
@@ -231,6 +234,11 @@ export function filesystems(opts: { readonly procRoot?: string } = {}): Filesyst
     });
   }
   return out;
+}
+
+/** Usage of every real mount, the mount table read now. */
+export function filesystems(opts: { readonly procRoot?: string } = {}): FilesystemUsage[] {
+  return mountUsage(realMounts(opts));
 }
 
 /**
