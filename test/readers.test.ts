@@ -144,6 +144,28 @@ test('net/dev: every interface', () => {
   assert.equal([...value(parseNetDev(fixture('net-dev.txt'), new Set(['eth0']))).values()], [eth0]);
 });
 
+test('net/dev into the previous map: entries refilled in place; one gone or no longer wanted leaves the map', () => {
+  const text = fixture('net-dev.txt').toString();
+  const first = value(parseNetDev(text, null));
+  const eth0 = first.get('eth0')!;
+  const moved = text.replace('251012859', '251012999').replace(' 703668 ', ' 703700 ');
+  const again = value(parseNetDev(moved, null, first));
+  assert.ok(again === first && again.get('eth0') === eth0, 'same map, same entry');
+  assert.equal(again.get('eth0'), { ...eth0, rxBytes: 251012999, txBytes: 703700 });
+  assert.equal([...again.values()], [...value(parseNetDev(moved, null)).values()]);
+  // ifb1 removed from the file, then lo no longer wanted: the same answers as a fresh parse.
+  const without = moved.split('\n').filter((l) => !l.includes('ifb1:')).join('\n');
+  assert.equal([...value(parseNetDev(without, null, again)).entries()], [...value(parseNetDev(without, null)).entries()]);
+  const wanted = new Set(['ifb0', 'eth0']);
+  const fewer = value(parseNetDev(without, wanted, again));
+  assert.equal([...fewer.keys()], ['ifb0', 'eth0']);
+  assert.equal([...fewer.values()], [...value(parseNetDev(without, wanted)).values()]);
+  // A malformed file is an error, and the next good one still answers exactly.
+  isMalformed(parseNetDev(without.replace('703700', '-1'), null, fewer), 'negative');
+  // Interfaces back: added to the map (lookups are by name; its order is not the file's then).
+  assert.equal(Object.fromEntries(value(parseNetDev(text, null, fewer))), Object.fromEntries(value(parseNetDev(text, null))));
+});
+
 test('sysfs counter', () => {
   assert.is(value(parseCounter('251012859\n')), 251012859);
   assert.is(value(parseCounter('0\n')), 0);

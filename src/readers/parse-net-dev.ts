@@ -27,15 +27,22 @@ export interface NetDevCounters {
 const FIELDS = 16;
 const scratch = new Float64Array(FIELDS);
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /**
  * The counters of the wanted interfaces that the file lists (an interface it does not list is
  * simply absent from the result). `wanted` null: every interface. A wanted line that is not 16
  * counters makes the whole read malformed: the file's format is then not the one this reads.
+ *
+ * `into`: the map a previous parse of the same namespace returned, which nobody reads any more; its
+ * entries are refilled in place. A sampler worker keeps its namespace's table for a tick: 1,000
+ * new entries each tick would survive a scavenge and be promoted, as the agent's samples were.
  */
-export function parseNetDev(input: Buffer | string, wanted: ReadonlySet<string> | null): Outcome<Map<string, NetDevCounters>> {
+export function parseNetDev(input: Buffer | string, wanted: ReadonlySet<string> | null, into: Map<string, NetDevCounters> | null = null): Outcome<Map<string, NetDevCounters>> {
   const buf = asBytes(input);
   const n = buf.length;
-  const out = new Map<string, NetDevCounters>();
+  const out = into ?? new Map<string, NetDevCounters>();
+  let listed = 0;
   // The two header lines both hold '|'; a file without them is not /proc/net/dev.
   let i = 0;
   for (let h = 0; h < 2; h++) {
@@ -71,19 +78,40 @@ export function parseNetDev(input: Buffer | string, wanted: ReadonlySet<string> 
       }
       if (count !== FIELDS) return malformed('net/dev', `${JSON.stringify(name)}: expected ${FIELDS} counters, got ${count}`);
       for (let f = 0; f < FIELDS; f++) if ((f & 4) === 0 && scratch[f]! < 0) return malformed('net/dev', `${JSON.stringify(name)}: a field is not a counter`);
-      out.set(name, {
-        name,
-        rxBytes: scratch[0]!,
-        rxPackets: scratch[1]!,
-        rxErrs: scratch[2]!,
-        rxDrop: scratch[3]!,
-        txBytes: scratch[8]!,
-        txPackets: scratch[9]!,
-        txErrs: scratch[10]!,
-        txDrop: scratch[11]!,
-      });
+      listed++;
+      const e = out.get(name) as Mutable<NetDevCounters> | undefined;
+      if (!e) {
+        out.set(name, {
+          name,
+          rxBytes: scratch[0]!,
+          rxPackets: scratch[1]!,
+          rxErrs: scratch[2]!,
+          rxDrop: scratch[3]!,
+          txBytes: scratch[8]!,
+          txPackets: scratch[9]!,
+          txErrs: scratch[10]!,
+          txDrop: scratch[11]!,
+        });
+      } else {
+        e.rxBytes = scratch[0]!;
+        e.rxPackets = scratch[1]!;
+        e.rxErrs = scratch[2]!;
+        e.rxDrop = scratch[3]!;
+        e.txBytes = scratch[8]!;
+        e.txPackets = scratch[9]!;
+        e.txErrs = scratch[10]!;
+        e.txDrop = scratch[11]!;
+      }
     }
     i = lineEnd + 1;
+  }
+  if (out.size !== listed) {
+    // An interface of the previous parse is gone, or no longer wanted (rare): which ones is not
+    // tracked, so the map is rebuilt from a fresh parse.
+    const fresh = parseNetDev(buf, wanted);
+    if (!fresh.ok) return fresh;
+    out.clear();
+    for (const [k, v] of fresh.value) out.set(k, v);
   }
   return ok(out);
 }
