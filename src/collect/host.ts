@@ -23,7 +23,7 @@ export interface HostCounters {
   readonly memory: Meminfo;
   readonly load: LoadAvg;
   readonly uptime: Uptime;
-  /** The interfaces asked for (read's `interfaces`) that the agent's network namespace has. */
+  /** The interfaces asked for (read's `interfaces`) that sysfs lists (the host's network namespace). */
   readonly net: readonly HostNicCounters[];
 }
 
