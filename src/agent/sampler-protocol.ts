@@ -149,28 +149,10 @@ export function unpackSample(data: Float64Array, at: number, vm: DiscoveredVm, e
     set(p.io, data[at + 20]!, v(21));
     pressure = p;
   }
-  if (!reuse) {
-    return {
-      key: vm.key,
-      tMs: data[at]!,
-      utimeTicks: data[at + 1]!,
-      stimeTicks: data[at + 2]!,
-      numThreads: data[at + 3]!,
-      rssBytes: data[at + 4]!,
-      vmsBytes: data[at + 5]!,
-      swapBytes: v(6),
-      peakRssBytes: v(7),
-      diskReadBytes: v(8),
-      diskWriteBytes: v(9),
-      vcpuRunNs: v(10),
-      vcpuWaitNs: v(11),
-      throttle,
-      pressure,
-      taps,
-      errors,
-    };
-  }
-  const sample = reuse;
+  const sample: Mutable<VmSample> = reuse ?? {
+    key: vm.key, tMs: 0, utimeTicks: 0, stimeTicks: 0, numThreads: 0, rssBytes: 0, vmsBytes: 0, swapBytes: null, peakRssBytes: null,
+    diskReadBytes: null, diskWriteBytes: null, vcpuRunNs: null, vcpuWaitNs: null, taps, throttle, pressure, errors,
+  };
   sample.tMs = data[at]!;
   sample.utimeTicks = data[at + 1]!;
   sample.stimeTicks = data[at + 2]!;

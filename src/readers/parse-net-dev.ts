@@ -79,29 +79,16 @@ export function parseNetDev(input: Buffer | string, wanted: ReadonlySet<string> 
       if (count !== FIELDS) return malformed('net/dev', `${JSON.stringify(name)}: expected ${FIELDS} counters, got ${count}`);
       for (let f = 0; f < FIELDS; f++) if ((f & 4) === 0 && scratch[f]! < 0) return malformed('net/dev', `${JSON.stringify(name)}: a field is not a counter`);
       listed++;
-      const e = out.get(name) as Mutable<NetDevCounters> | undefined;
-      if (!e) {
-        out.set(name, {
-          name,
-          rxBytes: scratch[0]!,
-          rxPackets: scratch[1]!,
-          rxErrs: scratch[2]!,
-          rxDrop: scratch[3]!,
-          txBytes: scratch[8]!,
-          txPackets: scratch[9]!,
-          txErrs: scratch[10]!,
-          txDrop: scratch[11]!,
-        });
-      } else {
-        e.rxBytes = scratch[0]!;
-        e.rxPackets = scratch[1]!;
-        e.rxErrs = scratch[2]!;
-        e.rxDrop = scratch[3]!;
-        e.txBytes = scratch[8]!;
-        e.txPackets = scratch[9]!;
-        e.txErrs = scratch[10]!;
-        e.txDrop = scratch[11]!;
-      }
+      let e = out.get(name) as Mutable<NetDevCounters> | undefined;
+      if (!e) out.set(name, (e = { name, rxBytes: 0, rxPackets: 0, rxErrs: 0, rxDrop: 0, txBytes: 0, txPackets: 0, txErrs: 0, txDrop: 0 }));
+      e.rxBytes = scratch[0]!;
+      e.rxPackets = scratch[1]!;
+      e.rxErrs = scratch[2]!;
+      e.rxDrop = scratch[3]!;
+      e.txBytes = scratch[8]!;
+      e.txPackets = scratch[9]!;
+      e.txErrs = scratch[10]!;
+      e.txDrop = scratch[11]!;
     }
     i = lineEnd + 1;
   }
