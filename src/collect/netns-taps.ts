@@ -27,8 +27,6 @@ interface Space {
   slotPid: number;
   readTick: number;
   table: Outcome<Map<string, NetDevCounters>>;
-  /** The map the last good parse filled, refilled in place by the next (parseNetDev's `into`). */
-  counters: Map<string, NetDevCounters> | null;
 }
 
 /** `net:[4026531840]` → '4026531840'; null when the link cannot be read (fixture trees, no rights). */
@@ -64,7 +62,7 @@ export class NetnsTaps {
     const member: NetnsMember = { pid, taps: [...taps], space: ns === null ? `pid:${pid}` : ns };
     let s = this.spaces.get(member.space);
     if (!s) {
-      s = { members: new Set(), wanted: new Map(), wantedSet: null, slot: null, slotPid: 0, readTick: -1, table: NOT_READ, counters: null };
+      s = { members: new Set(), wanted: new Map(), wantedSet: null, slot: null, slotPid: 0, readTick: -1, table: NOT_READ };
       this.spaces.set(member.space, s);
     }
     s.members.add(member);
@@ -116,8 +114,8 @@ export class NetnsTaps {
       }
       const r = s.slot.read();
       if (r.ok) {
-        s.table = parseNetDev(r.value, s.wantedSet, s.counters);
-        if (s.table.ok) s.counters = s.table.value;
+        // The last tick's table is refilled in place (read by nobody once this tick reads anew).
+        s.table = parseNetDev(r.value, s.wantedSet, s.table.ok ? s.table.value : null);
         return s.table;
       }
       last = r;
