@@ -164,6 +164,21 @@ for (const engine of ENGINES) {
       );
       sameRow(await instanceRow(db, 'vm000004', m), whole, ['agent_id', 'instance_id'], 'one batch');
       sameRow(await hostRow(db, 'one-batch', m), wholeHost, ['agent_id'], 'one batch host');
+      // And their disks add up, device by device, whichever window carried a device.
+      const disk = (Device: string, k: number) => ({ Device, ReadBytes: 512 * k, WriteBytes: 4096 * k, ReadOps: k, WriteOps: 2 * k });
+      await store.ingest(
+        payload({
+          AgentID: 'one-batch-disks',
+          Stats: [hostPart(m, 0, 4), hostPart(m, 4, 12)],
+          Instances: [instanceRecord('vm000005', { Stats: [vmWindow(m, 0, 4, { Disks: [disk('vda', 1), disk('vdb', 3)] }), vmWindow(m, 4, 12, { Disks: [disk('vda', 10)] })] })],
+        }),
+        { receivedAt: 4 },
+      );
+      const disks = (await db.query(`SELECT device, read_bytes, write_bytes, read_ops, write_ops FROM instance_disk_minutes WHERE instance_id = 'vm000005' AND minute = ${m} ORDER BY device`)).map(normalise);
+      assert.equal(disks, [
+        { device: 'vda', read_bytes: 512 * 11, write_bytes: 4096 * 11, read_ops: 11, write_ops: 22 },
+        { device: 'vdb', read_bytes: 512 * 3, write_bytes: 4096 * 3, read_ops: 3, write_ops: 6 },
+      ]);
     }),
   );
 

@@ -26,7 +26,7 @@ import Database from 'better-sqlite3';
 import { gunzipSync } from 'node:zlib';
 import { startServer } from '../server/app.js';
 import type { ServerConfig } from '../server/config.js';
-import { mergeInstanceWindows } from '../server/store/merge.js';
+import { combineInstanceMinute } from '../ship/window-merge.js';
 import { keptWindows } from '../server/store/rows.js';
 import { INSTANCE_MINUTE_COLS, instanceMinuteValues, instanceValues, type Value } from '../server/store/schema.js';
 import type { SqlStore } from '../server/store/sql-store.js';
@@ -222,7 +222,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', db: string, rawDb: str
       if (!validator(data)) throw new Error('the bench batch does not validate');
       const d = process.hrtime.bigint();
       for (const inst of parsed.Instances) {
-        const k = keptWindows(inst.Stats, { receivedAt: now }, mergeInstanceWindows);
+        const k = keptWindows(inst.Stats, { receivedAt: now }, combineInstanceMinute);
         instanceValues(parsed.AgentID, inst, parsed.CreatedAt, k.kept);
         for (const w of k.kept) instanceMinuteValues(parsed.AgentID, inst.InstanceID, w);
       }

@@ -4,7 +4,7 @@
 // event loop and the store's transaction only executes statements.
 import type { Payload } from '../../ship/payload.js';
 import { DISK_MINUTE_COLS, diskMinuteRows } from './disk-minutes.js';
-import { mergeHostWindows, mergeInstanceWindows } from './merge.js';
+import { combineHostMinute, combineInstanceMinute } from '../../ship/window-merge.js';
 import { pendingRows } from './rollup.js';
 import { keptWindows } from './rows.js';
 import { HOST_MINUTE_COLS, INSTANCE_COLS, INSTANCE_MINUTE_COLS, agentValues, hostMinuteValues, instanceMinuteValues, instanceValues, type Col } from './schema.js';
@@ -42,14 +42,14 @@ export const BATCH_COLS: Readonly<Record<'hostMinutes' | 'instances' | 'instance
 };
 
 export function batchRows(p: Payload, opts: IngestOptions): BatchRows {
-  const host = keptWindows(p.Stats, opts, mergeHostWindows);
+  const host = keptWindows(p.Stats, opts, combineHostMinute);
   const minutes: number[] = host.kept.map((w) => w.Minute);
   const instances: Value[][] = [];
   const instanceMinutes: Value[][] = [];
   const diskMinutes: Value[][] = [];
   let skippedMinutes = host.skipped;
   for (const rec of p.Instances) {
-    const k = keptWindows(rec.Stats, opts, mergeInstanceWindows);
+    const k = keptWindows(rec.Stats, opts, combineInstanceMinute);
     skippedMinutes += k.skipped;
     instances.push(instanceValues(p.AgentID, rec, p.CreatedAt, k.kept));
     for (const w of k.kept) {

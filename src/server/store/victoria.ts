@@ -13,7 +13,7 @@
 import type { RollupBacklog, RollupResult } from './rollup.js';
 import type { Payload } from '../../ship/payload.js';
 import type { AlertDb } from '../alerts/db.js';
-import { mergeHostWindows, mergeInstanceWindows } from './merge.js';
+import { combineHostMinute, combineInstanceMinute } from '../../ship/window-merge.js';
 import { keptWindows } from './rows.js';
 import { AGENT_COLS, INSTANCE_COLS, agentUpsertTail, agentValues, instanceUpsertTail, instanceValues } from './schema.js';
 import type { SqlStore } from './sql-store.js';
@@ -94,8 +94,8 @@ export class VictoriaStore implements Store {
   async ingest(p: Payload, opts: IngestOptions): Promise<IngestResult> {
     const db = this.sql.db;
     if ((await db.all('SELECT 1 AS x FROM batches WHERE batch_id = ?', [p.BatchID])).length > 0) return { status: 'duplicate' };
-    const host = keptWindows(p.Stats, opts, mergeHostWindows);
-    const insts = p.Instances.map((i) => ({ rec: i, w: keptWindows(i.Stats, opts, mergeInstanceWindows) }));
+    const host = keptWindows(p.Stats, opts, combineHostMinute);
+    const insts = p.Instances.map((i) => ({ rec: i, w: keptWindows(i.Stats, opts, combineInstanceMinute) }));
     const minutes = new Set<number>(host.kept.map((w) => w.Minute));
     for (const x of insts) for (const w of x.w.kept) minutes.add(w.Minute);
     const slots = await this.allocateSlots(p.AgentID, p.BatchID, [...minutes]);
