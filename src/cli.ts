@@ -43,6 +43,9 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`vmpulse: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
     return 2;
   }
+  // Before any command's modules: got's dependencies make Intl objects as they are imported.
+  const { deferListFormat } = await import('./defer-list-format.js');
+  deferListFormat();
   const mod = await command.load();
   return mod.main(rest);
 }
