@@ -1,6 +1,6 @@
 // got's dependency @sindresorhus/is makes two Intl.ListFormat objects when it is imported, to word
-// its type errors. The first Intl object a process makes loads ICU's data and services: about
-// 6 MB more RSS (the idle agent: 94.9 / 97.6 MB against 90.2 / 90.5 with this), carried by an
+// its type errors. The first Intl object a process makes loads ICU's data and services: 5-7 MB
+// more RSS (the agent idle and over 1,000 VMs, measured: README, "Known limits"), carried by an
 // agent on every host for messages it may never word. Installed before the commands load, a
 // ListFormat keeps its arguments and builds the real formatter when it is first used.
 // The one difference: an invalid locale or option throws at that first use, not at `new`.
