@@ -5,6 +5,7 @@
 // This is the aggregation model: plain records in the agent's own terms. The wire format
 // (ship/payload.ts) is made from them in wire-window.ts, and nothing here knows it.
 import type { DiskDelta } from '../collect/disks/device-poller.js';
+import { compareDeviceNames } from '../collect/disks/device-order.js';
 import type { VmRates } from './rates.js';
 
 /** A gauge over a window: the average is sum / count. */
@@ -165,7 +166,7 @@ export class InstanceAccumulator {
       counters: { ...this.c },
       netKnown: this.netKnown,
       unsampledSeconds: Math.min(Math.round(this.unsampled), windowSeconds),
-      disks: this.disks ? [...this.disks.values()].sort((a, b) => a.device.localeCompare(b.device)).map((d) => ({ ...d })) : null,
+      disks: this.disks ? [...this.disks.values()].sort((a, b) => compareDeviceNames(a.device, b.device)).map((d) => ({ ...d })) : null,
     };
   }
 }

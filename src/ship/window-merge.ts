@@ -3,6 +3,7 @@
 // processes of one VM in one window) and by the server (windows shorter than a minute merged into
 // their minute before they are stored).
 import type { Agg, DiskWindow, HostWindow, InstanceWindow } from './payload.js';
+import { compareDeviceNames } from '../collect/disks/device-order.js';
 
 export function mergeAgg(a: Agg | null, b: Agg | null): Agg | null {
   if (!a) return b;
@@ -51,7 +52,7 @@ export function mergeDiskWindows(a: readonly DiskWindow[] | undefined, b: readon
     const w = by.get(d.Device);
     by.set(d.Device, w ? { Device: d.Device, ReadBytes: w.ReadBytes + d.ReadBytes, WriteBytes: w.WriteBytes + d.WriteBytes, ReadOps: w.ReadOps + d.ReadOps, WriteOps: w.WriteOps + d.WriteOps } : { ...d });
   }
-  return [...by.values()].sort((x, y) => x.Device.localeCompare(y.Device));
+  return [...by.values()].sort((x, y) => compareDeviceNames(x.Device, y.Device));
 }
 
 const HOST_AGG_FIELDS = ['CPU', 'IOWait', 'Steal', 'RAM', 'Swap', 'Load1', 'Load5', 'Load15', 'Disk'] as const;

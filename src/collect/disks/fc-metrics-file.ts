@@ -6,6 +6,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fail, failureFromError, ok, type Outcome } from '../../readers/outcome.js';
 import type { DiskCounters } from './device-stats.js';
+import { compareDeviceNames } from './device-order.js';
 import { parseFcMetricsLine } from './parse-fc.js';
 
 /** At most this much of the file is read per round; the rest waits for the next round. */
@@ -98,6 +99,6 @@ export class FcMetricsFile {
   private snapshot(): DiskCounters[] {
     return [...this.totals]
       .map(([device, t]) => ({ device, ...t, readTimeNs: null, writeTimeNs: null, flushTimeNs: null }))
-      .sort((a, b) => a.device.localeCompare(b.device));
+      .sort((a, b) => compareDeviceNames(a.device, b.device));
   }
 }

@@ -4,6 +4,7 @@
 //   {"_disk0": {"read_bytes": 512, "write_bytes": 0, "read_ops": 1, "write_ops": 0}, "_net1": {...}}
 import { malformed, ok, type Outcome } from '../../readers/outcome.js';
 import type { DiskCounters } from './device-stats.js';
+import { compareDeviceNames } from './device-order.js';
 
 const u64 = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
 
@@ -20,6 +21,6 @@ export function parseChCounters(body: unknown): Outcome<DiskCounters[]> {
     if (rb === null || wb === null || ro === null || wo === null) continue;
     disks.push({ device, readBytes: rb, writeBytes: wb, readOps: ro, writeOps: wo, flushOps: null, readTimeNs: null, writeTimeNs: null, flushTimeNs: null });
   }
-  disks.sort((a, b) => a.device.localeCompare(b.device));
+  disks.sort((a, b) => compareDeviceNames(a.device, b.device));
   return ok(disks);
 }
