@@ -1,6 +1,7 @@
-// The deferred Intl.ListFormat (src/defer-list-format.ts), in a child process so that this
-// process's Intl stays as it is: importing got makes no real ListFormat once the deferral is in
-// place (two without it), and a deferred formatter words lists exactly as the real one does.
+// What keeps ICU unloaded in the agent, each in a child process so that this process's Intl stays
+// as it is: the deferred Intl.ListFormat (src/defer-list-format.ts) — importing got makes no real
+// ListFormat once the deferral is in place (two without it), and a deferred formatter words lists
+// exactly as the real one does — and disks ordered without String#localeCompare.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const deferModule = pathToFileURL(join(here, '..', 'src', 'defer-list-format.js')).href;
+const srcModule = (...path: string[]) => pathToFileURL(join(here, '..', 'src', ...path)).href;
 
 /** Runs `body` in a fresh node with Intl.ListFormat counting the real formatters made; returns its JSON. */
 function child(defer: boolean): { made: number; words: string[]; parts: string; instance: boolean; supported: string[] } {
@@ -33,7 +35,7 @@ function child(defer: boolean): { made: number; words: string[]; parts: string; 
   return JSON.parse(out);
 }
 
-const s = suite('deferred Intl.ListFormat');
+const s = suite('Intl and ICU in the agent');
 
 s('got makes no real ListFormat with the deferral (two without); lists are worded as by the real one', () => {
   const plain = child(false);
@@ -45,6 +47,23 @@ s('got makes no real ListFormat with the deferral (two without); lists are worde
   assert.is(deferred.parts, plain.parts);
   assert.ok(deferred.instance, 'a deferred formatter is an Intl.ListFormat');
   assert.equal(deferred.supported, plain.supported);
+});
+
+s('disks are ordered without localeCompare, by name', () => {
+  const script = `
+    let calls = 0;
+    const lc = String.prototype.localeCompare;
+    String.prototype.localeCompare = function (...a) { calls++; return lc.apply(this, a); };
+    const { mergeDiskWindows } = await import(${JSON.stringify(srcModule('ship', 'window-merge.js'))});
+    const { parseChCounters } = await import(${JSON.stringify(srcModule('collect', 'disks', 'parse-ch-counters.js'))});
+    const d = (Device) => ({ Device, ReadBytes: 1, WriteBytes: 2, ReadOps: 3, WriteOps: 4 });
+    const merged = mergeDiskWindows([d('vdb'), d('sda')], [d('vda'), d('vdb')]).map((x) => x.Device);
+    const c = (n) => ({ read_bytes: n, write_bytes: 0, read_ops: 1, write_ops: 0 });
+    const ch = parseChCounters({ _disk1: c(1), _disk0: c(2), _disk10: c(3) }).value.map((x) => x.device);
+    process.stdout.write(JSON.stringify({ calls, merged, ch }));
+  `;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+  assert.equal(out, { calls: 0, merged: ['sda', 'vda', 'vdb'], ch: ['_disk0', '_disk1', '_disk10'] });
 });
 
 s.run();
