@@ -9,7 +9,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const deferModule = pathToFileURL(join(here, '..', 'src', 'defer-list-format.js')).href;
 const srcModule = (...path: string[]) => pathToFileURL(join(here, '..', 'src', ...path)).href;
 
 /** Runs `body` in a fresh node with Intl.ListFormat counting the real formatters made; returns its JSON. */
@@ -18,7 +17,7 @@ function child(defer: boolean): { made: number; words: string[]; parts: string; 
     const Real = Intl.ListFormat;
     let made = 0;
     Intl.ListFormat = new Proxy(Real, { construct(t, a) { made++; return new t(...a); } });
-    ${defer ? `(await import(${JSON.stringify(deferModule)})).deferListFormat();` : ''}
+    ${defer ? `(await import(${JSON.stringify(srcModule('defer-list-format.js'))})).deferListFormat();` : ''}
     await import('got');
     const afterGot = made;
     const lists = [['a'], ['a', 'b'], ['x', 'y', 'z']];

@@ -4,7 +4,7 @@
 // upsert tails below) and in memory (records of one minute within a single batch, combined by
 // ship/window-merge.ts's combineHostMinute and combineInstanceMinute, which the agent uses too):
 // - counters (bytes, packets, errors, drops, disk, throttling) and Seconds, Samples, Missed,
-//   Unsampled add up;
+//   Unsampled add up (in memory, Seconds and Unsampled to at most the minute's 60);
 // - a VM's network totals are null when a TAP could not be read ("unknown"), and its error and
 //   drop counters also when the agent does not send them; null + x stays null, because a sum that
 //   silently drops an unknown share would understate the traffic;
